@@ -1,0 +1,110 @@
+"""The hardware seam: all the kernel model ever sees of a machine.
+
+Four backends implement :class:`Hardware` (golden, rtl, board, qemu). The protocol is
+synchronous: the kernel model is plain sequential Python, and a backend that is
+asynchronous underneath (the cocotb one) runs the kernel in a thread and blocks it on each
+call until the simulator has answered, so the kernel never sees an ``await``.
+"""
+
+import enum
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class Kind(enum.IntEnum):
+    """The type of a memory access, as the MMU's request encodes it."""
+    LOAD = 0
+    STORE = 1
+    FETCH = 2
+    AMO = 3
+
+
+class Cause(enum.IntEnum):
+    """RISC-V exception causes an MMU can raise."""
+    FETCH_ACCESS = 1
+    LOAD_ACCESS = 5
+    STORE_ACCESS = 7
+    FETCH_PAGE = 12
+    LOAD_PAGE = 13
+    STORE_PAGE = 15
+
+    @staticmethod
+    def page_fault(kind: Kind) -> "Cause":
+        return {Kind.LOAD: Cause.LOAD_PAGE, Kind.FETCH: Cause.FETCH_PAGE}.get(
+            kind, Cause.STORE_PAGE)
+
+    @staticmethod
+    def access_fault(kind: Kind) -> "Cause":
+        return {Kind.LOAD: Cause.LOAD_ACCESS, Kind.FETCH: Cause.FETCH_ACCESS}.get(
+            kind, Cause.STORE_ACCESS)
+
+
+class Priv(enum.IntEnum):
+    U = 0
+    S = 1
+    M = 3
+
+
+SATP_MODE_BARE = 0
+SATP_MODE_SV39 = 8
+
+
+@dataclass
+class Csr:
+    """Translation state: satp, the privilege level, mstatus.SUM/MXR, menvcfg.ADUE."""
+    mode: int = SATP_MODE_BARE
+    asid: int = 0
+    ppn: int = 0
+    priv: Priv = Priv.S
+    sum: bool = False
+    mxr: bool = False
+    adue: bool = True
+
+
+@dataclass(frozen=True)
+class Trap:
+    """An access that did not complete: the trap the hart would take."""
+    cause: Cause
+    tval: int
+
+
+class Hardware(Protocol):
+    """What a backend offers the kernel model."""
+
+    #: Bytes of physical memory, at physical addresses ``[0, phys_size)``.
+    phys_size: int
+    #: The current translation state; change it with :meth:`set_csr`.
+    csr: Csr
+
+    def read(self, paddr: int, n: int) -> bytes:
+        """Read physical memory (the kernel's direct map)."""
+
+    def write(self, paddr: int, data: bytes) -> None:
+        """Write physical memory (the kernel's direct map)."""
+
+    def read_pte(self, paddr: int) -> int:
+        """Read the 64-bit little-endian PTE at ``paddr`` (8-byte aligned)."""
+
+    def cas_pte(self, paddr: int, expected: int, new: int) -> int:
+        """Atomically replace the PTE at ``paddr`` by ``new`` if it equals ``expected``.
+
+        Returns the value found; the store happened if and only if it equals ``expected``.
+        Never lands inside the walker's locked A/D read-compare-write.
+        """
+
+    def write_pte(self, paddr: int, value: int) -> None:
+        """Store a PTE unconditionally (for PTEs the hardware cannot be updating)."""
+
+    def sfence_vma(self, vaddr: int | None = None, asid: int | None = None) -> None:
+        """sfence.vma: ``None`` is the x0 operand (all addresses, all address spaces)."""
+
+    def set_csr(self, **fields) -> None:
+        """Change fields of :attr:`csr` (mode, asid, ppn, priv, sum, mxr, adue)."""
+
+    def access(self, vaddr: int, kind: Kind, data: bytes | None = None,
+               size: int = 0) -> bytes | Trap:
+        """Translate ``vaddr`` and perform the access, or return the trap.
+
+        A LOAD or FETCH returns ``size`` bytes; a STORE writes ``data`` and returns
+        ``b""``. The access must not cross a 4 KiB page.
+        """
