@@ -1,0 +1,200 @@
+"""The Sv39 MMU: one request stage in front of the TLB, the walker behind it."""
+
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from . import wishbone
+from .pte import (PADDR_BITS, Cause, Csr, Kind, Priv, Request, Response, SatpMode, Sfence,
+                  TlbEntry, Vaddr, access_fault_cause, is_store, leaf_paddr, leaf_permits,
+                  page_fault_cause)
+from .ptw import BUS_ADDR_BITS, PageTableWalker
+from .tlb import TLB
+
+COUNTER_BITS = 48
+COUNTERS = ("tlb_hits", "tlb_misses", "walks", "walk_cycles", "ad_updates",
+            "page_faults", "access_faults")
+
+
+class DebugSignature(wiring.Signature):
+    """What a testbench may look at: event counters and the TLB's entries.
+
+    Members
+    -------
+    tlb_hits, tlb_misses, walks, walk_cycles, ad_updates, page_faults, access_faults : Out
+        Free-running counters. ``tlb_hits``/``tlb_misses`` count translated requests
+        answered from / not answered from the TLB; ``walks`` counts walks from the root
+        (an A/D re-walk counts again); ``walk_cycles`` counts cycles the walker is busy.
+    tlb_index : In, tlb_entry : Out(TlbEntry)
+        Combinational read of one TLB entry.
+    """
+
+    def __init__(self, tlb_entries):
+        members = {name: Out(COUNTER_BITS) for name in COUNTERS}
+        members["tlb_index"] = In(range(tlb_entries))
+        members["tlb_entry"] = Out(TlbEntry)
+        super().__init__(members)
+
+
+class MMU(wiring.Component):
+    """Sv39 MMU with an ASID-tagged TLB and a walker that updates A/D atomically.
+
+    A TLB hit answers the cycle after the request is taken, and a new request is taken
+    every cycle the response is. A miss holds the stage while the walker runs.
+
+    Parameters
+    ----------
+    phys_size : int
+        Bytes of physical memory at address 0; beyond is an access fault.
+    tlb_entries : int
+        A power of two.
+    walk_cache_entries : int
+        0 to 64; 0 disables the non-leaf PTE cache.
+    ad_lock : bool
+        Test-only: False makes Svadu write A/D without the locked re-read (see
+        :class:`~.ptw.PageTableWalker`).
+
+    Members
+    -------
+    req : In(stream.Signature(Request))
+        vaddr and kind (load/store/fetch/amo).
+    resp : Out(stream.Signature(Response))
+        paddr, or fault with cause and tval; in request order.
+    csr : In(Csr)
+        satp, priv, SUM, MXR, ADUE.
+    sfence : In(stream.Signature(Sfence, always_ready=True))
+        sfence.vma, applied the cycle it is valid.
+    bus : Out(wishbone.Signature)
+        The walker's memory port (64-bit, word addresses).
+    debug : Out(DebugSignature)
+    """
+
+    def __init__(self, *, phys_size, tlb_entries=16, walk_cache_entries=8, ad_lock=True):
+        self.tlb = TLB(tlb_entries)
+        self.ptw = PageTableWalker(phys_size=phys_size, walk_cache_entries=walk_cache_entries,
+                                   ad_lock=ad_lock)
+        self.phys_size = phys_size
+        super().__init__({
+            "req":    In(stream.Signature(Request)),
+            "resp":   Out(stream.Signature(Response)),
+            "csr":    In(Csr),
+            "sfence": In(stream.Signature(Sfence, always_ready=True)),
+            "bus":    Out(wishbone.Signature(addr_width=BUS_ADDR_BITS)),
+            "debug":  Out(DebugSignature(tlb_entries)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.tlb = tlb = self.tlb
+        m.submodules.ptw = ptw = self.ptw
+        wiring.connect(m, wiring.flipped(self.bus), ptw.bus)
+
+        # The request stage.
+        valid = Signal()
+        req = Signal(Request)
+        walking = Signal()     # this request went to the walker; its answer comes from there
+        from_hit = Signal()    # ... because of a D update: refill the entry it hit
+        hit_index = Signal.like(tlb.hit_index)
+
+        va = Vaddr(req.vaddr)
+        csr = self.csr
+        translate = (csr.priv != Priv.M) & (csr.satp.mode == SatpMode.SV39)
+        canonical = (va.upper == va.vpn2[8].replicate(25))
+        m.d.comb += [tlb.lookup_vpn.eq(va.vpn), tlb.lookup_asid.eq(csr.satp.asid)]
+        entry = tlb.hit_entry
+
+        # What the stage answers by itself, when it needs no walk.
+        now = Signal(Response)
+        need_walk = Signal()
+        hit_answers = Signal()
+
+        def fault(cause):
+            m.d.comb += [now.fault.eq(1), now.cause.eq(cause), now.tval.eq(req.vaddr)]
+
+        with m.If(~translate):
+            with m.If(req.vaddr >= self.phys_size):
+                fault(access_fault_cause(req.kind))
+            with m.Else():
+                m.d.comb += now.paddr.eq(req.vaddr[:PADDR_BITS])
+        with m.Elif(~canonical):
+            fault(page_fault_cause(req.kind))
+        with m.Elif(~tlb.hit):
+            m.d.comb += need_walk.eq(1)
+        with m.Elif(~leaf_permits(entry, req.kind, csr)):
+            m.d.comb += hit_answers.eq(1)
+            fault(page_fault_cause(req.kind))
+        with m.Elif(is_store(req.kind) & ~entry.d):
+            with m.If(csr.adue):
+                m.d.comb += need_walk.eq(1)
+            with m.Else():
+                m.d.comb += hit_answers.eq(1)
+                fault(page_fault_cause(req.kind))
+        with m.Else():
+            m.d.comb += [hit_answers.eq(1),
+                         now.paddr.eq(leaf_paddr(entry.ppn, entry.level, req.vaddr))]
+
+        start = valid & ~walking & need_walk
+        m.d.comb += [
+            ptw.start.eq(start),
+            ptw.vaddr.eq(req.vaddr),
+            ptw.kind.eq(req.kind),
+            ptw.csr.eq(csr),
+            ptw.sfence_valid.eq(self.sfence.valid),
+            ptw.sfence_by_vaddr.eq(self.sfence.payload.by_vaddr),
+        ]
+        with m.If(start):
+            m.d.sync += [walking.eq(1), from_hit.eq(tlb.hit), hit_index.eq(tlb.hit_index)]
+
+        walk_answered = Signal()   # the walker's result is in ptw.result
+        with m.If(ptw.done):
+            m.d.sync += walk_answered.eq(1)
+
+        m.d.comb += [
+            self.resp.valid.eq(valid & Mux(walking, ptw.done | walk_answered, ~need_walk)),
+            self.resp.payload.eq(Mux(walking, ptw.result, now)),
+            self.req.ready.eq(~valid | (self.resp.valid & self.resp.ready)),
+        ]
+        with m.If(self.req.valid & self.req.ready):
+            m.d.sync += [valid.eq(1), req.eq(self.req.payload), walking.eq(0),
+                         walk_answered.eq(0)]
+        with m.Elif(self.resp.valid & self.resp.ready):
+            m.d.sync += valid.eq(0)
+
+        # TLB maintenance.
+        fill = Signal(TlbEntry)
+        m.d.comb += [
+            fill.valid.eq(1), fill.g.eq(ptw.leaf.g), fill.level.eq(ptw.level),
+            fill.asid.eq(csr.satp.asid), fill.vpn.eq(va.vpn), fill.ppn.eq(ptw.leaf.ppn),
+            fill.r.eq(ptw.leaf.r), fill.w.eq(ptw.leaf.w), fill.x.eq(ptw.leaf.x),
+            fill.u.eq(ptw.leaf.u), fill.a.eq(ptw.leaf.a), fill.d.eq(ptw.leaf.d),
+            tlb.fill_en.eq(ptw.done & ptw.fill & ~self.sfence.valid),
+            tlb.fill_entry.eq(fill),
+            tlb.fill_at_index.eq(from_hit),
+            tlb.fill_index.eq(hit_index),
+            tlb.touch_en.eq(valid & ~walking & hit_answers & self.resp.ready),
+            tlb.touch_index.eq(tlb.hit_index),
+            tlb.sfence.eq(self.sfence.payload),
+            tlb.sfence_valid.eq(self.sfence.valid),
+            tlb.dbg_index.eq(self.debug.tlb_index),
+            self.debug.tlb_entry.eq(tlb.dbg_entry),
+        ]
+
+        # Debug counters.
+        answered = valid & self.resp.valid & self.resp.ready
+        events = {
+            "tlb_hits":      answered & ~walking & hit_answers,
+            "tlb_misses":    start,
+            "walks":         ptw.walk_begin,
+            "walk_cycles":   ptw.busy,
+            "ad_updates":    ptw.ad_update,
+            # Page-fault causes are 12..15, access-fault causes below.
+            "page_faults":   answered & self.resp.payload.fault &
+                             (self.resp.payload.cause.as_value() >= 12),
+            "access_faults": answered & self.resp.payload.fault &
+                             (self.resp.payload.cause.as_value() < 12),
+        }
+        for name, event in events.items():
+            counter = getattr(self.debug, name)
+            with m.If(event):
+                m.d.sync += counter.eq(counter + 1)
+        return m

@@ -1,0 +1,177 @@
+"""Sv39 data layouts and the permission check shared by the TLB and the walker.
+
+The layouts follow the privileged spec bit for bit, so that a ``data.View`` over a raw
+64-bit word read from the bus *is* the PTE.
+"""
+
+from amaranth.hdl import Cat, Const, Mux, unsigned
+from amaranth.lib import data, enum
+
+PAGE_BITS = 12
+VPN_BITS = 9
+LEVELS = 3
+PADDR_BITS = 56
+PPN_BITS = 44
+ASID_BITS = 16
+VPN_TOTAL = VPN_BITS * LEVELS
+
+
+class Kind(enum.Enum, shape=2):
+    """What an access does; the encoding of the request's ``kind`` field."""
+    LOAD = 0
+    STORE = 1
+    FETCH = 2
+    AMO = 3
+
+
+class Priv(enum.Enum, shape=2):
+    U = 0
+    S = 1
+    M = 3
+
+
+class SatpMode(enum.Enum, shape=4):
+    BARE = 0
+    SV39 = 8
+
+
+class Cause(enum.Enum, shape=4):
+    """Trap causes an MMU raises (mcause values)."""
+    NONE = 0
+    FETCH_ACCESS = 1
+    LOAD_ACCESS = 5
+    STORE_ACCESS = 7
+    FETCH_PAGE = 12
+    LOAD_PAGE = 13
+    STORE_PAGE = 15
+
+
+class Vaddr(data.Struct):
+    """An Sv39 virtual address; ``upper`` must be the sign extension of ``vpn2``."""
+    offset: PAGE_BITS
+    vpn0: VPN_BITS
+    vpn1: VPN_BITS
+    vpn2: VPN_BITS
+    upper: 25
+
+    @property
+    def vpn(self):
+        return Cat(self.vpn0, self.vpn1, self.vpn2)
+
+
+class Pte(data.Struct):
+    """A Sv39 page table entry."""
+    v: 1
+    r: 1
+    w: 1
+    x: 1
+    u: 1
+    g: 1
+    a: 1
+    d: 1
+    rsw: 2
+    ppn: PPN_BITS
+    reserved: 7
+    pbmt: 2
+    n: 1
+
+
+class Satp(data.Struct):
+    ppn: PPN_BITS
+    asid: ASID_BITS
+    mode: SatpMode
+
+
+class Csr(data.Struct):
+    """The translation state the MMU takes from the hart's CSRs."""
+    satp: Satp
+    priv: Priv
+    sum: 1   #: mstatus.SUM: S-mode may load/store U pages.
+    mxr: 1   #: mstatus.MXR: loads may read execute-only pages.
+    adue: 1  #: menvcfg.ADUE: 1 = Svadu (hardware A/D), 0 = Svade (A/D page faults).
+
+
+class Request(data.Struct):
+    vaddr: 64
+    kind: Kind
+
+
+class Response(data.Struct):
+    fault: 1
+    cause: Cause
+    paddr: PADDR_BITS
+    tval: 64
+
+
+class Sfence(data.Struct):
+    """sfence.vma: ``by_vaddr`` is rs1 != x0, ``by_asid`` is rs2 != x0."""
+    vaddr: 64
+    asid: ASID_BITS
+    by_vaddr: 1
+    by_asid: 1
+
+
+class TlbEntry(data.Struct):
+    """A cached leaf translation; ``level`` 0/1/2 is a 4K/2M/1G page."""
+    valid: 1
+    g: 1
+    level: 2
+    asid: ASID_BITS
+    vpn: VPN_TOTAL
+    ppn: PPN_BITS
+    r: 1
+    w: 1
+    x: 1
+    u: 1
+    a: 1
+    d: 1
+
+
+def is_store(kind):
+    """STORE and AMO both need W and D, and both raise store/AMO causes."""
+    return (kind == Kind.STORE) | (kind == Kind.AMO)
+
+
+def page_fault_cause(kind):
+    return Cause(Mux(kind == Kind.FETCH, Cause.FETCH_PAGE,
+                     Mux(kind == Kind.LOAD, Cause.LOAD_PAGE, Cause.STORE_PAGE)))
+
+
+def access_fault_cause(kind):
+    return Cause(Mux(kind == Kind.FETCH, Cause.FETCH_ACCESS,
+                     Mux(kind == Kind.LOAD, Cause.LOAD_ACCESS, Cause.STORE_ACCESS)))
+
+
+def leaf_permits(leaf, kind, csr):
+    """Whether a leaf with bits ``r w x u`` allows ``kind`` at the current priv/SUM/MXR.
+
+    Re-evaluated on every TLB hit, never cached, so that a SUM or MXR change is seen at
+    once (cva6 #3298).
+    """
+    user_ok = Mux(leaf.u,
+                  (csr.priv == Priv.U) | ((csr.priv == Priv.S) & csr.sum & (kind != Kind.FETCH)),
+                  csr.priv != Priv.U)
+    kind_ok = Mux(kind == Kind.FETCH, leaf.x,
+                  Mux(kind == Kind.LOAD, leaf.r | (leaf.x & csr.mxr), leaf.w))
+    return user_ok & kind_ok
+
+
+def needs_ad_update(leaf, kind):
+    return ~leaf.a | (is_store(kind) & ~leaf.d)
+
+
+def leaf_paddr(ppn, level, vaddr):
+    """Physical address of ``vaddr`` through a leaf at ``level``: superpages take the
+    lower VPNs from the virtual address."""
+    va = Vaddr(vaddr)
+    ppn0 = Mux(level >= 1, va.vpn0, ppn[0:9])
+    ppn1 = Mux(level >= 2, va.vpn1, ppn[9:18])
+    return Cat(va.offset, ppn0, ppn1, ppn[18:PPN_BITS])
+
+
+def vpn_matches(entry_vpn, level, vpn):
+    """Whether ``vpn`` falls in the page of ``entry_vpn`` at ``level`` (superpages
+    ignore their lower VPN fields)."""
+    return ((entry_vpn[18:27] == vpn[18:27]) &
+            ((level >= 2) | (entry_vpn[9:18] == vpn[9:18])) &
+            ((level >= 1) | (entry_vpn[0:9] == vpn[0:9])))

@@ -1,0 +1,130 @@
+"""Fully associative TLB: ASID and global tags, 4K/2M/1G entries, tree-PLRU."""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .pte import ASID_BITS, VPN_TOTAL, Sfence, TlbEntry, vpn_matches
+
+
+def check_entries(entries):
+    if not isinstance(entries, int) or entries < 1 or entries & (entries - 1):
+        raise ValueError(f"tlb_entries must be a power of two >= 1 (tree-PLRU), "
+                         f"not {entries!r}")
+
+
+class TLB(wiring.Component):
+    """Fully associative translation cache (the behaviour of hdl/README.md, "TLB").
+
+    Parameters
+    ----------
+    entries : int
+        Number of entries, a power of two.
+
+    Members
+    -------
+    lookup_vpn, lookup_asid : In
+        Translation looked up combinationally.
+    hit : Out(1)
+        Some entry matches; ``hit_index`` is the lowest such, ``hit_entry`` its content.
+    touch_en, touch_index : In
+        Make an entry the most recently used (the MMU does this when a hit answers).
+    fill_en, fill_entry : In
+        Write ``fill_entry`` at ``fill_index`` if ``fill_at_index``, else at ``victim``.
+    victim : Out
+        Where a fill without an index goes: the lowest invalid entry, else the PLRU one.
+    sfence : In(Sfence), sfence_valid : In(1)
+        Invalidate per the four sfence.vma cases; takes effect after a same-cycle fill.
+    dbg_index, dbg_entry : In, Out
+        Read port for testbenches (invariant checks of the co-simulation).
+    """
+
+    def __init__(self, entries=16):
+        check_entries(entries)
+        self.entries = entries
+        self.index_bits = max(1, (entries - 1).bit_length())
+        idx = range(entries)
+        super().__init__({
+            "lookup_vpn":    In(VPN_TOTAL),
+            "lookup_asid":   In(ASID_BITS),
+            "hit":           Out(1),
+            "hit_index":     Out(idx),
+            "hit_entry":     Out(TlbEntry),
+            "touch_en":      In(1),
+            "touch_index":   In(idx),
+            "fill_en":       In(1),
+            "fill_at_index": In(1),
+            "fill_index":    In(idx),
+            "fill_entry":    In(TlbEntry),
+            "victim":        Out(idx),
+            "sfence":        In(Sfence),
+            "sfence_valid":  In(1),
+            "dbg_index":     In(idx),
+            "dbg_entry":     Out(TlbEntry),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self.entries
+        depth = (n - 1).bit_length()  # 0 for a single entry: no tree
+        entries = [Signal(TlbEntry, name=f"entry{i}") for i in range(n)]
+
+        # Lookup: the lowest matching index wins, as in the golden model.
+        match = Signal(n)
+        for i, e in enumerate(entries):
+            m.d.comb += match[i].eq(e.valid & (e.g | (e.asid == self.lookup_asid)) &
+                                    vpn_matches(e.vpn, e.level, self.lookup_vpn))
+        m.d.comb += self.hit.eq(match.any())
+        for i in reversed(range(n)):
+            with m.If(match[i]):
+                m.d.comb += [self.hit_index.eq(i), self.hit_entry.eq(entries[i])]
+
+        with m.Switch(self.dbg_index):
+            for i in range(n):
+                with m.Case(i):
+                    m.d.comb += self.dbg_entry.eq(entries[i])
+
+        # Tree-PLRU: node bits in heap order, t[1..n-1]; bit 0 unused.
+        tree = Signal(max(n, 2))
+        path = Const(1, 1)
+        for _ in range(depth):
+            nxt = Signal(len(path) + 1)
+            m.d.comb += nxt.eq(Cat(tree.bit_select(path, 1), path))
+            path = nxt
+        plru = Signal(range(n))
+        m.d.comb += plru.eq(path[:depth] if depth else 0)
+
+        invalid = Signal(n)
+        m.d.comb += invalid.eq(Cat(~e.valid for e in entries))
+        m.d.comb += self.victim.eq(plru)
+        for i in reversed(range(n)):
+            with m.If(invalid[i]):
+                m.d.comb += self.victim.eq(i)
+
+        fill_index = Signal(range(n))
+        m.d.comb += fill_index.eq(Mux(self.fill_at_index, self.fill_index, self.victim))
+        touch = Signal(range(n))
+        m.d.comb += touch.eq(Mux(self.fill_en, fill_index, self.touch_index))
+        with m.If(self.fill_en | self.touch_en):
+            for t in range(1, n):
+                level = t.bit_length() - 1
+                prefix = t - (1 << level)
+                on_path = (touch >> (depth - level)) == prefix if level else 1
+                with m.If(on_path):
+                    # Point away from the touched entry: 1 when it lies under the left child.
+                    m.d.sync += tree[t].eq(~touch[depth - 1 - level])
+
+        with m.If(self.fill_en):
+            with m.Switch(fill_index):
+                for i in range(n):
+                    with m.Case(i):
+                        m.d.sync += entries[i].eq(self.fill_entry)
+
+        sf = self.sfence
+        with m.If(self.sfence_valid):
+            for e in entries:
+                by_asid = ~sf.by_asid | (~e.g & (e.asid == sf.asid))
+                by_vaddr = ~sf.by_vaddr | vpn_matches(e.vpn, e.level, sf.vaddr[12:39])
+                with m.If(by_asid & by_vaddr):
+                    m.d.sync += e.valid.eq(0)
+        return m

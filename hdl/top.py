@@ -1,0 +1,119 @@
+"""The MMU with flat, readable ports: the standalone Verilog for other SoCs, and the
+top that cocotb drives under Verilator.
+
+Run ``python -m mkclean.hdl.top -o mkclean_mmu.v`` (or ``make verilog``).
+"""
+
+import argparse
+import sys
+
+from amaranth.back import verilog
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .mmu import COUNTER_BITS, COUNTERS, MMU
+from .pte import ASID_BITS, PADDR_BITS, PPN_BITS, TlbEntry
+
+TOP_NAME = "mkclean_mmu"
+
+#: flat port -> (direction, width, path into the MMU's interfaces)
+_PORTS = {
+    "req_valid":       (In, 1, ("req", "valid")),
+    "req_ready":       (Out, 1, ("req", "ready")),
+    "req_vaddr":       (In, 64, ("req", "payload", "vaddr")),
+    "req_kind":        (In, 2, ("req", "payload", "kind")),
+    "resp_valid":      (Out, 1, ("resp", "valid")),
+    "resp_ready":      (In, 1, ("resp", "ready")),
+    "resp_fault":      (Out, 1, ("resp", "payload", "fault")),
+    "resp_cause":      (Out, 4, ("resp", "payload", "cause")),
+    "resp_paddr":      (Out, PADDR_BITS, ("resp", "payload", "paddr")),
+    "resp_tval":       (Out, 64, ("resp", "payload", "tval")),
+    "satp_mode":       (In, 4, ("csr", "satp", "mode")),
+    "satp_asid":       (In, ASID_BITS, ("csr", "satp", "asid")),
+    "satp_ppn":        (In, PPN_BITS, ("csr", "satp", "ppn")),
+    "priv":            (In, 2, ("csr", "priv")),
+    "sum":             (In, 1, ("csr", "sum")),
+    "mxr":             (In, 1, ("csr", "mxr")),
+    "adue":            (In, 1, ("csr", "adue")),
+    "sfence_valid":    (In, 1, ("sfence", "valid")),
+    "sfence_vaddr":    (In, 64, ("sfence", "payload", "vaddr")),
+    "sfence_asid":     (In, ASID_BITS, ("sfence", "payload", "asid")),
+    "sfence_by_vaddr": (In, 1, ("sfence", "payload", "by_vaddr")),
+    "sfence_by_asid":  (In, 1, ("sfence", "payload", "by_asid")),
+    "wb_adr":          (Out, PADDR_BITS - 3, ("bus", "adr")),
+    "wb_dat_w":        (Out, 64, ("bus", "dat_w")),
+    "wb_dat_r":        (In, 64, ("bus", "dat_r")),
+    "wb_sel":          (Out, 8, ("bus", "sel")),
+    "wb_cyc":          (Out, 1, ("bus", "cyc")),
+    "wb_stb":          (Out, 1, ("bus", "stb")),
+    "wb_we":           (Out, 1, ("bus", "we")),
+    "wb_ack":          (In, 1, ("bus", "ack")),
+    "wb_err":          (In, 1, ("bus", "err")),
+    "wb_lock":         (Out, 1, ("bus", "lock")),
+    "dbg_tlb_index":   (In, None, ("debug", "tlb_index")),
+    "dbg_tlb_entry":   (Out, TlbEntry.as_shape().size, ("debug", "tlb_entry")),
+}
+_PORTS.update({f"cnt_{name}": (Out, COUNTER_BITS, ("debug", name)) for name in COUNTERS})
+
+
+class MMUTop(wiring.Component):
+    """:class:`~.mmu.MMU` with every stream, struct and interface flattened to plain
+    ports named ``req_*``, ``resp_*``, ``satp_*``, ``sfence_*``, ``wb_*``, ``dbg_*`` and
+    ``cnt_*``. ``dbg_tlb_entry`` is a :class:`~.pte.TlbEntry` packed LSB first.
+
+    Parameters are those of :class:`~.mmu.MMU`.
+    """
+
+    def __init__(self, **params):
+        self.mmu = MMU(**params)
+        index_bits = self.mmu.tlb.index_bits
+        super().__init__({name: direction(index_bits if width is None else width)
+                          for name, (direction, width, _) in _PORTS.items()})
+
+    @staticmethod
+    def _lookup(obj, path):
+        for part in path:
+            obj = getattr(obj, part)
+        return obj
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.mmu = mmu = self.mmu
+        for name, (direction, _, path) in _PORTS.items():
+            port = getattr(self, name)
+            inner = self._lookup(mmu, path)
+            if direction is In:
+                m.d.comb += inner.eq(port)
+            else:
+                m.d.comb += port.eq(inner)
+        return m
+
+
+def generate(out, **params):
+    top = MMUTop(**params)
+    text = verilog.convert(top, name=TOP_NAME, emit_src=False)
+    out.write(text)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Write the MMU as standalone Verilog.")
+    parser.add_argument("-o", "--output", default="-", help="file to write (default stdout)")
+    parser.add_argument("--phys-size", type=lambda s: int(s, 0), default=64 << 20)
+    parser.add_argument("--tlb-entries", type=int, default=16)
+    parser.add_argument("--walk-cache-entries", type=int, default=8)
+    args = parser.parse_args(argv)
+    params = dict(phys_size=args.phys_size, tlb_entries=args.tlb_entries,
+                  walk_cache_entries=args.walk_cache_entries)
+    try:
+        if args.output == "-":
+            generate(sys.stdout, **params)
+        else:
+            with open(args.output, "w") as f:
+                generate(f, **params)
+    except ValueError as e:
+        parser.exit(2, f"mkclean.hdl.top: {e}\n")
+
+
+if __name__ == "__main__":
+    main()

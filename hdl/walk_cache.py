@@ -1,0 +1,77 @@
+"""Cache of non-leaf PTEs, tagged by the PTE's physical address.
+
+Tagging by physical address needs no ASID: two address spaces sharing a page table share
+its cached entries, and a walk for any address that goes through that PTE hits.
+"""
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .pte import PADDR_BITS
+
+MAX_ENTRIES = 64
+
+
+def check_entries(entries):
+    if not isinstance(entries, int) or not 0 <= entries <= MAX_ENTRIES:
+        raise ValueError(f"walk_cache_entries must be an integer in 0..{MAX_ENTRIES} "
+                         f"(0 disables the walk cache), not {entries!r}")
+
+
+class WalkCache(wiring.Component):
+    """Non-leaf PTE cache (hdl/README.md, "Walk cache"), round-robin replacement.
+
+    Parameters
+    ----------
+    entries : int
+        0 (never hits) to ``MAX_ENTRIES``.
+
+    Members
+    -------
+    addr : In(56)
+        Physical address of the PTE the walker needs.
+    hit : Out(1), pte : Out(64)
+        Combinational result for ``addr``.
+    insert_en, insert_addr, insert_pte : In
+        Remember a non-leaf PTE just read from memory.
+    flush : In(1)
+        Forget everything (an sfence.vma without an address).
+    """
+
+    def __init__(self, entries=8):
+        check_entries(entries)
+        self.entries = entries
+        super().__init__({
+            "addr":        In(PADDR_BITS),
+            "hit":         Out(1),
+            "pte":         Out(64),
+            "insert_en":   In(1),
+            "insert_addr": In(PADDR_BITS),
+            "insert_pte":  In(64),
+            "flush":       In(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        if not self.entries:
+            return m
+        valid = Signal(self.entries)
+        tags = [Signal(PADDR_BITS, name=f"tag{i}") for i in range(self.entries)]
+        ptes = [Signal(64, name=f"pte{i}") for i in range(self.entries)]
+        pointer = Signal(range(self.entries))
+
+        for i in reversed(range(self.entries)):
+            with m.If(valid[i] & (tags[i] == self.addr)):
+                m.d.comb += [self.hit.eq(1), self.pte.eq(ptes[i])]
+
+        with m.If(self.insert_en):
+            with m.Switch(pointer):
+                for i in range(self.entries):
+                    with m.Case(i):
+                        m.d.sync += [valid[i].eq(1), tags[i].eq(self.insert_addr),
+                                     ptes[i].eq(self.insert_pte)]
+            m.d.sync += pointer.eq(Mux(pointer == self.entries - 1, 0, pointer + 1))
+        with m.If(self.flush):
+            m.d.sync += valid.eq(0)
+        return m
