@@ -1,0 +1,198 @@
+"""cocotb driver of the RTL MMU (the flat ``mkclean_mmu`` top): clock, the Wishbone memory
+the walker reads and writes, requests and responses, CSRs, sfence, debug port.
+
+Everything happens on falling clock edges: outputs have settled by then, and inputs set
+there are stable for the next rising edge, whatever the order cocotb wakes tasks in.
+"""
+
+import random
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import FallingEdge
+
+from ...hdl.mmu import COUNTERS
+from ..model.memory import Memory
+from ..model.mmu import Response
+
+CLOCK_NS = 10
+
+#: TlbEntry fields, LSB first, as packed on ``dbg_tlb_entry`` (hdl/pte.py order).
+TLB_ENTRY_FIELDS = (("valid", 1), ("g", 1), ("level", 2), ("asid", 16), ("vpn", 27),
+                    ("ppn", 44), ("r", 1), ("w", 1), ("x", 1), ("u", 1), ("a", 1), ("d", 1))
+
+
+def unpack_tlb_entry(value):
+    out = {}
+    for name, width in TLB_ENTRY_FIELDS:
+        out[name] = value & ((1 << width) - 1)
+        value >>= width
+    return out
+
+
+class RtlMmu:
+    """The RTL MMU and its memory.
+
+    Parameters
+    ----------
+    dut
+        cocotb handle of ``mkclean_mmu``.
+    mem : Memory
+        Physical memory, shared with whoever builds page tables in it.
+    latency : int or (int, int)
+        Cycles the memory waits before it answers a transaction: a transaction takes
+        ``latency + 1`` cycles. A pair draws each wait from that range with ``rng``.
+    """
+
+    def __init__(self, dut, mem: Memory, latency=1, rng=None):
+        self.dut = dut
+        self.mem = mem
+        self.latency = latency
+        self.rng = rng or random.Random(0)
+        #: called as ``hook(number, we, lock, addr)`` before transaction ``number`` of the
+        #: current request is answered; returns "error" to answer it with a bus error.
+        self.hook = None
+        #: this request's transactions: (we, lock, byte address, value or None on error)
+        self.bus_log = []
+        self.cycle = 0
+        self._sfence_pending = False
+
+    async def start(self):
+        dut = self.dut
+        for name in ("req_valid", "sfence_valid", "wb_ack", "wb_err", "sum", "mxr",
+                     "satp_mode", "satp_asid", "satp_ppn", "dbg_tlb_index"):
+            getattr(dut, name).value = 0
+        dut.resp_ready.value = 1
+        dut.priv.value = 1
+        dut.adue.value = 1
+        cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
+        dut.rst.value = 1
+        for _ in range(2):
+            await FallingEdge(dut.clk)
+        dut.rst.value = 0
+        cocotb.start_soon(self._memory())
+        await FallingEdge(dut.clk)
+
+    def _wait(self):
+        if isinstance(self.latency, tuple):
+            return self.rng.randint(*self.latency)
+        return self.latency
+
+    async def _memory(self):
+        dut = self.dut
+        waited = 0
+        wait_for = self._wait()
+        acking = False
+        while True:
+            await FallingEdge(dut.clk)
+            self.cycle += 1
+            if self._sfence_pending:
+                dut.sfence_valid.value = 0
+                self._sfence_pending = False
+            if acking:
+                dut.wb_ack.value = 0
+                dut.wb_err.value = 0
+                acking = False
+            if not (int(dut.wb_cyc.value) and int(dut.wb_stb.value)):
+                continue
+            if waited < wait_for:
+                waited += 1
+                continue
+            waited = 0
+            wait_for = self._wait()
+            acking = True
+            we, lock = int(dut.wb_we.value), int(dut.wb_lock.value)
+            addr = int(dut.wb_adr.value) << 3
+            number = len(self.bus_log)
+            if self.hook and self.hook(number, we, lock, addr) == "error":
+                self.bus_log.append((we, lock, addr, None))
+                dut.wb_err.value = 1
+                continue
+            if we:
+                value = int(dut.wb_dat_w.value)
+                self.mem.write64(addr, value)
+            else:
+                value = self.mem.read64(addr)
+                dut.wb_dat_r.value = value
+            self.bus_log.append((we, lock, addr, value))
+            dut.wb_ack.value = 1
+
+    def sfence_now(self, vaddr=None, asid=None):
+        """Drive sfence.vma for one cycle from the current falling edge (safe to call from a
+        bus hook: the walk in flight sees it)."""
+        dut = self.dut
+        dut.sfence_by_vaddr.value = vaddr is not None
+        dut.sfence_vaddr.value = vaddr or 0
+        dut.sfence_by_asid.value = asid is not None
+        dut.sfence_asid.value = asid or 0
+        dut.sfence_valid.value = 1
+        self._sfence_pending = True
+
+    async def sfence(self, vaddr=None, asid=None):
+        self.sfence_now(vaddr, asid)
+        await FallingEdge(self.dut.clk)
+
+    async def set_csr(self, *, mode=None, asid=None, ppn=None, priv=None, sum=None,
+                      mxr=None, adue=None):
+        dut = self.dut
+        for name, value in (("satp_mode", mode), ("satp_asid", asid), ("satp_ppn", ppn),
+                            ("priv", priv), ("sum", sum), ("mxr", mxr), ("adue", adue)):
+            if value is not None:
+                getattr(dut, name).value = int(value)
+        await FallingEdge(dut.clk)
+
+    def _response(self):
+        dut = self.dut
+        if int(dut.resp_fault.value):
+            return Response(True, int(dut.resp_cause.value), None, int(dut.resp_tval.value))
+        return Response(False, None, int(dut.resp_paddr.value), None)
+
+    async def translate(self, vaddr, kind):
+        """One request, alone in the MMU; returns (Response, cycles from the cycle the
+        request is taken to the cycle its response is valid)."""
+        responses, cycles = await self.stream([(vaddr, kind)])
+        return responses[0], cycles
+
+    async def stream(self, requests):
+        """Issue ``requests`` back to back (one per cycle when the MMU takes them);
+        returns the responses and the cycles from the first request taken to the last
+        response valid."""
+        dut = self.dut
+        self.bus_log = []
+        responses = []
+        issued = 0
+        first = last = cycle = 0
+        while len(responses) < len(requests):
+            # Read before writing: req_ready and resp_valid depend only on the MMU's
+            # registers here, so they hold for the coming rising edge, which also samples
+            # what is written now.
+            if int(dut.resp_valid.value):
+                responses.append(self._response())
+                last = cycle
+            if issued < len(requests):
+                vaddr, kind = requests[issued]
+                dut.req_vaddr.value = vaddr
+                dut.req_kind.value = int(kind)
+                dut.req_valid.value = 1
+                if int(dut.req_ready.value):
+                    if not issued:
+                        first = cycle
+                    issued += 1
+            else:
+                dut.req_valid.value = 0
+            await FallingEdge(dut.clk)
+            cycle += 1
+        dut.req_valid.value = 0
+        return responses, last - first
+
+    def counters(self):
+        return {name: int(getattr(self.dut, f"cnt_{name}").value) for name in COUNTERS}
+
+    async def tlb_entries(self, count):
+        """Read every TLB entry through the debug port (one cycle each)."""
+        out = []
+        for i in range(count):
+            self.dut.dbg_tlb_index.value = i
+            await FallingEdge(self.dut.clk)
+            out.append(unpack_tlb_entry(int(self.dut.dbg_tlb_entry.value)))
+        return out

