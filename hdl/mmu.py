@@ -171,7 +171,8 @@ class MMU(wiring.Component):
             tlb.fill_entry.eq(fill),
             tlb.fill_at_index.eq(from_hit),
             tlb.fill_index.eq(hit_index),
-            tlb.touch_en.eq(valid & ~walking & hit_answers & self.resp.ready),
+            # Every hit is a use, also one going to the walker for its D bit.
+            tlb.touch_en.eq(valid & ~walking & translate & canonical & tlb.hit),
             tlb.touch_index.eq(tlb.hit_index),
             tlb.sfence.eq(self.sfence.payload),
             tlb.sfence_valid.eq(self.sfence.valid),

@@ -117,20 +117,26 @@ class RtlMmu:
             self.bus_log.append((we, lock, addr, value))
             dut.wb_ack.value = 1
 
-    def sfence_now(self, vaddr=None, asid=None):
-        """Drive sfence.vma for one cycle from the current falling edge (safe to call from a
-        bus hook: the walk in flight sees it)."""
+    def _drive_sfence(self, vaddr, asid):
         dut = self.dut
-        dut.sfence_by_vaddr.value = vaddr is not None
+        dut.sfence_by_vaddr.value = int(vaddr is not None)
         dut.sfence_vaddr.value = vaddr or 0
-        dut.sfence_by_asid.value = asid is not None
+        dut.sfence_by_asid.value = int(asid is not None)
         dut.sfence_asid.value = asid or 0
         dut.sfence_valid.value = 1
+
+    def sfence_now(self, vaddr=None, asid=None):
+        """From a bus hook only: drive sfence.vma for the cycle of the transaction being
+        answered, so that the walk in flight sees it. The memory task, which runs the
+        hook, ends the pulse on its next falling edge."""
+        self._drive_sfence(vaddr, asid)
         self._sfence_pending = True
 
     async def sfence(self, vaddr=None, asid=None):
-        self.sfence_now(vaddr, asid)
+        """sfence.vma for one cycle, between requests."""
+        self._drive_sfence(vaddr, asid)
         await FallingEdge(self.dut.clk)
+        self.dut.sfence_valid.value = 0
 
     async def set_csr(self, *, mode=None, asid=None, ppn=None, priv=None, sum=None,
                       mxr=None, adue=None):

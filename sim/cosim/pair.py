@@ -1,0 +1,181 @@
+"""The RTL MMU and the golden model side by side, fed the same stimulus.
+
+Each side has its own copy of physical memory. Events scripted against a request's bus
+transactions (a PTE store by "the kernel", an sfence, a bus error) are applied to both
+sides at the same transaction, so any difference in responses, in transactions or in the
+memory left behind is a disagreement between the RTL and the contract.
+"""
+
+from dataclasses import dataclass, field
+
+from ..model.memory import Memory
+from ..model.mmu import GoldenMMU, Response
+from .driver import RtlMmu
+
+
+@dataclass
+class Event:
+    """Something that happens just before transaction ``at`` of a request is answered.
+
+    ``what`` is "write" (store ``value`` at ``addr``), "sfence" (``vaddr``/``asid``,
+    None for x0) or "error" (answer the transaction with a bus error). A write aimed at
+    the locked A/D write is dropped on both sides: the bus lock keeps others out there.
+    """
+    at: int
+    what: str
+    addr: int = 0
+    value: int = 0
+    vaddr: int | None = None
+    asid: int | None = None
+
+
+class Mismatch(AssertionError):
+    pass
+
+
+class _ScriptedBus:
+    """The golden walker's bus: one call per transaction, events applied as on the RTL."""
+
+    def __init__(self, pair):
+        self.pair = pair
+        self.log = []
+
+    def _transaction(self, we, lock, addr):
+        return self.pair._apply(self.pair.golden_side, len(self.log), we, lock, addr)
+
+    def read(self, addr, lock):
+        if self._transaction(0, lock, addr) == "error":
+            self.log.append((0, int(lock), addr, None))
+            return None
+        value = self.pair.golden_mem.read64(addr)
+        self.log.append((0, int(lock), addr, value))
+        return value
+
+    def write(self, addr, value, lock):
+        if self._transaction(1, lock, addr) == "error":
+            self.log.append((1, int(lock), addr, None))
+            return False
+        self.pair.golden_mem.write64(addr, value)
+        self.log.append((1, int(lock), addr, value))
+        return True
+
+    def unlock(self):
+        pass
+
+
+@dataclass
+class _Side:
+    mem: Memory
+    sfence: object
+
+
+@dataclass
+class Outcome:
+    response: Response
+    cycles: int
+    bus_log: list = field(default_factory=list)
+
+
+class Pair:
+    """RTL and golden MMU with identical memories, CSRs and events.
+
+    Parameters
+    ----------
+    dut
+        The cocotb handle of ``mkclean_mmu``.
+    params : dict
+        The parameters the RTL was built with (phys_size, tlb_entries, ...).
+    latency : int or (int, int)
+        Memory wait states of the RTL side (the golden side has no time).
+    """
+
+    def __init__(self, dut, params, latency=1, rng=None):
+        self.params = params
+        self.rtl_mem = Memory(params["phys_size"])
+        self.golden_mem = Memory(params["phys_size"])
+        self.rtl = RtlMmu(dut, self.rtl_mem, latency=latency, rng=rng)
+        self.bus = _ScriptedBus(self)
+        self.golden = GoldenMMU(self.golden_mem, tlb_entries=params["tlb_entries"],
+                                walk_cache_entries=params["walk_cache_entries"], bus=self.bus)
+        self.rtl_side = _Side(self.rtl_mem, lambda vaddr, asid: self.rtl.sfence_now(vaddr, asid))
+        self.golden_side = _Side(self.golden_mem, lambda vaddr, asid: self.golden.sfence(
+            vaddr is not None, vaddr or 0, asid is not None, asid or 0))
+        self.rtl.hook = lambda n, we, lock, addr: self._apply(self.rtl_side, n, we, lock, addr)
+        self.events = {}
+
+    async def start(self):
+        await self.rtl.start()
+
+    def write64(self, addr, value):
+        self.rtl_mem.write64(addr, value)
+        self.golden_mem.write64(addr, value)
+
+    def read64(self, addr):
+        return self.golden_mem.read64(addr)
+
+    def _apply(self, side, number, we, lock, addr):
+        outcome = None
+        for event in self.events.get(number, ()):
+            if event.what == "error":
+                outcome = "error"
+            elif event.what == "write" and not (we and lock):
+                side.mem.write64(event.addr, event.value)
+            elif event.what == "sfence":
+                side.sfence(event.vaddr, event.asid)
+        return outcome
+
+    async def set_csr(self, **fields):
+        await self.rtl.set_csr(**fields)
+        self.golden.set_csr(**fields)
+
+    async def sfence(self, vaddr=None, asid=None):
+        await self.rtl.sfence(vaddr, asid)
+        self.golden.sfence(vaddr is not None, vaddr or 0, asid is not None, asid or 0)
+
+    async def translate(self, vaddr, kind, events=()):
+        """Translate on both sides; raise :class:`Mismatch` if they differ in the response
+        or in the bus transactions. Returns the RTL's :class:`Outcome`."""
+        self.events = {}
+        for event in events:
+            self.events.setdefault(event.at, []).append(event)
+        self.bus.log = []
+        response, cycles = await self.rtl.translate(vaddr, kind)
+        rtl_log = self.rtl.bus_log
+        golden = self.golden.translate(vaddr, kind)
+        self.events = {}
+        if response != golden or rtl_log != self.bus.log:
+            raise Mismatch(
+                f"vaddr={vaddr:#x} kind={int(kind)}: rtl {response} vs golden {golden}\n"
+                f"  rtl bus    {_fmt_log(rtl_log)}\n  golden bus {_fmt_log(self.bus.log)}")
+        return Outcome(response, cycles, rtl_log)
+
+    async def check_tlb(self):
+        """Compare every TLB entry through the RTL's debug port with the golden TLB."""
+        rtl = await self.rtl.tlb_entries(self.params["tlb_entries"])
+        for i, (r, g) in enumerate(zip(rtl, self.golden.tlb.entries)):
+            if not r["valid"] and not g.valid:
+                continue
+            want = {"valid": int(g.valid), "g": int(g.g), "level": g.level, "asid": g.asid,
+                    "vpn": g.vpn, "ppn": g.ppn, "r": int(g.r), "w": int(g.w), "x": int(g.x),
+                    "u": int(g.u), "a": int(g.a), "d": int(g.d)}
+            got = dict(r)
+            if got["level"] >= 1:  # the lower VPN fields of a superpage are not compared
+                mask = (1 << (9 * got["level"])) - 1
+                got["vpn"] &= ~mask
+                want["vpn"] &= ~mask
+            if got != want:
+                raise Mismatch(f"TLB entry {i}: rtl {got} vs golden {want}")
+
+    def check_memory(self):
+        if self.rtl_mem.read(0, self.params["phys_size"]) != \
+                self.golden_mem.read(0, self.params["phys_size"]):
+            for addr in range(0, self.params["phys_size"], 8):
+                if self.rtl_mem.read64(addr) != self.golden_mem.read64(addr):
+                    raise Mismatch(f"memory at {addr:#x}: rtl {self.rtl_mem.read64(addr):#x} "
+                                   f"vs golden {self.golden_mem.read64(addr):#x}")
+
+
+def _fmt_log(log):
+    return " ".join(f"{'W' if we else 'R'}{'L' if lock else ''}@{addr:#x}"
+                    f"={'ERR' if value is None else hex(value)}"
+                    for we, lock, addr, value in log) or "(none)"
