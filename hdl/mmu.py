@@ -130,8 +130,13 @@ class MMU(wiring.Component):
                 m.d.comb += hit_answers.eq(1)
                 fault(page_fault_cause(req.kind))
         with m.Else():
-            m.d.comb += [hit_answers.eq(1),
-                         now.paddr.eq(leaf_paddr(entry.ppn, entry.level, req.vaddr))]
+            m.d.comb += hit_answers.eq(1)
+            # A superpage may straddle the end of memory: check every hit, not the fill.
+            hit_paddr = leaf_paddr(entry.ppn, entry.level, req.vaddr)
+            with m.If(hit_paddr >= self.phys_size):
+                fault(access_fault_cause(req.kind))
+            with m.Else():
+                m.d.comb += now.paddr.eq(hit_paddr)
 
         start = valid & ~walking & need_walk
         m.d.comb += [

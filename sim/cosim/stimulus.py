@@ -30,12 +30,15 @@ class PageTables:
         Physical address of the root table (page aligned).
     next_free : int
         Where table pages are taken from.
+    limit : int, optional
+        Where they end.
     """
 
-    def __init__(self, mem: Memory, root: int, next_free: int):
+    def __init__(self, mem: Memory, root: int, next_free: int, limit=None):
         self.mem = mem
         self.root = root
         self.next_free = next_free
+        self.limit = limit
 
     @property
     def root_ppn(self):
@@ -43,13 +46,15 @@ class PageTables:
 
     def alloc_table(self):
         addr = self.next_free
+        if self.limit is not None and addr + PAGE > self.limit:
+            raise ValueError(f"page-table area full at {addr:#x}")
         self.next_free += PAGE
         self.mem.write(addr, bytes(PAGE))
         return addr
 
     def pte_addr(self, vaddr, level):
         """Physical address of the PTE for ``vaddr`` at ``level``, creating the tables
-        above it; None if a leaf above is in the way."""
+        above it; None if a leaf, or a table outside memory, is in the way."""
         table = self.root
         for lvl in (2, 1, 0):
             addr = table + vpn(vaddr, lvl) * 8
@@ -64,6 +69,8 @@ class PageTables:
                 return None
             else:
                 table = (entry >> 10 & ((1 << 44) - 1)) << 12
+                if table + PAGE > self.mem.size:
+                    return None
         raise AssertionError(level)
 
     def map(self, vaddr, paddr, flags=LEAF_RW, level=0):

@@ -30,26 +30,9 @@ def directed(fn):
 async def setup(dut, **csr):
     pair = Pair(dut, params_from_env())
     await pair.start()
-    tables = PageTables(_Both(pair), ROOT, 0x10000)
+    tables = PageTables(pair.memory, ROOT, 0x10000)
     await pair.set_csr(**{"mode": 8, "ppn": ROOT >> 12, **csr})
     return pair, tables
-
-
-class _Both:
-    """Memory-like view writing both sides, for PageTables."""
-
-    def __init__(self, pair):
-        self.pair = pair
-
-    def read64(self, addr):
-        return self.pair.read64(addr)
-
-    def write64(self, addr, value):
-        self.pair.write64(addr, value)
-
-    def write(self, addr, data):
-        self.pair.rtl_mem.write(addr, data)
-        self.pair.golden_mem.write(addr, data)
 
 
 async def expect(pair, vaddr, kind, *, paddr=None, cause=None, events=()):

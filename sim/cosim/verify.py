@@ -1,0 +1,109 @@
+"""``mkclean verify``: the random differential campaign of the RTL MMU against the golden
+model, under Verilator."""
+
+import json
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from . import runner
+
+
+def add_arguments(parser):
+    parser.add_argument("--seed", type=int, default=None,
+                        help="campaign seed (default: a random one, printed)")
+    parser.add_argument("--walks", type=int, default=2000, metavar="N",
+                        help="translations to request (default 2000)")
+    parser.add_argument("--json", metavar="PATH", help="write the result here as JSON")
+    parser.add_argument("--tlb-entries", type=int, default=runner.DEFAULT_PARAMS["tlb_entries"])
+    parser.add_argument("--walk-cache-entries", type=int,
+                        default=runner.DEFAULT_PARAMS["walk_cache_entries"])
+    parser.add_argument("--phys-size", type=lambda s: int(s, 0),
+                        default=runner.DEFAULT_PARAMS["phys_size"], metavar="BYTES")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run_campaign(seed, translations, params=None, progress=None):
+    """Build (cached) and run one campaign; returns the result dict."""
+    with tempfile.TemporaryDirectory(prefix="mkclean-verify-") as tmp:
+        out = Path(tmp) / "result.json"
+        progress_path = Path(tmp) / "progress"
+        config = {"seed": seed, "translations": translations, "out": str(out),
+                  "progress": str(progress_path)}
+        done = threading.Event()
+        if progress:
+            def poll():
+                while not done.wait(0.25):
+                    try:
+                        progress(int(progress_path.read_text()))
+                    except (OSError, ValueError):
+                        pass
+            threading.Thread(target=poll, daemon=True).start()
+        try:
+            results = runner.run("mkclean.sim.cosim.tb_verify", params,
+                                 env={"MKCLEAN_VERIFY": json.dumps(config)})
+        finally:
+            done.set()
+        if not out.exists():
+            failed = [r for r in results if not r.passed]
+            raise runner.ToolError("the campaign did not finish: "
+                                   + (failed[0].message if failed else "no result written"))
+        return json.loads(out.read_text())
+
+
+def main(args):
+    if args.walks < 1:
+        print("mkclean verify: --walks must be at least 1", file=sys.stderr)
+        return 2
+    seed = args.seed if args.seed is not None else random.randrange(1 << 32)
+    params = {"phys_size": args.phys_size, "tlb_entries": args.tlb_entries,
+              "walk_cache_entries": args.walk_cache_entries}
+    replay = f"mkclean verify --seed {seed} --walks {args.walks}" + "".join(
+        f" --{k.replace('_', '-')} {v}" for k, v in params.items()
+        if v != runner.DEFAULT_PARAMS[k])
+    print(f"mkclean verify: seed {seed}, {args.walks} translations (replay: {replay})",
+          file=sys.stderr)
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+        bar = tqdm(total=args.walks, unit="tr", file=sys.stderr, desc="verify")
+
+        def progress(done):
+            bar.update(done - bar.n)
+    else:
+        progress = None
+    try:
+        from ...hdl.mmu import MMU
+        MMU(**params)                      # refuse a bad configuration before building
+        t0 = time.monotonic()
+        result = run_campaign(seed, args.walks, params, progress)
+    except (runner.ToolError, ValueError) as e:
+        if bar:
+            bar.close()
+        print(f"mkclean verify: {e}", file=sys.stderr)
+        return 2
+    if bar:
+        bar.update(result["translations"] - bar.n)
+        bar.close()
+    result["replay"] = replay
+    result["wall_seconds"] = round(time.monotonic() - t0, 3)
+    print_summary(result)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    if result["mismatches"]:
+        print(f"\nFIRST MISMATCH {result['first_mismatch']}\nreplay: {replay}")
+        return 1
+    return 0
+
+
+def print_summary(result):
+    rate = result["cycles"] / result["seconds"] if result["seconds"] else 0
+    print(f"translations {result['translations']}  mismatches {result['mismatches']}  "
+          f"seed {result['seed']}  cycles {result['cycles']}  ({rate:,.0f} cycles/s)")
+    width = max(map(len, result["classes"]), default=0)
+    for name, count in result["classes"].items():
+        print(f"  {name:<{width}}  {count:>7}")
