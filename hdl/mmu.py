@@ -8,12 +8,21 @@ from . import wishbone
 from .pte import (PADDR_BITS, Cause, Csr, Kind, Priv, Request, Response, SatpMode, Sfence,
                   TlbEntry, Vaddr, access_fault_cause, is_store, leaf_paddr, leaf_permits,
                   page_fault_cause)
-from .ptw import BUS_ADDR_BITS, PageTableWalker
+from . import tlb as tlb_, walk_cache
+from .ptw import BUS_ADDR_BITS, PageTableWalker, check_phys_size
 from .tlb import TLB
 
 COUNTER_BITS = 48
 COUNTERS = ("tlb_hits", "tlb_misses", "walks", "walk_cycles", "ad_updates",
             "page_faults", "access_faults")
+
+
+def check_params(*, phys_size, tlb_entries=16, walk_cache_entries=8, ad_lock=True):
+    """Refuse a bad configuration with a message naming the parameter (ValueError),
+    before anything is built."""
+    check_phys_size(phys_size)
+    tlb_.check_entries(tlb_entries)
+    walk_cache.check_entries(walk_cache_entries)
 
 
 class DebugSignature(wiring.Signature):
@@ -70,6 +79,12 @@ class MMU(wiring.Component):
     """
 
     def __init__(self, *, phys_size, tlb_entries=16, walk_cache_entries=8, ad_lock=True):
+        try:
+            check_params(phys_size=phys_size, tlb_entries=tlb_entries,
+                         walk_cache_entries=walk_cache_entries)
+        except ValueError:
+            self._MustUse__silence = True   # refused, not forgotten: no "never used" warning
+            raise
         self.tlb = TLB(tlb_entries)
         self.ptw = PageTableWalker(phys_size=phys_size, walk_cache_entries=walk_cache_entries,
                                    ad_lock=ad_lock)

@@ -70,7 +70,7 @@ class Harness:
             cycles += 1
         resp = ctx.get(dut.resp.payload)
         await ctx.tick()
-        return resp.fault, int(resp.cause.value if hasattr(resp.cause, "value") else resp.cause), resp.paddr, cycles
+        return resp.fault, resp.cause.value, resp.paddr, cycles
 
     async def sfence(self, ctx, vaddr=None, asid=None):
         s = self.dut.sfence

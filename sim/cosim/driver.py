@@ -9,7 +9,8 @@ import random
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge
+from cocotb.triggers import FallingEdge, RisingEdge
+from cocotb.utils import get_sim_time
 
 from ...hdl.mmu import COUNTERS
 from ..model.memory import Memory
@@ -54,7 +55,6 @@ class RtlMmu:
         self.hook = None
         #: this request's transactions: (we, lock, byte address, value or None on error)
         self.bus_log = []
-        self.cycle = 0
         self._sfence_pending = False
 
     async def start(self):
@@ -78,14 +78,22 @@ class RtlMmu:
             return self.rng.randint(*self.latency)
         return self.latency
 
+    @property
+    def cycle(self):
+        """Clock cycles since time 0."""
+        return int(get_sim_time(unit="ns")) // CLOCK_NS
+
     async def _memory(self):
         dut = self.dut
         waited = 0
-        wait_for = self._wait()
+        wait_for = None
         acking = False
         while True:
+            if not (acking or self._sfence_pending or int(dut.wb_stb.value)):
+                # Idle bus: sleep until the walker starts a transaction rather than wake
+                # on every clock.
+                await RisingEdge(dut.wb_stb)
             await FallingEdge(dut.clk)
-            self.cycle += 1
             if self._sfence_pending:
                 dut.sfence_valid.value = 0
                 self._sfence_pending = False
@@ -95,11 +103,13 @@ class RtlMmu:
                 acking = False
             if not (int(dut.wb_cyc.value) and int(dut.wb_stb.value)):
                 continue
+            if wait_for is None:           # a new transaction: draw its wait states
+                wait_for = self._wait()
             if waited < wait_for:
                 waited += 1
                 continue
             waited = 0
-            wait_for = self._wait()
+            wait_for = None
             acking = True
             we, lock = int(dut.wb_we.value), int(dut.wb_lock.value)
             addr = int(dut.wb_adr.value) << 3

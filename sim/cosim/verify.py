@@ -77,8 +77,8 @@ def main(args):
     else:
         progress = None
     try:
-        from ...hdl.mmu import MMU
-        MMU(**params)                      # refuse a bad configuration before building
+        from ...hdl.mmu import check_params
+        check_params(**params)             # refuse a bad configuration before building
         t0 = time.monotonic()
         result = run_campaign(seed, args.walks, params, progress)
     except (runner.ToolError, ValueError) as e:

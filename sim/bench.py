@@ -1,0 +1,84 @@
+"""``mkclean bench``: figures of the MMU in RTL simulation and of the kernel model, printed
+side by side, and as JSON with --json."""
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from .cosim import runner
+
+
+def add_arguments(parser):
+    parser.add_argument("--json", metavar="PATH", help="write the figures here as JSON")
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller runs (for tests): same figures, less precision")
+    parser.add_argument("--only", choices=("mmu", "kernel"), help="measure one part")
+
+
+def mmu_bench(quick=False):
+    with tempfile.TemporaryDirectory(prefix="mkclean-bench-") as tmp:
+        out = Path(tmp) / "bench.json"
+        config = {"out": str(out), "stream": 1000 if quick else 4000,
+                  "idle_cycles": 20_000 if quick else 200_000}
+        results = runner.run("mkclean.sim.cosim.tb_bench",
+                             env={"MKCLEAN_BENCH": json.dumps(config)})
+        if not out.exists():
+            failed = [r.message for r in results if not r.passed]
+            raise runner.ToolError("the MMU benchmark did not finish: "
+                                   + (failed[0] if failed else "no result"))
+        return json.loads(out.read_text())
+
+
+def format_mmu(d):
+    lat = d["memory_latency_cycles"]
+
+    def row(name, key, target=None):
+        values = "".join(f"{d[key][str(l)]:>10}" for l in lat)
+        bound = "".join(f"{d[target][str(l)]:>10}" for l in lat) if target else ""
+        return f"  {name:<34}{values}{bound}"
+
+    head = "".join(f"{'L=' + str(l):>10}" for l in lat)
+    bounds = "".join(f"{'bound L=' + str(l):>10}" for l in lat)
+    return "\n".join([
+        f"MMU (RTL under Verilator; {d['tlb_entries']}-entry TLB, "
+        f"{d['walk_cache_entries']}-entry walk cache; cycles at memory latency L)",
+        f"  {'':<34}{head}{bounds}",
+        row("4K miss", "miss_4k_cycles", "miss_4k_bound_cycles"),
+        row("4K miss, walk cache hits", "miss_4k_pwc_cycles"),
+        row("2M miss", "miss_2m_cycles"),
+        row("1G miss", "miss_1g_cycles"),
+        row("extra for an A/D update", "ad_update_extra_cycles"),
+        f"  {'TLB hit latency':<34}{d['tlb_hit_latency_cycles']:>10} cycle (target 1)",
+        f"  {'TLB hits per cycle, sustained':<34}{d['tlb_hits_per_cycle']:>10} (target 1)",
+        f"  {'memory reads, 4K miss / walk-cache':<34}{d['miss_4k_reads']:>10} / "
+        f"{d['miss_4k_pwc_reads']} (target 1 with the walk cache)",
+        f"  {'Verilator, Python on every clock':<34}{d['verilator_cycles_per_s']:>10,} cycles/s",
+    ])
+
+
+def main(args):
+    figures = {}
+    text = []
+    try:
+        if args.only in (None, "mmu"):
+            figures["mmu"] = mmu_bench(args.quick)
+            text.append(format_mmu(figures["mmu"]))
+        if args.only in (None, "kernel"):
+            try:
+                from .kernel.bench import format_kernel_bench, kernel_bench
+            except ImportError as e:
+                print(f"mkclean bench: the kernel model's benchmark is not available ({e})",
+                      file=sys.stderr)
+                return 2
+            figures["kernel"] = kernel_bench(args.quick)
+            text.append(format_kernel_bench(figures["kernel"]))
+    except runner.ToolError as e:
+        print(f"mkclean bench: {e}", file=sys.stderr)
+        return 2
+    # The MMU's figures at the top level (the keys issue 2 names), the kernel's under "kernel".
+    flat = {**figures.get("mmu", {}), **({"kernel": figures["kernel"]} if "kernel" in figures else {})}
+    print("\n\n".join(text))
+    if args.json:
+        Path(args.json).write_text(json.dumps(flat, indent=2) + "\n")
+    return 0

@@ -1,0 +1,233 @@
+"""What user space must see: a model of the files and address spaces that knows nothing of
+pages cache, PTEs or TLBs. Workloads and tests run every syscall, load and store on the
+kernel and on this oracle and compare; at the end the files on disk must equal its shadow
+(invariant 1: no lost write).
+
+The oracle is page-granular and follows the user ABI only: MAP_SHARED stores reach the
+file, MAP_PRIVATE ones a private copy made at the first store (until then the mapping shows
+the file), stores beyond the last page of a file get SIGBUS, truncation zeroes the tail of
+the new last page and drops private copies beyond it, extension zeroes the old tail.
+"""
+
+import errno
+import signal
+
+PAGE = 4096
+TASK_SIZE = 1 << 38
+SIGSEGV, SIGBUS = int(signal.SIGSEGV), int(signal.SIGBUS)
+PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
+MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS = 0x01, 0x02, 0x10, 0x20
+
+
+class OFile:
+    """The shadow of a file (or of a shared anonymous object): bytes up to the end of the
+    last page (the tail beyond EOF is what stores into that page left there)."""
+
+    def __init__(self, name: str, size: int):
+        self.name = name
+        self.size = size
+        self.data = bytearray(-(-size // PAGE) * PAGE)
+
+    @property
+    def pages(self) -> int:
+        return -(-self.size // PAGE)
+
+    def _room(self, end: int) -> None:
+        if len(self.data) < end:
+            self.data.extend(bytes(end - len(self.data)))
+
+    def extend_to(self, new_size: int) -> None:
+        """Grow: the old tail beyond EOF reads zero from now on."""
+        old_end = -(-self.size // PAGE) * PAGE
+        self.data[self.size:old_end] = bytes(old_end - self.size)
+        self._room(-(-new_size // PAGE) * PAGE)
+        self.size = new_size
+
+    def write(self, offset: int, data: bytes) -> None:
+        if offset + len(data) > self.size:
+            self.extend_to(offset + len(data))
+        self.data[offset:offset + len(data)] = data
+
+    def truncate(self, new_size: int) -> None:
+        if new_size >= self.size:
+            self.extend_to(new_size)
+            return
+        end = -(-new_size // PAGE) * PAGE
+        self.data[new_size:end] = bytes(end - new_size)
+        del self.data[end:]
+        self.size = new_size
+
+    def contents(self) -> bytes:
+        return bytes(self.data[:self.size])
+
+
+class OPage:
+    """One page of an address space."""
+
+    __slots__ = ("kind", "prot", "obj", "index", "copy", "locked")
+
+    def __init__(self, kind: str, prot: int, obj, index: int, locked: bool = False):
+        self.kind = kind          # "shared" (file or shmem), "private" (file), "anon"
+        self.prot = prot
+        self.obj = obj            # OFile, or None for anon
+        self.index = index
+        self.copy = None          # bytearray once a private/anon page has its own copy
+        self.locked = locked
+
+    def clone(self) -> "OPage":
+        c = OPage(self.kind, self.prot, self.obj, self.index)
+        c.copy = None if self.copy is None else bytearray(self.copy)
+        return c
+
+
+class Oracle:
+    def __init__(self):
+        self.files: dict[str, OFile] = {}
+        self.procs: dict[int, dict[int, OPage]] = {}
+
+    # -- objects ---------------------------------------------------------------------------
+
+    def create_file(self, name: str, size: int) -> OFile:
+        f = OFile(name, size)
+        self.files[name] = f
+        return f
+
+    def spawn(self, pid: int) -> None:
+        self.procs[pid] = {}
+
+    def fork(self, parent: int, child: int) -> None:
+        self.procs[child] = {va: pg.clone() for va, pg in self.procs[parent].items()}
+
+    def exit(self, pid: int) -> None:
+        del self.procs[pid]
+
+    # -- mappings ----------------------------------------------------------------------------
+
+    def mmap(self, pid: int, va: int, length: int, prot: int, flags: int, file: OFile | None,
+             offset: int, locked: bool = False) -> None:
+        pages = self.procs[pid]
+        n = -(-length // PAGE)
+        shared = bool(flags & MAP_SHARED)
+        if flags & MAP_ANONYMOUS:
+            obj = OFile("shmem", n * PAGE) if shared else None
+            kind = "shared" if shared else "anon"
+            first = 0
+        else:
+            obj, kind, first = file, ("shared" if shared else "private"), offset // PAGE
+        for i in range(n):
+            pages[va + i * PAGE] = OPage(kind, prot, obj, first + i, locked)
+
+    def munmap(self, pid: int, va: int, length: int) -> None:
+        pages = self.procs[pid]
+        for i in range(-(-length // PAGE)):
+            pages.pop(va + i * PAGE, None)
+
+    def mapped(self, pid: int, va: int, length: int) -> bool:
+        pages = self.procs[pid]
+        return all(va + i * PAGE in pages for i in range(-(-length // PAGE)))
+
+    def mprotect_errno(self, pid: int, va: int, length: int) -> int:
+        if length == 0:
+            return 0
+        return 0 if va + length <= TASK_SIZE and self.mapped(pid, va, length) else errno.ENOMEM
+
+    def mprotect(self, pid: int, va: int, length: int, prot: int) -> None:
+        pages = self.procs[pid]
+        for i in range(-(-length // PAGE)):
+            pages[va + i * PAGE].prot = prot
+
+    def msync_errno(self, pid: int, va: int, length: int, flags: int) -> int:
+        if length == 0:
+            return 0
+        pages = self.procs[pid]
+        n = -(-length // PAGE)
+        if flags & 2 and any(pages.get(va + i * PAGE) is not None
+                             and pages[va + i * PAGE].locked for i in range(n)):
+            return errno.EBUSY
+        return 0 if self.mapped(pid, va, length) else errno.ENOMEM
+
+    # -- loads and stores ----------------------------------------------------------------------
+
+    def _check(self, pg: OPage | None, write: bool) -> int:
+        if pg is None:
+            return SIGSEGV
+        if write and not pg.prot & PROT_WRITE:
+            return SIGSEGV
+        if not write and not pg.prot & (PROT_READ | PROT_WRITE):
+            return SIGSEGV
+        if pg.obj is not None and pg.copy is None and pg.index >= pg.obj.pages:
+            return SIGBUS
+        return 0
+
+    def _view(self, pg: OPage):
+        """(buffer, base offset) holding the page's bytes."""
+        if pg.copy is not None:
+            return pg.copy, 0
+        if pg.obj is None:
+            return None, 0
+        return pg.obj.data, pg.index * PAGE
+
+    def store(self, pid: int, va: int, data: bytes) -> int:
+        """Apply a store page by page; the signal that stops it (0: all done)."""
+        pages = self.procs[pid]
+        done = 0
+        while done < len(data):
+            a = va + done
+            base = a & ~(PAGE - 1)
+            n = min(PAGE - (a - base), len(data) - done)
+            pg = pages.get(base)
+            sig = self._check(pg, True)
+            if sig:
+                return sig
+            chunk = data[done:done + n]
+            if pg.kind == "shared":
+                off = pg.index * PAGE + (a - base)
+                pg.obj.data[off:off + n] = chunk
+            else:
+                if pg.copy is None:
+                    buf, start = self._view(pg)
+                    pg.copy = bytearray(PAGE) if buf is None else bytearray(buf[start:start + PAGE])
+                pg.copy[a - base:a - base + n] = chunk
+            done += n
+        return 0
+
+    def load(self, pid: int, va: int, n: int):
+        """(expected bytes, or None) and the signal (0 if none) of a load."""
+        pages = self.procs[pid]
+        out = bytearray()
+        done = 0
+        while done < n:
+            a = va + done
+            base = a & ~(PAGE - 1)
+            m = min(PAGE - (a - base), n - done)
+            pg = pages.get(base)
+            sig = self._check(pg, False)
+            if sig:
+                return None, sig
+            buf, start = self._view(pg)
+            if buf is None:
+                out += bytes(m)
+            else:
+                off = start + (a - base)
+                out += buf[off:off + m]
+            done += m
+        return bytes(out), 0
+
+    # -- file syscalls -----------------------------------------------------------------------
+
+    def write(self, name: str, offset: int, data: bytes) -> None:
+        if data:
+            self.files[name].write(offset, data)
+
+    def read(self, name: str, offset: int, n: int) -> bytes:
+        f = self.files[name]
+        return bytes(f.data[offset:min(offset + n, f.size)]) if offset < f.size else b""
+
+    def ftruncate(self, name: str, size: int) -> None:
+        f = self.files[name]
+        f.truncate(size)
+        keep = f.pages
+        for pages in self.procs.values():
+            for pg in pages.values():
+                if pg.obj is f and pg.kind == "private" and pg.index >= keep:
+                    pg.copy = None          # truncation drops COWed copies beyond EOF too
