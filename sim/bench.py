@@ -47,6 +47,7 @@ def format_mmu(d):
         row("4K miss", "miss_4k_cycles", "miss_4k_bound_cycles"),
         row("4K miss, walk cache hits", "miss_4k_pwc_cycles"),
         row("2M miss", "miss_2m_cycles"),
+        row("2M miss, walk cache hit", "miss_2m_pwc_cycles"),
         row("1G miss", "miss_1g_cycles"),
         row("extra for an A/D update", "ad_update_extra_cycles"),
         f"  {'TLB hit latency':<34}{d['tlb_hit_latency_cycles']:>10} cycle (target 1)",

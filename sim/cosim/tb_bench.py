@@ -30,6 +30,7 @@ async def measure(dut):
     pt.map(VA_4K + 0x1000, 0x80_1000)
     ad_addr = pt.map(VA_4K + 0x2000, 0x80_2000, LEAF_RW & ~(PTE_A | PTE_D))
     pt.map(VA_2M, 0x20_0000, level=1)
+    pt.map(VA_2M + (2 << 20), 0x40_0000, level=1)
     pt.map(VA_1G, 0, level=2)
     rtl = RtlMmu(dut, mem)
     await rtl.start()
@@ -44,6 +45,7 @@ async def measure(dut):
     out = {"memory_latency_cycles": list(LATENCIES), "tlb_entries": params["tlb_entries"],
            "walk_cache_entries": params["walk_cache_entries"]}
     for name in ("miss_4k_cycles", "miss_2m_cycles", "miss_1g_cycles", "miss_4k_pwc_cycles",
+                 "miss_2m_pwc_cycles",
                  "ad_update_extra_cycles", "miss_4k_bound_cycles"):
         out[name] = {}
     for latency in LATENCIES:
@@ -55,6 +57,7 @@ async def measure(dut):
         out["miss_4k_pwc_cycles"][key] = cycles
         out["miss_4k_pwc_reads"] = len(rtl.bus_log)
         out["miss_2m_cycles"][key], _ = await cold(VA_2M)
+        _, out["miss_2m_pwc_cycles"][key] = await rtl.translate(VA_2M + (2 << 20), LOAD)
         out["miss_1g_cycles"][key], _ = await cold(VA_1G)
         mem.write64(ad_addr, mem.read64(ad_addr) & ~(PTE_A | PTE_D))
         with_ad, _ = await cold(VA_4K + 0x2000)
