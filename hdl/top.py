@@ -16,6 +16,7 @@ from .mmu import COUNTER_BITS, COUNTERS, MMU
 from .pte import ASID_BITS, PADDR_BITS, PPN_BITS, TlbEntry
 
 TOP_NAME = "mkclean_mmu"
+BATCH_TOP_NAME = "mkclean_batch"
 
 #: flat port -> (direction, width, path into the MMU's interfaces)
 _PORTS = {
@@ -65,11 +66,15 @@ class MMUTop(wiring.Component):
     Parameters are those of :class:`~.mmu.MMU`.
     """
 
-    def __init__(self, **params):
+    #: the MMU ports this top brings out flat
+    PORTS = _PORTS
+
+    def __init__(self, members=None, **params):
         self.mmu = MMU(**params)
         index_bits = self.mmu.tlb.index_bits
-        super().__init__({name: direction(index_bits if width is None else width)
-                          for name, (direction, width, _) in _PORTS.items()})
+        super().__init__({**{name: direction(index_bits if width is None else width)
+                             for name, (direction, width, _) in self.PORTS.items()},
+                          **(members or {})})
 
     @staticmethod
     def _lookup(obj, path):
@@ -80,7 +85,7 @@ class MMUTop(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.mmu = mmu = self.mmu
-        for name, (direction, _, path) in _PORTS.items():
+        for name, (direction, _, path) in self.PORTS.items():
             port = getattr(self, name)
             inner = self._lookup(mmu, path)
             if direction is In:
@@ -90,10 +95,19 @@ class MMUTop(wiring.Component):
         return m
 
 
-def generate(out, **params):
-    top = MMUTop(**params)
-    text = verilog.convert(top, name=TOP_NAME, emit_src=False)
-    out.write(text)
+def top_name(batch_depth=None, **params):
+    return TOP_NAME if batch_depth is None else BATCH_TOP_NAME
+
+
+def generate(out, batch_depth=None, **params):
+    """Write the Verilog of :class:`MMUTop`, or of :class:`~.batch.BatchTop` when
+    ``batch_depth`` is given."""
+    if batch_depth is None:
+        top = MMUTop(**params)
+    else:
+        from .batch import BatchTop
+        top = BatchTop(batch_depth=batch_depth, **params)
+    out.write(verilog.convert(top, name=top_name(batch_depth), emit_src=False))
 
 
 def main(argv=None):

@@ -45,6 +45,10 @@ class RtlMmu:
         ``latency + 1`` cycles. A pair draws each wait from that range with ``rng``.
     """
 
+    ZEROED_INPUTS = ("req_valid", "sfence_valid", "wb_ack", "wb_err", "sum", "mxr",
+                     "satp_mode", "satp_asid", "satp_ppn", "dbg_tlb_index")
+    SET_INPUTS = ("resp_ready",)
+
     def __init__(self, dut, mem: Memory, latency=1, rng=None):
         self.dut = dut
         self.mem = mem
@@ -59,10 +63,10 @@ class RtlMmu:
 
     async def start(self):
         dut = self.dut
-        for name in ("req_valid", "sfence_valid", "wb_ack", "wb_err", "sum", "mxr",
-                     "satp_mode", "satp_asid", "satp_ppn", "dbg_tlb_index"):
+        for name in self.ZEROED_INPUTS:
             getattr(dut, name).value = 0
-        dut.resp_ready.value = 1
+        for name in self.SET_INPUTS:
+            getattr(dut, name).value = 1
         dut.priv.value = 1
         dut.adue.value = 1
         cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
@@ -211,4 +215,47 @@ class RtlMmu:
             self.dut.dbg_tlb_index.value = i
             await FallingEdge(self.dut.clk)
             out.append(unpack_tlb_entry(int(self.dut.dbg_tlb_entry.value)))
+        return out
+
+
+class BatchRtlMmu(RtlMmu):
+    """:class:`RtlMmu` on the batch top (hdl/batch.py): requests go through the top's
+    queue, so Python sleeps while a batch runs and wakes for walks' bus transactions and
+    for the batch's end."""
+
+    PADDR_MASK = (1 << 56) - 1
+    ZEROED_INPUTS = ("batch_start", "batch_wr_en", "sfence_valid", "wb_ack", "wb_err", "sum",
+                     "mxr", "satp_mode", "satp_asid", "satp_ppn", "dbg_tlb_index")
+    SET_INPUTS = ()
+
+    def write_requests(self, requests, at=0):
+        """Put ``requests`` ((vaddr, kind) pairs) into the queue from index ``at``."""
+        queue = self.dut.batch_req
+        for i, (vaddr, kind) in enumerate(requests, at):
+            queue[i].value = vaddr | int(kind) << 64
+
+    async def run(self, first, end):
+        """Run queued requests ``first`` to ``end - 1``, stopping after the first fault.
+        Returns their :class:`Response` objects (a fault is the last one)."""
+        dut = self.dut
+        self.bus_log = []
+        dut.batch_first.value = first
+        dut.batch_end.value = end
+        dut.batch_start.value = 1
+        await FallingEdge(dut.clk)
+        dut.batch_start.value = 0
+        if int(dut.batch_busy.value):
+            await FallingEdge(dut.batch_busy)
+            # That was a rising clock edge: get back to a falling one, where inputs are
+            # set (everything here drives on falling edges).
+            await FallingEdge(dut.clk)
+        done = int(dut.batch_next.value)
+        out = []
+        answers = dut.batch_resp
+        for i in range(first, done):
+            v = int(answers[i].value)
+            if v >> 60:
+                out.append(Response(True, (v >> 56) & 0xF, None, None))
+            else:
+                out.append(Response(False, None, v & self.PADDR_MASK, None))
         return out

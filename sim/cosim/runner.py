@@ -19,7 +19,8 @@ from ...hdl import top
 
 #: Where builds and test runs go; one sub-folder per MMU configuration.
 DEFAULT_BUILD_ROOT = Path(os.environ.get("MKCLEAN_BUILD", "build"))
-#: Parameters the co-simulation builds with unless told otherwise.
+#: Parameters the co-simulation builds with unless told otherwise; a ``batch_depth``
+#: builds the MMU behind the batch queue of hdl/batch.py instead of bare.
 DEFAULT_PARAMS = dict(phys_size=16 << 20, tlb_entries=16, walk_cache_entries=8, ad_lock=True)
 
 VLT = Path(top.__file__).with_name("mkclean_mmu.vlt")
@@ -71,7 +72,8 @@ def build(params=None, *, build_root=None, waves=False, quiet=True) -> Path:
     _environment()
     folder = config_dir(params, build_root) / ("waves" if waves else "fast")
     folder.mkdir(parents=True, exist_ok=True)
-    verilog = folder / f"{top.TOP_NAME}.v"
+    name = top.top_name(**params)
+    verilog = folder / f"{name}.v"
     # Elaborate every time (a second or two) and rewrite the file only when the design
     # changed, so that make's timestamps skip the C++ build when nothing did.
     text = io.StringIO()
@@ -83,7 +85,7 @@ def build(params=None, *, build_root=None, waves=False, quiet=True) -> Path:
     try:
         runner.build(
             sources=[VerilatorControlFile(VLT), verilog],
-            hdl_toplevel=top.TOP_NAME,
+            hdl_toplevel=name,
             build_dir=folder,
             build_args=["-O3", "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal"],
             waves=waves,
@@ -117,7 +119,7 @@ def run(test_module, params=None, *, testcase=None, env=None, build_root=None, w
     try:
         runner.test(
             test_module=test_module,
-            hdl_toplevel=top.TOP_NAME,
+            hdl_toplevel=top.top_name(**params),
             hdl_toplevel_lang="verilog",
             build_dir=folder,
             test_dir=folder,
