@@ -3,7 +3,6 @@ side by side, and as JSON with --json."""
 
 import json
 import sys
-import tempfile
 from pathlib import Path
 
 from .cosim import runner
@@ -17,17 +16,9 @@ def add_arguments(parser):
 
 
 def mmu_bench(quick=False):
-    with tempfile.TemporaryDirectory(prefix="mkclean-bench-") as tmp:
-        out = Path(tmp) / "bench.json"
-        config = {"out": str(out), "stream": 1000 if quick else 4000,
-                  "idle_cycles": 20_000 if quick else 200_000}
-        results = runner.run("mkclean.sim.cosim.tb_bench",
-                             env={"MKCLEAN_BENCH": json.dumps(config)})
-        if not out.exists():
-            failed = [r.message for r in results if not r.passed]
-            raise runner.ToolError("the MMU benchmark did not finish: "
-                                   + (failed[0] if failed else "no result"))
-        return json.loads(out.read_text())
+    return runner.run_job("mkclean.sim.cosim.tb_bench",
+                          {"stream": 1000 if quick else 4000,
+                           "idle_cycles": 20_000 if quick else 200_000})
 
 
 def format_mmu(d):

@@ -11,6 +11,9 @@ import importlib.util
 import json
 import os
 import shutil
+import tempfile
+import threading
+import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,3 +151,62 @@ def params_from_env():
     """Inside the simulator: the parameters the MMU was built with."""
     return json.loads(os.environ["MKCLEAN_PARAMS"])
 
+
+
+# -- jobs: a command's work done inside the simulator ----------------------------------------
+#
+# The command (outside) writes the job's configuration into MKCLEAN_JOB; the cocotb test
+# (inside) reads it with job_config(), reports progress with JobProgress and writes its
+# result with write_result(); the command shows a progress bar and gets the result back.
+
+def run_job(test_module, config, params=None, progress=None):
+    """Run ``test_module`` with ``config``; returns the dict it wrote with
+    :func:`write_result`. ``progress(n)`` is called with the counts it reports."""
+    with tempfile.TemporaryDirectory(prefix="mkclean-job-") as tmp:
+        out = Path(tmp) / "result.json"
+        progress_path = Path(tmp) / "progress"
+        job = {**config, "out": str(out), "progress": str(progress_path)}
+        done = threading.Event()
+        if progress:
+            def poll():
+                while not done.wait(0.25):
+                    try:
+                        progress(int(progress_path.read_text()))
+                    except (OSError, ValueError):
+                        pass
+            threading.Thread(target=poll, daemon=True).start()
+        try:
+            results = run(test_module, params, env={"MKCLEAN_JOB": json.dumps(job)})
+        finally:
+            done.set()
+        if not out.exists():
+            failed = [r for r in results if not r.passed]
+            raise ToolError(f"{test_module} did not finish: "
+                            + (failed[0].message if failed else "it wrote no result"))
+        return json.loads(out.read_text())
+
+
+def job_config():
+    """Inside the simulator: the job's configuration."""
+    return json.loads(os.environ["MKCLEAN_JOB"])
+
+
+class JobProgress:
+    """Inside the simulator: report a count to the command, at most five times a second."""
+
+    def __init__(self, config):
+        self.path = config.get("progress")
+        self.last = 0.0
+
+    def __call__(self, count, force=False):
+        now = time.monotonic()
+        if self.path and (force or now - self.last > 0.2):
+            self.last = now
+            with open(self.path + ".tmp", "w") as f:
+                f.write(str(count))
+            os.replace(self.path + ".tmp", self.path)
+
+
+def write_result(config, result):
+    with open(config["out"], "w") as f:
+        json.dump(result, f, indent=2)

@@ -1,8 +1,6 @@
 """cocotb entry of ``mkclean bench``'s MMU figures: latencies and throughput measured in
 RTL simulation cycles, and the simulator's speed. Writes JSON to MKCLEAN_BENCH."""
 
-import json
-import os
 import time
 
 import cocotb
@@ -10,7 +8,7 @@ from cocotb.triggers import FallingEdge
 
 from ..model.memory import Memory
 from .driver import RtlMmu
-from .runner import params_from_env
+from .runner import job_config, params_from_env, write_result
 from .stimulus import LEAF_RW, PTE_A, PTE_D, PageTables
 
 LOAD = 0
@@ -22,7 +20,7 @@ LATENCIES = (1, 4)
 
 @cocotb.test()
 async def measure(dut):
-    config = json.loads(os.environ["MKCLEAN_BENCH"])
+    config = job_config()
     params = params_from_env()
     mem = Memory(params["phys_size"])
     pt = PageTables(mem, 0x1000, 0x10000)
@@ -78,5 +76,4 @@ async def measure(dut):
     for _ in range(cycles):
         await FallingEdge(dut.clk)
     out["verilator_cycles_per_s"] = round(cycles / (time.perf_counter() - t0))
-    with open(config["out"], "w") as f:
-        json.dump(out, f, indent=2)
+    write_result(config, out)

@@ -2,11 +2,8 @@
 model, under Verilator."""
 
 import json
-import os
 import random
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -29,30 +26,8 @@ def add_arguments(parser):
 
 def run_campaign(seed, translations, params=None, progress=None):
     """Build (cached) and run one campaign; returns the result dict."""
-    with tempfile.TemporaryDirectory(prefix="mkclean-verify-") as tmp:
-        out = Path(tmp) / "result.json"
-        progress_path = Path(tmp) / "progress"
-        config = {"seed": seed, "translations": translations, "out": str(out),
-                  "progress": str(progress_path)}
-        done = threading.Event()
-        if progress:
-            def poll():
-                while not done.wait(0.25):
-                    try:
-                        progress(int(progress_path.read_text()))
-                    except (OSError, ValueError):
-                        pass
-            threading.Thread(target=poll, daemon=True).start()
-        try:
-            results = runner.run("mkclean.sim.cosim.tb_verify", params,
-                                 env={"MKCLEAN_VERIFY": json.dumps(config)})
-        finally:
-            done.set()
-        if not out.exists():
-            failed = [r for r in results if not r.passed]
-            raise runner.ToolError("the campaign did not finish: "
-                                   + (failed[0].message if failed else "no result written"))
-        return json.loads(out.read_text())
+    return runner.run_job("mkclean.sim.cosim.tb_verify",
+                          {"seed": seed, "translations": translations}, params, progress)
 
 
 def main(args):
