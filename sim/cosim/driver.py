@@ -59,6 +59,8 @@ class RtlMmu:
         self.hook = None
         #: this request's transactions: (we, lock, byte address, value or None on error)
         self.bus_log = []
+        #: the walker is inside its locked A/D sequence (between the locked read and write)
+        self.locked = False
         self._sfence_pending = False
 
     async def start(self):
@@ -116,6 +118,7 @@ class RtlMmu:
             wait_for = None
             acking = True
             we, lock = int(dut.wb_we.value), int(dut.wb_lock.value)
+            self.locked = bool(lock and not we)
             addr = int(dut.wb_adr.value) << 3
             number = len(self.bus_log)
             if self.hook and self.hook(number, we, lock, addr) == "error":

@@ -101,3 +101,18 @@ class GoldenHardware:
         if kind == _AMO:
             buf[paddr:paddr + n] = data
         return old
+
+    def tlb_entries(self):
+        return self.mmu.tlb.entries
+
+    def access_batch(self, accesses):
+        """Do ``accesses`` ((vaddr, kind, data, size)) in order up to the first trap;
+        returns (results of those done, the trap or None)."""
+        results = []
+        access = self.access
+        for vaddr, kind, data, size in accesses:
+            r = access(vaddr, kind, data, size)
+            if r.__class__ is Trap:
+                return results, r
+            results.append(r)
+        return results, None

@@ -108,3 +108,17 @@ class Hardware(Protocol):
         A LOAD or FETCH returns ``size`` bytes; a STORE writes ``data`` and returns
         ``b""``. The access must not cross a 4 KiB page.
         """
+
+    def access_batch(self, accesses: list[tuple[int, Kind, bytes | None, int]]
+                     ) -> tuple[list[bytes], Trap | None]:
+        """:meth:`access` for each (vaddr, kind, data, size) in order, up to the first
+        trap: returns the results of those done and that trap (or None).
+
+        Semantically a loop over :meth:`access`; a backend far from Python (the RTL under
+        cocotb, a board) translates the whole batch in one go, and wakes Python only for
+        the first fault.
+        """
+
+    def tlb_entries(self) -> list:
+        """Debug: the TLB's entries (:class:`~mkclean.sim.model.tlb.TlbEntry`), for the
+        invariant checks."""
