@@ -118,10 +118,13 @@ class RtlMmu:
             wait_for = None
             acking = True
             we, lock = int(dut.wb_we.value), int(dut.wb_lock.value)
-            self.locked = bool(lock and not we)
             addr = int(dut.wb_adr.value) << 3
             number = len(self.bus_log)
-            if self.hook and self.hook(number, we, lock, addr) == "error":
+            # The hook runs before this transaction is answered: a locked read not yet
+            # answered has not locked anything yet.
+            hook_says = self.hook(number, we, lock, addr) if self.hook else None
+            self.locked = bool(lock and not we)
+            if hook_says == "error":
                 self.bus_log.append((we, lock, addr, None))
                 dut.wb_err.value = 1
                 continue

@@ -43,6 +43,7 @@ class RtlHardware:
         self.rtl = BatchRtlMmu(dut, self.mem, latency=latency, rng=rng)
         self.csr = Csr()
         self.batches = 0
+        self._in_bus_hook = False
 
     async def start(self):
         """From the simulator (before the kernel's thread starts)."""
@@ -81,7 +82,28 @@ class RtlHardware:
     # -- the MMU's control inputs ------------------------------------------------------
 
     def sfence_vma(self, vaddr=None, asid=None):
+        if self._in_bus_hook:
+            # Kernel code run by a bus hook ("another hart", mid-walk): the fence reaches
+            # the MMU in this very cycle. Several fences in one cycle become one that
+            # covers them all.
+            self.rtl.sfence_now(None, None)
+            return
         self._resume(self.rtl.sfence)(vaddr, asid)
+
+    def on_ad_update(self, pte_addr, action):
+        """Run ``action()`` (kernel code: "another hart") once, when the walker begins its
+        A/D update of the PTE at ``pte_addr``: before the locked re-read is answered (or,
+        in the unlocked variant, before the plain A/D write lands). This is the window
+        between the walker's read of the PTE and its A/D write."""
+        def hook(number, we, lock, addr):
+            if addr == pte_addr and (lock or we):
+                self.rtl.hook = None
+                self._in_bus_hook = True
+                try:
+                    action()
+                finally:
+                    self._in_bus_hook = False
+        self.rtl.hook = hook
 
     def set_csr(self, **fields):
         for name, value in fields.items():

@@ -1,0 +1,24 @@
+"""mkclean racing the walker's A/D update, on the RTL with the kernel model
+(sim/cosim/tb_race.py): the locked compare-and-write loses nothing; the test-only unlocked
+walker loses the store, which shows the test can fail."""
+
+from mkclean.sim.cosim import runner
+
+
+def race(ad_lock):
+    return runner.run_job("mkclean.sim.cosim.tb_race", {},
+                          {"batch_depth": 64, "ad_lock": ad_lock})
+
+
+def test_locked_ad_update_loses_nothing():
+    r = race(True)
+    assert r["faults_on_second_store"] == 1, r      # the re-walk found W=0
+    assert r["page_dirty_after_store"], r
+    assert r["on_disk"] == "second", r
+
+
+def test_unlocked_ad_update_loses_the_store():
+    r = race(False)
+    assert r["faults_on_second_store"] == 0, r      # W and D came back from the walker
+    assert r["pte_dirty_after_store"] and not r["page_dirty_after_store"], r
+    assert r["on_disk"] == "first.", r              # msync wrote nothing: the store is lost
