@@ -62,9 +62,16 @@ class RtlMmu:
         #: the walker is inside its locked A/D sequence (between the locked read and write)
         self.locked = False
         self._sfence_pending = False
+        self._started = False
 
     async def start(self):
+        """Start the clock and the memory, and reset the MMU; again: reset only (a new
+        run in the same simulation starts from a cold TLB)."""
         dut = self.dut
+        if self._started:
+            await self.reset()
+            return
+        self._started = True
         for name in self.ZEROED_INPUTS:
             getattr(dut, name).value = 0
         for name in self.SET_INPUTS:
@@ -72,12 +79,15 @@ class RtlMmu:
         dut.priv.value = 1
         dut.adue.value = 1
         cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
-        dut.rst.value = 1
-        for _ in range(2):
-            await FallingEdge(dut.clk)
-        dut.rst.value = 0
+        await self.reset()
         cocotb.start_soon(self._memory())
-        await FallingEdge(dut.clk)
+
+    async def reset(self):
+        self.dut.rst.value = 1
+        for _ in range(2):
+            await FallingEdge(self.dut.clk)
+        self.dut.rst.value = 0
+        await FallingEdge(self.dut.clk)
 
     def _wait(self):
         if isinstance(self.latency, tuple):
