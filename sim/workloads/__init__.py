@@ -1,0 +1,24 @@
+"""Workloads for the kernel model: who touches which page, when.
+
+Each is a :class:`base.Workload`; ``mkclean run --workload NAME`` picks one from
+:data:`WORKLOADS`.
+"""
+
+from .base import Workload
+from .db import Db
+from .random_mix import RandomMix
+from .stream import Stream
+
+WORKLOADS = {"random": RandomMix, "db": Db, "stream": Stream}
+
+
+def make_workload(name: str, kernel, seed: int, accesses: int, **options) -> Workload:
+    try:
+        cls = WORKLOADS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown workload {name!r}: choose one of "
+                         f"{', '.join(WORKLOADS)}") from None
+    return cls(kernel, seed, accesses, **options)
+
+
+__all__ = ["WORKLOADS", "Workload", "make_workload"]

@@ -136,6 +136,17 @@ class Oracle:
         for i in range(-(-length // PAGE)):
             pages[va + i * PAGE].prot = prot
 
+    def mlock(self, pid: int, va: int, length: int, on: bool) -> int:
+        """mlock/munlock of whole pages; the errno (ENOMEM if not all mapped)."""
+        if length == 0:
+            return 0
+        if not self.mapped(pid, va, length):
+            return errno.ENOMEM
+        pages = self.procs[pid]
+        for i in range(-(-length // PAGE)):
+            pages[va + i * PAGE].locked = on
+        return 0
+
     def msync_errno(self, pid: int, va: int, length: int, flags: int) -> int:
         if length == 0:
             return 0

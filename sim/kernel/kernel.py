@@ -1,0 +1,276 @@
+"""The Kernel: boots on a hardware backend, owns memory, files, processes and statistics."""
+
+import errno
+import os
+import shutil
+import tempfile
+
+from .backends import make_hardware
+from .constants import MAX_FILE_SIZE, PAGE_SHIFT, PAGE_SIZE
+from .errors import KernelError
+from .locking import Sched
+from .mm import MmStruct
+from .mmap import exit_mmap
+from .page_alloc import PhysMem
+from .pagecache import File, shrink_page_cache
+from .pgtable import pgd_alloc
+from .policies import make_policy
+from .process import Process
+from .rmap import folio_referenced, folio_test_pte_dirty
+from .tlbflush import flush_tlb_mm
+from .writeback import end_page_writeback, vfs_fsync_range, wb_writeback
+
+AD_MODES = ("svadu", "svade")
+SATP_MODE_SV39 = 8
+PRIV_U = 0
+ASID_LIMIT = 1 << 16
+
+COUNTER_NAMES = ("sfences", "mkclean_ptes", "mkclean_calls", "mkclean_cleaned", "rmap_ptes",
+                 "pte_scans", "writeback_pages", "writeback_passes", "fsyncs",
+                 "pagecache_reads", "page_mkwrite", "balance_dirty_pages", "mprotect_ptes")
+
+
+class Kernel:
+    """The kernel model on one hart of a hardware backend.
+
+    Parameters
+    ----------
+    policy : str
+        "writenotify" (the patch), "legacy" (before it) or "hwdirty".
+    ad : str
+        "svadu" (the hardware sets A/D; menvcfg.ADUE=1) or "svade" (A/D faults; the kernel
+        sets them).
+    backend : str
+        A registered hardware backend ("golden").
+    store_dir : str or None
+        Where the files' backing files live; a temporary directory (removed by
+        :meth:`close`) by default.
+    phys_size, tlb_entries, walk_cache_entries : int
+        The machine.
+    hw : Hardware, optional
+        Use this hardware instead of building one from ``backend``.
+    dirty_ratio : float
+        Dirty pages, as a fraction of memory, above which a dirtier writes back itself.
+    sched : Sched, optional
+        The scheduler hook at lock points (see locking.py).
+    trace : bool
+        Record every trap the kernel takes in :attr:`trace`, as (ASID, cause, address):
+        what two backends must agree on for the same workload and seed.
+    """
+
+    def __init__(self, policy: str = "writenotify", ad: str = "svadu", backend: str = "golden",
+                 store_dir: str | None = None, *, phys_size: int = 64 << 20,
+                 tlb_entries: int = 16, walk_cache_entries: int = 8, hw=None,
+                 dirty_ratio: float = 0.2, soft_dirty: bool = False, sched: Sched | None = None,
+                 trace: bool = False):
+        self.policy = make_policy(policy)
+        if ad not in AD_MODES:
+            raise ValueError(f"unknown ad mode {ad!r}: choose one of {', '.join(AD_MODES)}")
+        self.ad = ad
+        self.backend = backend if hw is None else getattr(hw, "name", type(hw).__name__)
+        if hw is None:
+            hw = make_hardware(backend, phys_size=phys_size, tlb_entries=tlb_entries,
+                               walk_cache_entries=walk_cache_entries)
+        self.hw = hw
+        #: The hardware's access port, bound once: the TLB-hit path calls nothing else.
+        self.access = hw.access
+        self.sched = sched if sched is not None else Sched()
+        self.soft_dirty = soft_dirty
+        self.trace = [] if trace else None
+        if store_dir is None:
+            self.store_dir = tempfile.mkdtemp(prefix="mkclean-kernel-")
+            self._own_store_dir = True
+        else:
+            os.makedirs(store_dir, exist_ok=True)
+            self.store_dir = store_dir
+            self._own_store_dir = False
+        self.counters = {name: 0 for name in COUNTER_NAMES}
+        self.counters["faults"] = {}
+        self.counters["traps"] = {}
+        self.mem = PhysMem(self, hw.phys_size // PAGE_SIZE)
+        self.dirty_thresh = max(16, int(self.mem.nr_frames * dirty_ratio))
+        self.nr_dirty = 0
+        self.files: dict[str, File] = {}
+        self.shmem: list[File] = []
+        self.processes: list[Process] = []
+        self.inflight = {}
+        self.current = None
+        self._next_pid = 1
+        self._next_asid = 1
+        self._free_asids = []
+        # Boot: user mode, no SUM/MXR, A/D per the ad mode. satp is set per process.
+        hw.set_csr(priv=PRIV_U, sum=False, mxr=False, adue=(ad == "svadu"))
+        hw.sfence_vma(None, None)
+
+    # -- lifetime -------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        for f in list(self.files.values()):
+            f.close()
+        if self._own_store_dir:
+            shutil.rmtree(self.store_dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"<Kernel {self.policy.name} {self.ad} on {self.backend}: "
+                f"{len(self.processes)} processes, {len(self.files)} files>")
+
+    # -- files ----------------------------------------------------------------------------------
+
+    def create_file(self, name: str, size: int, *, page_mkwrite: bool = True,
+                    can_writeback: bool = True, stable_writes: bool = True,
+                    driver_prot: int | None = None) -> File:
+        """A zero-filled file of ``size`` bytes, backed by ``store_dir/name``."""
+        if not isinstance(name, str) or not name or "/" in name or name in (".", "..") \
+                or "\0" in name:
+            raise KernelError(errno.EINVAL, f"bad file name {name!r}")
+        if name in self.files:
+            raise KernelError(errno.EEXIST, f"file {name!r} exists")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise KernelError(errno.EINVAL, f"bad size {size!r}")
+        if size > MAX_FILE_SIZE:
+            raise KernelError(errno.EFBIG, f"size {size} beyond the largest file")
+        f = File(self, name, os.path.join(self.store_dir, name), size,
+                 page_mkwrite=page_mkwrite, can_writeback=can_writeback,
+                 stable_writes=stable_writes, driver_prot=driver_prot)
+        self.files[name] = f
+        return f
+
+    def shmem_file(self, size: int) -> File:
+        """The object behind a MAP_SHARED|MAP_ANONYMOUS mapping (shmem_zero_setup)."""
+        f = File(self, f"dev/zero (deleted) #{len(self.shmem)}", None, size, shmem=True)
+        self.shmem.append(f)
+        return f
+
+    def page(self, f: File, index: int):
+        """The page cache page of ``f`` at ``index``, or None."""
+        return f.pages.get(index)
+
+    def page_dirty(self, f: File, index: int) -> bool:
+        page = f.pages.get(index)
+        return page is not None and page.dirty
+
+    # -- processes ------------------------------------------------------------------------------
+
+    def asid_alloc(self) -> int:
+        if self._free_asids:
+            return self._free_asids.pop()
+        if self._next_asid >= ASID_LIMIT:
+            raise KernelError(errno.EAGAIN, "out of ASIDs")
+        asid = self._next_asid
+        self._next_asid += 1
+        return asid
+
+    def mm_alloc(self) -> MmStruct:
+        return MmStruct(self, pgd_alloc(self), self.asid_alloc())
+
+    def _new_process(self, mm) -> Process:
+        p = Process(self, self._next_pid, mm)
+        self._next_pid += 1
+        self.processes.append(p)
+        return p
+
+    def spawn(self) -> Process:
+        """A new process with an empty address space."""
+        return self._new_process(self.mm_alloc())
+
+    def switch_to(self, p: Process) -> None:
+        """Context switch: satp to the process's root table and ASID (no flush: ASIDs)."""
+        if p.mm is None:
+            raise KernelError(errno.ESRCH, f"process {p.pid} has exited")
+        self.hw.set_csr(mode=SATP_MODE_SV39, asid=p.mm.asid, ppn=p.mm.pgd >> PAGE_SHIFT)
+        self.current = p
+
+    def _exit(self, p: Process, mm) -> None:
+        exit_mmap(self, mm)
+        # The ASID goes back to the pool clean: no entry of it may survive its reuse.
+        flush_tlb_mm(self, mm)
+        self.mem.free_pgtable(mm.pgd >> PAGE_SHIFT)
+        self._free_asids.append(mm.asid)
+        mm.dead = True
+        p.mm = None
+        if self.current is p:
+            self.current = None
+        self.processes.remove(p)
+
+    # -- writeback and I/O ----------------------------------------------------------------------
+
+    def writeback(self, wait: bool = True) -> int:
+        """One pass of the flusher over every file; returns the pages written.
+
+        ``wait=False`` leaves the pages under writeback (I/O in flight) until
+        :meth:`complete_io`, or until someone waits on one of them.
+        """
+        return wb_writeback(self, wait=wait)
+
+    def complete_io(self) -> int:
+        """Complete every bio in flight; returns how many."""
+        pages = list(self.inflight.values())
+        for page in pages:
+            end_page_writeback(self, page)
+        return len(pages)
+
+    def io_wait(self, page) -> None:
+        """A path sleeps on the page's writeback: its bio completes (the interrupt arrives)."""
+        if page.pfn in self.inflight:
+            end_page_writeback(self, page)
+
+    def sync(self) -> int:
+        """sync(2): write and wait for every dirty page of every file, fsync them."""
+        written = 0
+        for f in list(self.files.values()):
+            written += vfs_fsync_range(self, f, 0, None)
+        return written
+
+    def reclaim(self) -> int:
+        """Free clean, idle, unmapped page-cache pages when frames run out."""
+        return shrink_page_cache(self, 64)
+
+    def age(self) -> int:
+        """Clear the A bit of every mapped page's PTEs through the reverse map (kswapd's
+        folio_referenced); under Svade the next access to each takes an A fault."""
+        referenced = 0
+        for page in self.mem.mem_map:
+            if page.mapcount and page.kind in ("pagecache", "anon"):
+                referenced += folio_referenced(self, page)
+        return referenced
+
+    # -- statistics -----------------------------------------------------------------------------
+
+    def dirty_counts(self) -> tuple[int, int]:
+        """(dirty pages the kernel knows of, pages really dirty) over files with a backing store.
+
+        Known: PG_dirty. Really dirty: PG_dirty, or mapped by a PTE with D set.
+        """
+        known = real = 0
+        for f in self.files.values():
+            if not f.can_writeback:
+                continue
+            for page in f.pages.values():
+                if page.dirty:
+                    known += 1
+                    real += 1
+                elif page.mapcount and folio_test_pte_dirty(self, page):
+                    real += 1
+        return known, real
+
+    @property
+    def stats(self) -> dict:
+        out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in self.counters.items()}
+        known, real = self.dirty_counts()
+        out["dirty_known"] = known
+        out["dirty_real"] = real
+        out["nr_dirty"] = self.nr_dirty
+        out["faults_total"] = sum(out["faults"].values())
+        out["policy"] = self.policy.name
+        out["ad"] = self.ad
+        out["backend"] = self.backend
+        return out
+
+
+__all__ = ["Kernel", "AD_MODES"]

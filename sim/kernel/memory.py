@@ -1,0 +1,565 @@
+"""Page faults, unmapping and fork's page-table copy (mm/memory.c).
+
+Each fault path is written as the sequence of steps the real one is, around the points
+where it takes and drops the PTE lock and the page lock (see locking.py): a later scheduler
+can interleave paths exactly there.
+"""
+
+from .constants import (FAULT_FLAG_WRITE, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, PMD_SHIFT,
+                        PMD_SIZE, VM_FAULT_ERROR, VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_OOM,
+                        VM_FAULT_RETRY, VM_FAULT_SIGSEGV, VM_MAYSHARE, VM_MIXEDMAP, VM_PFNMAP,
+                        VM_SHARED, VM_WRITE)
+from .errors import KernelBug
+from .locking import lock_page, pte_lock, pte_unlock, unlock_page
+from .mm import (anon_vma_prepare, is_cow_mapping, linear_page_index, vma_is_anonymous,
+                 vma_needs_copy)
+from .pgtable import (maybe_mkwrite, mk_pte, pte_alloc, pte_dirty, pte_mkclean, pte_mkdirty,
+                      pte_mkold, pte_mkwrite, pte_mkyoung, pte_none, pte_offset_map, pte_pfn,
+                      pte_present, pte_protnone, pte_write, pte_wrprotect,
+                      ptep_get_and_clear, ptep_set_access_flags, ptep_set_wrprotect,
+                      set_pte_at)
+from .rmap import (page_add_file_rmap, page_add_new_anon_rmap, page_dup_rmap,
+                   page_remove_rmap, ptep_clear_flush)
+from .tlbflush import MmuGather, flush_tlb_fix_spurious_fault, update_mmu_cache
+from .writeback import balance_dirty_pages_ratelimited, set_page_dirty
+
+
+class Vmf:
+    """``struct vm_fault``: one fault in progress."""
+
+    __slots__ = ("kernel", "vma", "address", "real_address", "flags", "pgoff", "ptep",
+                 "orig_pte", "ptl", "page", "cow_page")
+
+    def __init__(self, kernel, vma, address: int, flags: int):
+        self.kernel = kernel
+        self.vma = vma
+        self.real_address = address
+        self.address = address & PAGE_MASK
+        self.flags = flags
+        self.pgoff = linear_page_index(vma, self.address)
+        self.ptep = None
+        self.orig_pte = 0
+        self.ptl = None
+        self.page = None
+        self.cow_page = None
+
+    @property
+    def write(self) -> bool:
+        return bool(self.flags & FAULT_FLAG_WRITE)
+
+
+def count(kernel, what: str) -> None:
+    faults = kernel.counters["faults"]
+    faults[what] = faults.get(what, 0) + 1
+
+
+def vm_normal_page(kernel, vma, addr: int, pte: int):
+    """The struct page a PTE maps, or None for the zero page and PFN mappings."""
+    pfn = pte_pfn(pte)
+    if vma.vm_flags & (VM_PFNMAP | VM_MIXEDMAP):
+        return None
+    if pfn == kernel.mem.zero_page.pfn:
+        return None
+    return kernel.mem.mem_map[pfn]
+
+
+# -- the entry: handle_mm_fault -> handle_pte_fault -----------------------------------------------
+
+def handle_mm_fault(kernel, vma, address: int, flags: int) -> int:
+    vmf = Vmf(kernel, vma, address, flags)
+    try:
+        vmf.ptep = pte_alloc(vma.vm_mm, vmf.address)         # __handle_mm_fault: pmd, pte table
+    except MemoryError:
+        return VM_FAULT_OOM
+    return handle_pte_fault(vmf)
+
+
+def handle_pte_fault(vmf: Vmf) -> int:
+    kernel = vmf.kernel
+    hw = kernel.hw
+    vmf.orig_pte = hw.read_pte(vmf.ptep)                     # lockless look first
+    if pte_none(vmf.orig_pte):
+        if vma_is_anonymous(vmf.vma):
+            return do_anonymous_page(vmf)
+        return do_fault(vmf)
+    if pte_protnone(vmf.orig_pte):
+        return VM_FAULT_SIGSEGV                              # no NUMA hinting in this model
+    vmf.ptl = pte_lock(kernel, vmf.ptep)
+    entry = hw.read_pte(vmf.ptep)
+    if entry != vmf.orig_pte:                                # changed under us: retry
+        pte_unlock(kernel, vmf.ptl)
+        return 0
+    if vmf.write:
+        if not pte_write(entry):
+            return do_wp_page(vmf)                           # drops the PTE lock
+        entry = pte_mkdirty(entry)
+    entry = pte_mkyoung(entry)
+    if ptep_set_access_flags(hw, vmf.ptep, vmf.orig_pte, entry):
+        # Svade: the kernel sets A (and D for a store) that the hardware would not.
+        if vmf.write and not pte_dirty(vmf.orig_pte):
+            count(kernel, "svade_dirty")
+        else:
+            count(kernel, "svade_access")
+        update_mmu_cache(kernel, vmf.vma, vmf.address)
+    else:
+        # Nothing to change: a stale, less permissive TLB entry made the access fault.
+        count(kernel, "spurious")
+        flush_tlb_fix_spurious_fault(kernel, vmf.vma, vmf.address)
+    pte_unlock(kernel, vmf.ptl)
+    return 0
+
+
+# -- no PTE yet: anonymous memory ------------------------------------------------------------------
+
+def do_anonymous_page(vmf: Vmf) -> int:
+    kernel = vmf.kernel
+    vma = vmf.vma
+    hw = kernel.hw
+    if not vmf.write:
+        # Map the zero page read-only.
+        entry = pte_wrprotect(mk_pte(kernel.mem.zero_page.pfn, vma.vm_page_prot))
+        vmf.ptl = pte_lock(kernel, vmf.ptep)
+        if not pte_none(hw.read_pte(vmf.ptep)):
+            pte_unlock(kernel, vmf.ptl)
+            return 0
+        set_pte_at(hw, vmf.ptep, entry)
+        update_mmu_cache(kernel, vma, vmf.address)
+        pte_unlock(kernel, vmf.ptl)
+        count(kernel, "anon_zero")
+        return 0
+    anon_vma_prepare(vma)
+    try:
+        page = kernel.mem.alloc_page(zero=True, kind="anon")
+    except MemoryError:
+        return VM_FAULT_OOM
+    entry = mk_pte(page.pfn, vma.vm_page_prot)
+    if vma.vm_flags & VM_WRITE:
+        entry = pte_mkwrite(pte_mkdirty(entry))
+    vmf.ptl = pte_lock(kernel, vmf.ptep)
+    if not pte_none(hw.read_pte(vmf.ptep)):
+        pte_unlock(kernel, vmf.ptl)
+        kernel.mem.free_page(page)
+        return 0
+    page_add_new_anon_rmap(page, vma, vmf.address)
+    set_pte_at(hw, vmf.ptep, entry)
+    update_mmu_cache(kernel, vma, vmf.address)
+    pte_unlock(kernel, vmf.ptl)
+    count(kernel, "anon")
+    return 0
+
+
+# -- no PTE yet: file pages -------------------------------------------------------------------------
+
+def do_fault(vmf: Vmf) -> int:
+    if not vmf.write:
+        return do_read_fault(vmf)
+    if not vmf.vma.vm_flags & VM_SHARED:
+        return do_cow_fault(vmf)
+    return do_shared_fault(vmf)
+
+
+def __do_fault(vmf: Vmf) -> int:
+    """->fault: the page comes back locked (VM_FAULT_LOCKED) in vmf.page."""
+    ret = vmf.vma.vm_ops.fault(vmf)
+    if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
+        return ret
+    if not ret & VM_FAULT_LOCKED:
+        lock_page(vmf.kernel, vmf.page)
+        ret |= VM_FAULT_LOCKED
+    return ret
+
+
+def set_pte_range(vmf: Vmf, page) -> None:
+    """Install the PTE for ``page`` (under the PTE lock): read-only and clean in a
+    writenotify VMA for a read fault (vm_page_prot has no W); writable and dirty for a
+    write fault."""
+    kernel = vmf.kernel
+    vma = vmf.vma
+    entry = mk_pte(page.pfn, vma.vm_page_prot)          # born young (A=1)
+    if vmf.write:
+        entry = maybe_mkwrite(pte_mkdirty(entry), vma)
+    if vmf.write and not vma.vm_flags & VM_SHARED:
+        page_add_new_anon_rmap(page, vma, vmf.address)
+    else:
+        page_add_file_rmap(page, vma)
+    set_pte_at(kernel.hw, vmf.ptep, entry)
+    update_mmu_cache(kernel, vma, vmf.address)
+
+
+def finish_fault(vmf: Vmf) -> int:
+    kernel = vmf.kernel
+    if vmf.write and not vmf.vma.vm_flags & VM_SHARED:
+        page = vmf.cow_page
+    else:
+        page = vmf.page
+    vmf.ptl = pte_lock(kernel, vmf.ptep)
+    if not pte_none(kernel.hw.read_pte(vmf.ptep)):      # someone else mapped it first
+        pte_unlock(kernel, vmf.ptl)
+        return VM_FAULT_NOPAGE
+    set_pte_range(vmf, page)
+    pte_unlock(kernel, vmf.ptl)
+    return 0
+
+
+def do_read_fault(vmf: Vmf) -> int:
+    kernel = vmf.kernel
+    ret = __do_fault(vmf)                                # page locked
+    if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
+        return ret
+    ret |= finish_fault(vmf)
+    unlock_page(kernel, vmf.page)
+    count(kernel, "read")
+    return ret & ~VM_FAULT_LOCKED
+
+
+def do_cow_fault(vmf: Vmf) -> int:
+    """A store to a private file mapping with no PTE: copy the file page into a new anon page."""
+    kernel = vmf.kernel
+    anon_vma_prepare(vmf.vma)
+    try:
+        vmf.cow_page = kernel.mem.alloc_page(kind="anon")
+    except MemoryError:
+        return VM_FAULT_OOM
+    ret = __do_fault(vmf)
+    if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
+        kernel.mem.free_page(vmf.cow_page)
+        return ret
+    kernel.mem.copy_page(vmf.cow_page, vmf.page)         # copy_user_highpage
+    ret |= finish_fault(vmf)
+    unlock_page(kernel, vmf.page)
+    if ret & VM_FAULT_NOPAGE:
+        kernel.mem.free_page(vmf.cow_page)
+    count(kernel, "cow")
+    return ret & ~VM_FAULT_LOCKED
+
+
+def do_shared_fault(vmf: Vmf) -> int:
+    """A store to a shared file mapping with no PTE: map writable + dirty, dirty the page."""
+    kernel = vmf.kernel
+    vma = vmf.vma
+    ret = __do_fault(vmf)                                # page locked
+    if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
+        return ret
+    page = vmf.page
+    # Check if the backing address space wants to know that the page is about to become
+    # writable.
+    if vma.vm_ops.page_mkwrite is not None:
+        unlock_page(kernel, page)
+        tmp = do_page_mkwrite(vmf, page)                 # returns with the page locked
+        if tmp & (VM_FAULT_ERROR | VM_FAULT_NOPAGE):
+            return tmp
+    ret |= finish_fault(vmf)
+    if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
+        unlock_page(kernel, page)
+        return ret
+    ret |= fault_dirty_shared_page(vmf)                  # set dirty, unlock the page
+    count(kernel, "shared")
+    return ret & ~VM_FAULT_LOCKED
+
+
+def do_page_mkwrite(vmf: Vmf, page) -> int:
+    """Tell the file that ``page`` is about to become writable; returns with it locked."""
+    kernel = vmf.kernel
+    ret = vmf.vma.vm_ops.page_mkwrite(vmf, page)
+    if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE):
+        return ret
+    if not ret & VM_FAULT_LOCKED:
+        lock_page(kernel, page)
+        if page.mapping is None:
+            unlock_page(kernel, page)
+            return VM_FAULT_NOPAGE
+        ret |= VM_FAULT_LOCKED
+    kernel.counters["page_mkwrite"] += 1
+    return ret
+
+
+def fault_dirty_shared_page(vmf: Vmf) -> int:
+    """Mark the (locked) page dirty and unlock it; then throttle the dirtier.
+
+    79352894b285: the page is dirtied under the page lock, so clear_page_dirty_for_io
+    (which holds it) cannot run between the PTE becoming writable and the page dirty.
+    """
+    kernel = vmf.kernel
+    page = vmf.page
+    mapping = page.mapping
+    dirtied = set_page_dirty(page) if kernel.policy.fault_dirty else False
+    has_mkwrite = vmf.vma.vm_ops.page_mkwrite is not None
+    unlock_page(kernel, page)
+    if (dirtied or has_mkwrite) and mapping is not None:
+        balance_dirty_pages_ratelimited(kernel, mapping)
+    return 0
+
+
+# -- a PTE without W: do_wp_page --------------------------------------------------------------------
+
+def do_wp_page(vmf: Vmf) -> int:
+    """A store hit a present read-only PTE; called with the PTE lock held, drops it."""
+    kernel = vmf.kernel
+    vma = vmf.vma
+    vmf.page = vm_normal_page(kernel, vma, vmf.address, vmf.orig_pte)
+    if vma.vm_flags & (VM_SHARED | VM_MAYSHARE):
+        if vmf.page is None:
+            return wp_pfn_shared(vmf)
+        return wp_page_shared(vmf)
+    page = vmf.page
+    if page is not None and page.kind == "anon" and page.mapcount == 1:
+        # An exclusive anonymous page: reuse it in place.
+        wp_page_reuse(vmf)
+        count(kernel, "wp_reuse")
+        return 0
+    pte_unlock(kernel, vmf.ptl)
+    return wp_page_copy(vmf)
+
+
+def wp_page_reuse(vmf: Vmf) -> None:
+    """Make the PTE writable, young and dirty; drops the PTE lock."""
+    kernel = vmf.kernel
+    entry = pte_mkyoung(vmf.orig_pte)
+    entry = maybe_mkwrite(pte_mkdirty(entry), vmf.vma)
+    if ptep_set_access_flags(kernel.hw, vmf.ptep, vmf.orig_pte, entry):
+        update_mmu_cache(kernel, vmf.vma, vmf.address)
+    pte_unlock(kernel, vmf.ptl)
+
+
+def finish_mkwrite_fault(vmf: Vmf) -> int:
+    """Take the PTE lock again after page_mkwrite; NOPAGE if the PTE changed meanwhile."""
+    kernel = vmf.kernel
+    vmf.ptl = pte_lock(kernel, vmf.ptep)
+    if kernel.hw.read_pte(vmf.ptep) != vmf.orig_pte:
+        pte_unlock(kernel, vmf.ptl)
+        return VM_FAULT_NOPAGE
+    return 0
+
+
+def wp_page_shared(vmf: Vmf) -> int:
+    """The store page fault of the patch: a clean shared page becomes writable and dirty."""
+    kernel = vmf.kernel
+    vma = vmf.vma
+    page = vmf.page
+    ret = 0
+    if vma.vm_ops is not None and vma.vm_ops.page_mkwrite is not None:
+        pte_unlock(kernel, vmf.ptl)
+        tmp = do_page_mkwrite(vmf, page)                 # returns with the page locked
+        if tmp & (VM_FAULT_ERROR | VM_FAULT_NOPAGE):
+            return tmp
+        tmp = finish_mkwrite_fault(vmf)
+        if tmp & VM_FAULT_NOPAGE:
+            unlock_page(kernel, page)
+            return tmp
+        wp_page_reuse(vmf)                               # drops the PTE lock
+    else:
+        wp_page_reuse(vmf)
+        lock_page(kernel, page)
+    ret |= fault_dirty_shared_page(vmf)                  # unlocks the page
+    count(kernel, "wp_shared")
+    return ret
+
+
+def wp_pfn_shared(vmf: Vmf) -> int:
+    """A shared PFN mapping: no struct page, nothing to account; just make it writable."""
+    wp_page_reuse(vmf)
+    count(vmf.kernel, "wp_pfn")
+    return 0
+
+
+def wp_page_copy(vmf: Vmf) -> int:
+    """Copy on write: a private copy replaces the shared (or zero, or file) page."""
+    kernel = vmf.kernel
+    vma = vmf.vma
+    hw = kernel.hw
+    old_page = vmf.page
+    anon_vma_prepare(vma)
+    try:
+        new_page = kernel.mem.alloc_page(zero=old_page is None, kind="anon")
+    except MemoryError:
+        return VM_FAULT_OOM
+    if old_page is not None:
+        kernel.mem.copy_page(new_page, old_page)         # cow_user_page
+    vmf.ptl = pte_lock(kernel, vmf.ptep)
+    if hw.read_pte(vmf.ptep) != vmf.orig_pte:
+        pte_unlock(kernel, vmf.ptl)
+        kernel.mem.free_page(new_page)
+        return 0
+    entry = mk_pte(new_page.pfn, vma.vm_page_prot)
+    entry = maybe_mkwrite(pte_mkdirty(entry), vma)
+    ptep_clear_flush(kernel, vma, vmf.address, vmf.ptep)
+    page_add_new_anon_rmap(new_page, vma, vmf.address)
+    set_pte_at(hw, vmf.ptep, entry)
+    update_mmu_cache(kernel, vma, vmf.address)
+    if old_page is not None:
+        page_remove_rmap(kernel, old_page)
+        if old_page.kind == "anon" and old_page.mapcount == 0:
+            kernel.mem.free_page(old_page)               # flushed above
+    pte_unlock(kernel, vmf.ptl)
+    count(kernel, "wp_copy")
+    return 0
+
+
+# -- unmapping: zap_pte_range and friends -----------------------------------------------------------
+
+class ZapDetails:
+    """struct zap_details: only the pages of ``mapping``, COWed copies too if ``even_cows``."""
+
+    def __init__(self, mapping=None, even_cows: bool = True):
+        self.mapping = mapping
+        self.even_cows = even_cows
+
+
+def zap_pte_range(tlb: MmuGather, vma, addr: int, end: int, details=None) -> None:
+    """Clear the PTEs of ``[addr, end)`` within one PTE table.
+
+    A dirty PTE's dirtiness moves to its page (set_page_dirty). If one was dirty, the TLB
+    is flushed before the PTE lock is dropped (1cf35d47712d) and the page's rmap removed
+    only after that flush (delayed rmap), so that page_mkclean cannot miss a stale
+    writable translation.
+    """
+    kernel = tlb.kernel
+    hw = kernel.hw
+    mm = vma.vm_mm
+    ptep = pte_offset_map(mm, addr)
+    if ptep is None:
+        return
+    ptl = pte_lock(kernel, ptep)
+    force_flush = False
+    table = mm.pte_tables[addr >> PMD_SHIFT]
+    mem_map = kernel.mem.mem_map
+    for a in range(addr, end, PAGE_SIZE):
+        slot = table + ((a >> PAGE_SHIFT) & 511) * 8
+        ptent = hw.read_pte(slot)
+        if pte_none(ptent):
+            continue
+        page = vm_normal_page(kernel, vma, a, ptent)
+        if details is not None and page is not None:
+            if page.kind == "anon":
+                if not details.even_cows:
+                    continue
+            elif page.mapping is not details.mapping:
+                continue
+        ptent = ptep_get_and_clear(hw, slot)
+        tlb.tlb_remove_tlb_entry(a)
+        if page is None:
+            continue
+        if page.kind != "anon":
+            if pte_dirty(ptent):
+                set_page_dirty(page)
+                force_flush = True
+                tlb.delayed_rmap.append(page)
+                tlb.tlb_remove_page(page)
+                continue
+        page_remove_rmap(kernel, page)
+        tlb.tlb_remove_page(page)
+    if force_flush:
+        tlb.tlb_flush_mmu_tlbonly()                     # before the PTE lock goes
+    pte_unlock(kernel, ptl)
+    if force_flush:
+        tlb.tlb_flush_rmaps()
+
+
+def unmap_page_range(tlb: MmuGather, vma, start: int, end: int, details=None) -> None:
+    addr = start
+    while addr < end:
+        next_ = min((addr | (PMD_SIZE - 1)) + 1, end)
+        zap_pte_range(tlb, vma, addr, next_, details)
+        addr = next_
+
+
+def zap_page_range_single(kernel, vma, start: int, end: int, details=None) -> None:
+    tlb = MmuGather(kernel, vma.vm_mm)
+    unmap_page_range(tlb, vma, start, end, details)
+    tlb.tlb_finish_mmu()
+
+
+def unmap_mapping_range(kernel, mapping, holebegin: int, holelen: int, even_cows: bool) -> None:
+    """Unmap the file range ``[holebegin, holebegin + holelen)`` (0: to the end) from every VMA."""
+    first = holebegin >> PAGE_SHIFT
+    last = None if holelen == 0 else (holebegin + holelen - 1) >> PAGE_SHIFT
+    details = ZapDetails(mapping, even_cows)
+    for vma in list(mapping.i_mmap):
+        vstart, vend = vma.vm_pgoff, vma.vm_pgoff + ((vma.vm_end - vma.vm_start) >> PAGE_SHIFT)
+        lo = max(first, vstart)
+        hi = vend if last is None else min(last + 1, vend)
+        if lo >= hi:
+            continue
+        zap_page_range_single(kernel, vma,
+                              vma.vm_start + ((lo - vstart) << PAGE_SHIFT),
+                              vma.vm_start + ((hi - vstart) << PAGE_SHIFT), details)
+
+
+def free_pgtables(tlb: MmuGather, mm, start: int, end: int) -> None:
+    """Free the PTE (and PMD) tables no VMA needs any more in ``[start, end)``."""
+    from .mm import vmas_in_range
+    from .pgtable import free_pmd_table, free_pte_table
+    kernel = tlb.kernel
+    hw = kernel.hw
+    first, last = start >> PMD_SHIFT, (end - 1) >> PMD_SHIFT
+    for key in [k for k in mm.pte_tables if first <= k <= last]:
+        lo = key << PMD_SHIFT
+        if vmas_in_range(mm, lo, lo + PMD_SIZE):
+            continue
+        table = mm.pte_tables[key]
+        for i in range(512):
+            if hw.read_pte(table + i * 8):
+                raise KernelBug(f"freeing a PTE table with a live entry at {lo + i * PAGE_SIZE:#x}")
+        tlb.tables.append(free_pte_table(mm, key))
+        tlb.freed_tables = True
+    gfirst, glast = start >> 30, (end - 1) >> 30
+    for gkey in [k for k in mm.pmd_tables if gfirst <= k <= glast]:
+        if any(k >> 9 == gkey for k in mm.pte_tables):
+            continue
+        tlb.tables.append(free_pmd_table(mm, gkey))
+        tlb.freed_tables = True
+
+
+# -- fork: copy_page_range -----------------------------------------------------------------------
+
+def copy_present_pte(kernel, dst_vma, src_vma, dst_ptep: int, src_ptep: int, addr: int) -> bool:
+    """Copy one present PTE into the child; True if the parent's PTE was write-protected."""
+    hw = kernel.hw
+    pte = hw.read_pte(src_ptep)
+    page = vm_normal_page(kernel, src_vma, addr, pte)
+    if page is not None:
+        page_dup_rmap(page)
+    wrprotected = False
+    # A COW mapping: write-protect both the parent and the child. The parent's PTE with an
+    # atomic AND, so that a D the hardware set meanwhile survives (018e9828eb52).
+    if is_cow_mapping(src_vma.vm_flags) and pte_write(pte):
+        pte = ptep_set_wrprotect(hw, src_ptep)
+        pte = pte_wrprotect(pte)
+        wrprotected = True
+    # A shared mapping: the child's PTE starts clean.
+    if src_vma.vm_flags & VM_SHARED:
+        pte = pte_mkclean(pte)
+    pte = pte_mkold(pte)
+    set_pte_at(hw, dst_ptep, pte)
+    return wrprotected
+
+
+def copy_page_range(kernel, dst_vma, src_vma) -> bool:
+    """Copy the parent's PTEs of one VMA; True if any parent PTE lost W (flush needed)."""
+    if not vma_needs_copy(dst_vma, src_vma):
+        return False
+    hw = kernel.hw
+    src_mm, dst_mm = src_vma.vm_mm, dst_vma.vm_mm
+    wrprotected = False
+    addr = src_vma.vm_start
+    while addr < src_vma.vm_end:
+        next_ = min((addr | (PMD_SIZE - 1)) + 1, src_vma.vm_end)
+        src_table = src_mm.pte_tables.get(addr >> PMD_SHIFT)
+        if src_table is not None:
+            src_ptl = None
+            dst_ptl = None
+            for a in range(addr, next_, PAGE_SIZE):
+                src_ptep = src_table + ((a >> PAGE_SHIFT) & 511) * 8
+                if not pte_present(hw.read_pte(src_ptep)):
+                    continue
+                dst_ptep = pte_alloc(dst_mm, a)
+                if dst_ptl is None:
+                    dst_ptl = pte_lock(kernel, dst_ptep)
+                    src_ptl = pte_lock(kernel, src_ptep)
+                if copy_present_pte(kernel, dst_vma, src_vma, dst_ptep, src_ptep, a):
+                    wrprotected = True
+            if dst_ptl is not None:
+                pte_unlock(kernel, src_ptl)
+                pte_unlock(kernel, dst_ptl)
+        addr = next_
+    return wrprotected

@@ -1,0 +1,82 @@
+"""mprotect (mm/mprotect.c): change_protection, change_pte_range, can_change_pte_writable.
+
+W comes back by hand only where it is safe: in a writenotify VMA, only to PTEs that are
+already dirty (a clean one still needs its write fault); in a private VMA, only to
+exclusive anonymous pages.
+"""
+
+from .constants import PAGE_SHIFT, PAGE_SIZE, PMD_SHIFT, PMD_SIZE, VM_SHARED, VM_WRITE
+from .locking import pte_lock, pte_unlock
+from .memory import vm_normal_page
+from .mm import split_vma, vma_set_page_prot, vma_wants_manual_pte_write_upgrade
+from .pgtable import (pte_dirty, pte_mkwrite, pte_modify, pte_none, pte_present, pte_protnone,
+                      pte_write, ptep_modify_prot_commit, ptep_modify_prot_start)
+from .tlbflush import MmuGather
+
+MM_CP_TRY_CHANGE_WRITABLE = 1
+
+
+def can_change_pte_writable(kernel, vma, addr: int, pte: int) -> bool:
+    if not vma.vm_flags & VM_WRITE:
+        return False
+    if pte_protnone(pte):
+        return False
+    if not vma.vm_flags & VM_SHARED:
+        page = vm_normal_page(kernel, vma, addr, pte)
+        return page is not None and page.kind == "anon" and page.mapcount == 1
+    # A writable MAP_SHARED mapping: "clean" may mean the file still needs its write fault.
+    return pte_dirty(pte)
+
+
+def change_pte_range(tlb: MmuGather, vma, addr: int, end: int, newprot: int,
+                     cp_flags: int) -> int:
+    kernel = tlb.kernel
+    hw = kernel.hw
+    table = vma.vm_mm.pte_tables.get(addr >> PMD_SHIFT)
+    if table is None:
+        return 0
+    ptl = pte_lock(kernel, table)
+    pages = 0
+    for a in range(addr, end, PAGE_SIZE):
+        ptep = table + ((a >> PAGE_SHIFT) & 511) * 8
+        oldpte = hw.read_pte(ptep)
+        if pte_none(oldpte) or not pte_present(oldpte):
+            continue
+        oldpte = ptep_modify_prot_start(hw, ptep)
+        ptent = pte_modify(oldpte, newprot)
+        if (cp_flags & MM_CP_TRY_CHANGE_WRITABLE and not pte_write(ptent)
+                and can_change_pte_writable(kernel, vma, a, ptent)):
+            ptent = pte_mkwrite(ptent)
+        ptep_modify_prot_commit(hw, ptep, ptent)
+        if ptent != oldpte:
+            tlb.tlb_remove_tlb_entry(a)                  # tlb_flush_pte_range
+            pages += 1
+    pte_unlock(kernel, ptl)
+    return pages
+
+
+def change_protection(kernel, vma, start: int, end: int, cp_flags: int) -> int:
+    tlb = MmuGather(kernel, vma.vm_mm)
+    newprot = vma.vm_page_prot
+    pages = 0
+    addr = start
+    while addr < end:
+        next_ = min((addr | (PMD_SIZE - 1)) + 1, end)
+        pages += change_pte_range(tlb, vma, addr, next_, newprot, cp_flags)
+        addr = next_
+    tlb.tlb_finish_mmu()
+    kernel.counters["mprotect_ptes"] += pages
+    return pages
+
+
+def mprotect_fixup(kernel, mm, vma, start: int, end: int, newflags: int) -> None:
+    if newflags == vma.vm_flags:
+        return
+    if vma.vm_start < start:
+        vma = split_vma(mm, vma, start)
+    if vma.vm_end > end:
+        split_vma(mm, vma, end)
+    vma.vm_flags = newflags
+    vma_set_page_prot(vma)
+    cp_flags = MM_CP_TRY_CHANGE_WRITABLE if vma_wants_manual_pte_write_upgrade(vma) else 0
+    change_protection(kernel, vma, start, end, cp_flags)

@@ -1,0 +1,333 @@
+"""Files and their page cache (include/linux/fs.h, mm/filemap.c, mm/truncate.c, mm/shmem.c).
+
+A :class:`File` is the inode, its address_space and the open file in one: the page cache
+(index -> Page, the page's bytes in a hardware frame), the VMAs mapping it (i_mmap, what the
+reverse map walks), the dirty accounting, and the real file on disk behind it.
+"""
+
+import os
+
+from .constants import (PAGE_SHIFT, PAGE_SIZE, VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_OOM,
+                        VM_FAULT_SIGBUS)
+from .errors import KernelBug
+from .locking import lock_page, unlock_page
+from .writeback import (balance_dirty_pages_ratelimited, folio_cancel_dirty, folio_wait_stable,
+                        folio_wait_writeback, set_page_dirty)
+
+
+class VmOps:
+    """``struct vm_operations_struct``: what a file's mappings call on faults."""
+
+    __slots__ = ("name", "fault", "page_mkwrite", "pfn_mkwrite")
+
+    def __init__(self, name, fault, page_mkwrite=None, pfn_mkwrite=None):
+        self.name = name
+        self.fault = fault
+        self.page_mkwrite = page_mkwrite
+        self.pfn_mkwrite = pfn_mkwrite
+
+    def __repr__(self) -> str:
+        return f"<VmOps {self.name}>"
+
+
+class File:
+    """An inode + address_space + open file, backed by a real file (or by nothing: shmem).
+
+    Attributes
+    ----------
+    name : str
+    i_size : int
+        The file's size in bytes.
+    pages : dict[int, Page]
+        The page cache.
+    dirty_idx : set[int]
+        Indices of the pages tagged dirty (PG_dirty and accounted).
+    nrdirty, nrwriteback : int
+        Pages PG_dirty (accounted) and under writeback.
+    i_mmap : list[Vma]
+        Every VMA mapping the file, shared or private.
+    can_writeback : bool
+        mapping_can_writeback (a real backing store that accounts dirty pages).
+    stable_writes : bool
+        Writers wait for writeback of the page they change.
+    vm_ops : VmOps
+    driver_prot : int or None
+        PTE bits the file's mmap adds to vm_page_prot (a driver changing the protection).
+    """
+
+    def __init__(self, kernel, name: str, path: str | None, size: int, *,
+                 page_mkwrite: bool = True, can_writeback: bool = True,
+                 stable_writes: bool = True, shmem: bool = False,
+                 driver_prot: int | None = None):
+        self.kernel = kernel
+        self.name = name
+        self.path = path
+        self.shmem = shmem
+        self.fd = None
+        if path is not None:
+            self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.ftruncate(self.fd, size)
+        self.i_size = size
+        self.disk_size = size
+        self.pages = {}
+        self.dirty_idx = set()
+        self.nrdirty = 0
+        self.nrwriteback = 0
+        self.i_mmap = []
+        self.i_mmap_writable = 0
+        self.can_writeback = can_writeback and not shmem
+        self.stable_writes = stable_writes
+        self.driver_prot = driver_prot
+        if shmem:
+            self.vm_ops = VmOps("shmem_vm_ops", filemap_fault)
+        else:
+            self.vm_ops = VmOps("generic_file_vm_ops", filemap_fault,
+                                filemap_page_mkwrite if page_mkwrite else None)
+
+    def __repr__(self) -> str:
+        return f"<File {self.name} size={self.i_size} cached={len(self.pages)} dirty={self.nrdirty}>"
+
+    # -- what tests look at ------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        return self.i_size
+
+    def on_disk(self, offset: int, n: int) -> bytes:
+        """The bytes of the backing file now (shorter at its end)."""
+        if self.fd is None:
+            return b""
+        return os.pread(self.fd, n, offset)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+# -- looking pages up and reading them in ----------------------------------------------------------
+
+def find_get_page(mapping: File, index: int):
+    return mapping.pages.get(index)
+
+
+def read_folio(kernel, mapping: File, page) -> None:
+    """->read_folio: fill the frame from the backing file (zeros past its end, or shmem)."""
+    if mapping.fd is not None:
+        data = os.pread(mapping.fd, PAGE_SIZE, page.index << PAGE_SHIFT)
+        kernel.counters["pagecache_reads"] += 1
+    else:
+        data = b""
+    if len(data) < PAGE_SIZE:
+        data += bytes(PAGE_SIZE - len(data))
+    kernel.hw.write(page.paddr, data)
+    page.uptodate = True
+
+
+def filemap_get_folio(kernel, mapping: File, index: int):
+    """The cached page at ``index``, read in if absent (filemap_get_folio + FGP_CREAT)."""
+    page = mapping.pages.get(index)
+    if page is not None:
+        return page
+    page = kernel.mem.alloc_page(kind="pagecache")
+    page.mapping = mapping
+    page.index = index
+    read_folio(kernel, mapping, page)
+    mapping.pages[index] = page                              # filemap_add_folio
+    return page
+
+
+def delete_from_page_cache(kernel, page) -> None:
+    mapping = page.mapping
+    if mapping.pages.get(page.index) is not page:
+        raise KernelBug(f"{page!r} not in the page cache of {mapping!r}")
+    del mapping.pages[page.index]
+    page.mapping = None
+
+
+# -- the fault handlers (vm_ops->fault, vm_ops->page_mkwrite) --------------------------------------
+
+def filemap_fault(vmf) -> int:
+    """->fault: find or read the page, return it locked; SIGBUS past EOF."""
+    kernel = vmf.kernel
+    mapping = vmf.vma.vm_file
+    index = vmf.pgoff
+    while True:
+        max_idx = (mapping.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT
+        if index >= max_idx:
+            return VM_FAULT_SIGBUS
+        try:
+            page = filemap_get_folio(kernel, mapping, index)
+        except MemoryError:
+            return VM_FAULT_OOM
+        lock_page(kernel, page)
+        if page.mapping is not mapping:                        # truncated meanwhile: again
+            unlock_page(kernel, page)
+            continue
+        max_idx = (mapping.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT
+        if index >= max_idx:
+            unlock_page(kernel, page)
+            return VM_FAULT_SIGBUS
+        vmf.page = page
+        return VM_FAULT_LOCKED
+
+
+def filemap_page_mkwrite(vmf, page) -> int:
+    """->page_mkwrite: the page is about to become writable; returns it locked and dirty.
+
+    Marking it dirty here (not after the PTE is made writable) means writeback, which takes
+    the page lock, either sees it dirty or ran before us (79352894b285, b827e496c893).
+    """
+    kernel = vmf.kernel
+    mapping = vmf.vma.vm_file
+    lock_page(kernel, page)
+    if page.mapping is not mapping:
+        unlock_page(kernel, page)
+        return VM_FAULT_NOPAGE
+    if kernel.policy.fault_dirty:
+        set_page_dirty(page)
+    folio_wait_stable(kernel, page)
+    return VM_FAULT_LOCKED
+
+
+# -- read() and write() ----------------------------------------------------------------------------
+
+def filemap_read(kernel, mapping: File, pos: int, count: int) -> bytes:
+    if pos >= mapping.i_size or count == 0:
+        return b""
+    count = min(count, mapping.i_size - pos)
+    out = []
+    end = pos + count
+    while pos < end:
+        index, offset = pos >> PAGE_SHIFT, pos & (PAGE_SIZE - 1)
+        n = min(PAGE_SIZE - offset, end - pos)
+        page = filemap_get_folio(kernel, mapping, index)
+        out.append(kernel.hw.read(page.paddr + offset, n))
+        pos += n
+    return b"".join(out)
+
+
+def zero_post_eof(kernel, mapping: File, old_size: int) -> None:
+    """The file grows from ``old_size``: bytes of the EOF page beyond it must read as zero.
+
+    (What the filesystem does on extension: stores through a mapping beyond EOF, into the
+    tail of the last page, are not file data and must not appear in it.)
+    """
+    offset = old_size & (PAGE_SIZE - 1)
+    if not offset:
+        return
+    page = mapping.pages.get(old_size >> PAGE_SHIFT)
+    if page is None:
+        return
+    lock_page(kernel, page)
+    folio_wait_stable(kernel, page)
+    tail = kernel.hw.read(page.paddr + offset, PAGE_SIZE - offset)
+    if any(tail):
+        kernel.hw.write(page.paddr + offset, bytes(PAGE_SIZE - offset))
+    unlock_page(kernel, page)
+
+
+def pagecache_isize_extended(kernel, mapping: File, old_size: int, new_size: int) -> None:
+    """Write-protect the page straddling the old EOF so that the next store to it faults."""
+    zero_post_eof(kernel, mapping, old_size)
+    if not old_size & (PAGE_SIZE - 1):
+        return
+    if (old_size >> PAGE_SHIFT) == ((new_size - 1) >> PAGE_SHIFT):
+        return                                   # still the same last page
+    page = mapping.pages.get(old_size >> PAGE_SHIFT)
+    if page is None:
+        return
+    lock_page(kernel, page)
+    if kernel.policy.page_mkclean(kernel, page):
+        set_page_dirty(page)
+    unlock_page(kernel, page)
+
+
+def generic_perform_write(kernel, mapping: File, pos: int, data: bytes) -> int:
+    """write(): copy into the page cache page by page, dirtying each page."""
+    end = pos + len(data)
+    if end > mapping.i_size:
+        zero_post_eof(kernel, mapping, mapping.i_size)
+    done = 0
+    while done < len(data):
+        index, offset = pos >> PAGE_SHIFT, pos & (PAGE_SIZE - 1)
+        n = min(PAGE_SIZE - offset, len(data) - done)
+        # write_begin: the page, locked and stable
+        page = filemap_get_folio(kernel, mapping, index)
+        lock_page(kernel, page)
+        folio_wait_stable(kernel, page)
+        kernel.hw.write(page.paddr + offset, data[done:done + n])
+        # write_end
+        set_page_dirty(page)
+        if pos + n > mapping.i_size:
+            mapping.i_size = pos + n
+        unlock_page(kernel, page)
+        balance_dirty_pages_ratelimited(kernel, mapping)
+        pos += n
+        done += n
+    return done
+
+
+# -- truncation ---------------------------------------------------------------------------------
+
+def truncate_inode_pages(kernel, mapping: File, lstart: int) -> None:
+    """Drop the pages wholly beyond ``lstart``; zero the tail of the partial page."""
+    from .memory import unmap_mapping_range
+    start = (lstart + PAGE_SIZE - 1) >> PAGE_SHIFT
+    for index in sorted(i for i in mapping.pages if i >= start):
+        page = mapping.pages.get(index)
+        if page is None:
+            continue
+        lock_page(kernel, page)
+        folio_wait_writeback(kernel, page)
+        if page.mapcount:                         # a fault raced with the first unmap
+            unmap_mapping_range(kernel, mapping, index << PAGE_SHIFT, PAGE_SIZE, True)
+        folio_cancel_dirty(page)                  # truncate_cleanup_folio
+        delete_from_page_cache(kernel, page)
+        unlock_page(kernel, page)
+        kernel.mem.free_page(page)
+    partial = lstart & (PAGE_SIZE - 1)
+    if partial:
+        page = mapping.pages.get(lstart >> PAGE_SHIFT)
+        if page is not None:
+            lock_page(kernel, page)
+            folio_wait_writeback(kernel, page)
+            kernel.hw.write(page.paddr + partial, bytes(PAGE_SIZE - partial))
+            unlock_page(kernel, page)
+
+
+def truncate_pagecache(kernel, mapping: File, newsize: int) -> None:
+    from .memory import unmap_mapping_range
+    holebegin = (newsize + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+    unmap_mapping_range(kernel, mapping, holebegin, 0, True)
+    truncate_inode_pages(kernel, mapping, newsize)
+    unmap_mapping_range(kernel, mapping, holebegin, 0, True)
+
+
+def truncate_setsize(kernel, mapping: File, newsize: int) -> None:
+    """ftruncate's work: new i_size, page cache and mappings cut, the disk file resized."""
+    oldsize = mapping.i_size
+    mapping.i_size = newsize
+    if newsize > oldsize:
+        pagecache_isize_extended(kernel, mapping, oldsize, newsize)
+    truncate_pagecache(kernel, mapping, newsize)
+    if mapping.fd is not None:
+        os.ftruncate(mapping.fd, newsize)
+        mapping.disk_size = newsize
+
+
+# -- reclaim --------------------------------------------------------------------------------------
+
+def shrink_page_cache(kernel, want: int) -> int:
+    """Free up to ``want`` clean, unmapped, idle page-cache pages (a crude shrink_folio_list)."""
+    freed = 0
+    for mapping in list(kernel.files.values()):
+        for index, page in list(mapping.pages.items()):
+            if freed >= want:
+                return freed
+            if page.dirty or page.writeback or page.locked or page.mapcount:
+                continue
+            delete_from_page_cache(kernel, page)
+            kernel.mem.free_page(page)
+            freed += 1
+    return freed

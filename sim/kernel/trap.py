@@ -1,0 +1,62 @@
+"""The page-fault trap (arch/riscv/mm/fault.c): from the hardware's trap to handle_mm_fault."""
+
+import signal
+
+from .constants import (FAULT_FLAG_INSTRUCTION, FAULT_FLAG_WRITE, TASK_SIZE, VM_EXEC,
+                        VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_READ, VM_WRITE)
+from .errors import Signal
+from .memory import count, handle_mm_fault
+from .mm import find_vma
+
+LOAD_ACCESS, STORE_ACCESS, FETCH_ACCESS = 5, 7, 1
+FETCH_PAGE, LOAD_PAGE, STORE_PAGE = 12, 13, 15
+CAUSE_NAMES = {1: "fetch_access", 5: "load_access", 7: "store_access",
+               12: "fetch_page", 13: "load_page", 15: "store_page"}
+
+
+def access_error(cause: int, vma) -> bool:
+    if cause == FETCH_PAGE:
+        return not vma.vm_flags & VM_EXEC
+    if cause == LOAD_PAGE:
+        # Write implies read.
+        return not vma.vm_flags & (VM_READ | VM_WRITE)
+    if cause == STORE_PAGE:
+        return not vma.vm_flags & VM_WRITE
+    return True
+
+
+def bad_area(kernel, addr: int, why: str) -> Signal:
+    count(kernel, "sigsegv")
+    return Signal(signal.SIGSEGV, addr, why)
+
+
+def do_page_fault(kernel, mm, cause: int, addr: int) -> None:
+    """Handle one trap of a user access; returns to retry it, or raises Signal."""
+    traps = kernel.counters["traps"]
+    name = CAUSE_NAMES.get(cause, str(cause))
+    traps[name] = traps.get(name, 0) + 1
+    if kernel.trace is not None:
+        kernel.trace.append((mm.asid, cause, addr))
+    if cause in (LOAD_ACCESS, STORE_ACCESS, FETCH_ACCESS):
+        raise bad_area(kernel, addr, f"{name} (physical address out of range)")
+    if addr >= TASK_SIZE:
+        raise bad_area(kernel, addr, "address outside user space")
+    vma = find_vma(mm, addr)
+    if vma is None or vma.vm_start > addr:
+        raise bad_area(kernel, addr, "no mapping")
+    if access_error(cause, vma):
+        raise bad_area(kernel, addr, f"{name} not allowed by the mapping")
+    flags = 0
+    if cause == STORE_PAGE:
+        flags |= FAULT_FLAG_WRITE
+    elif cause == FETCH_PAGE:
+        flags |= FAULT_FLAG_INSTRUCTION
+    fault = handle_mm_fault(kernel, vma, addr, flags)
+    if fault & VM_FAULT_OOM:
+        count(kernel, "oom")
+        raise Signal(signal.SIGKILL, addr, "out of memory")
+    if fault & VM_FAULT_SIGBUS:
+        count(kernel, "sigbus")
+        raise Signal(signal.SIGBUS, addr, "beyond the end of the file")
+    if fault & VM_FAULT_SIGSEGV:
+        raise bad_area(kernel, addr, "fault handler refused")

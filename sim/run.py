@@ -1,0 +1,158 @@
+"""``mkclean run``: a workload on the kernel model over a hardware backend.
+
+Prints a progress bar and a summary; ``--json PATH`` writes the figures. Exit status: 0,
+1 if a write was lost or an outcome differed from the oracle, 2 for bad input.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+USAGE_ERROR = 2
+
+
+def add_arguments(parser):
+    parser.add_argument("--backend", default="golden", metavar="NAME",
+                        help="hardware backend (default: golden)")
+    parser.add_argument("--workload", default="db", metavar="NAME",
+                        help="random, db or stream (default: db)")
+    parser.add_argument("--seed", default="1", metavar="S", help="random seed (integer)")
+    parser.add_argument("--accesses", default="1000000", metavar="N",
+                        help="loads and stores to do (default: 1000000)")
+    parser.add_argument("--policy", default="writenotify", metavar="P",
+                        help="writenotify (the patch), legacy or hwdirty")
+    parser.add_argument("--ad", default="svadu", metavar="A", help="svadu or svade")
+    parser.add_argument("--json", metavar="PATH", help="write the figures here as JSON")
+    parser.add_argument("--store-dir", metavar="DIR",
+                        help="where the backing files go (default: a temporary directory)")
+    parser.add_argument("--phys-mb", default="64", metavar="MB",
+                        help="physical memory in MiB (default: 64)")
+    parser.add_argument("--tlb-entries", default="16", metavar="N", help="TLB entries")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a workload option, e.g. hot_pages=16 (repeatable)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+class BadInput(Exception):
+    pass
+
+
+def _integer(value, what, minimum=None):
+    try:
+        n = int(str(value).replace("_", ""), 0)
+    except ValueError:
+        raise BadInput(f"{what} {value!r} is not an integer") from None
+    if minimum is not None and n < minimum:
+        raise BadInput(f"{what} must be at least {minimum}, got {n}")
+    return n
+
+
+def _options(pairs, cls):
+    import inspect
+    params = inspect.signature(cls.__init__).parameters
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in params or params[key].kind != inspect.Parameter.KEYWORD_ONLY:
+            known = [n for n, p in params.items() if p.kind == inspect.Parameter.KEYWORD_ONLY]
+            raise BadInput(f"--set {pair!r}: the {cls.name} workload's options are "
+                           f"{', '.join(known)}")
+        default = params[key].default
+        try:
+            out[key] = type(default)(value) if default is not inspect.Parameter.empty \
+                and not isinstance(default, bool) else value
+        except ValueError:
+            raise BadInput(f"--set {pair!r}: {value!r} is not a {type(default).__name__}") \
+                from None
+    return out
+
+
+def parse(args):
+    """Check every argument; returns (kernel options, workload class, options) or BadInput."""
+    from mkclean.sim.kernel.backends import backend_names
+    from mkclean.sim.kernel.kernel import AD_MODES
+    from mkclean.sim.kernel.policies import POLICIES
+    from mkclean.sim.workloads import WORKLOADS
+    if args.workload not in WORKLOADS:
+        raise BadInput(f"unknown workload {args.workload!r}: choose one of "
+                       f"{', '.join(WORKLOADS)}")
+    if args.policy not in POLICIES:
+        raise BadInput(f"unknown policy {args.policy!r}: choose one of {', '.join(POLICIES)}")
+    if args.ad not in AD_MODES:
+        raise BadInput(f"unknown ad mode {args.ad!r}: choose one of {', '.join(AD_MODES)}")
+    if args.backend not in backend_names():
+        raise BadInput(f"unknown backend {args.backend!r}: choose one of "
+                       f"{', '.join(backend_names())}")
+    seed = _integer(args.seed, "seed")
+    accesses = _integer(args.accesses, "accesses", 0)
+    phys = _integer(args.phys_mb, "--phys-mb", 1)
+    tlb = _integer(args.tlb_entries, "--tlb-entries", 1)
+    if tlb & (tlb - 1):
+        raise BadInput(f"--tlb-entries must be a power of two, got {tlb}")
+    cls = WORKLOADS[args.workload]
+    options = _options(args.set, cls)
+    kernel = dict(policy=args.policy, ad=args.ad, backend=args.backend,
+                  store_dir=args.store_dir, phys_size=phys << 20, tlb_entries=tlb)
+    return kernel, cls, seed, accesses, options
+
+
+def summary(r) -> str:
+    faults = ", ".join(f"{k} {v}" for k, v in sorted(r["faults"].items())) or "none"
+    lines = [
+        f"{r['workload']} on {r['backend']} ({r['policy']}, {r['ad']}), seed {r['seed']}",
+        f"  accesses        {r['accesses']:>12,}   {r['accesses_per_s'] or 0:>10,}/s",
+        f"  faults          {r['faults_total']:>12,}   ({faults})",
+        f"  sfences         {r['sfences']:>12,}",
+        f"  mkclean PTEs    {r['mkclean_ptes']:>12,}   PTE scans {r['pte_scans']:,}",
+        f"  pages written   {r['writeback_pages']:>12,}",
+        f"  dirty pages     {r['dirty_known']:>12,} known of {r['dirty_real']:,} really dirty "
+        f"before the final msync; on average {r['dirty_known_mean']} of {r['dirty_real_mean']}",
+        f"  lost writes     {r['lost_writes']:>12,}   (pages of the files that differ from "
+        f"the shadow after the final msync)",
+    ]
+    if r["mismatches"]:
+        lines.append(f"  MISMATCHES      {r['mismatches']:>12,}   first: {r['first_mismatches'][0]}")
+    return "\n".join(lines)
+
+
+def main(args):
+    try:
+        kernel_opts, cls, seed, accesses, options = parse(args)
+    except BadInput as e:
+        print(f"mkclean run: {e}", file=sys.stderr)
+        return USAGE_ERROR
+    from mkclean.sim.kernel import Kernel
+    try:
+        k = Kernel(**kernel_opts)
+    except ValueError as e:
+        print(f"mkclean run: {e}", file=sys.stderr)
+        return USAGE_ERROR
+    try:
+        workload = cls(k, seed, accesses, **options)
+        bar = None
+        progress = None
+        if not args.no_progress:
+            from tqdm import tqdm
+            bar = tqdm(total=accesses, unit="acc", unit_scale=True, desc=cls.name,
+                       file=sys.stderr, mininterval=0.5)
+            progress = bar.update
+        try:
+            result = workload.run(progress)
+        finally:
+            if bar is not None:
+                bar.close()
+    finally:
+        k.close()
+    print(summary(result))
+    if args.json:
+        path = Path(args.json)
+        if path.parent != Path(""):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=1) + "\n")
+    if result["lost_writes"] or result["mismatches"]:
+        print(f"mkclean run: FAILED ({result['lost_writes']} lost writes, "
+              f"{result['mismatches']} mismatches); replay: mkclean run --workload "
+              f"{result['workload']} --seed {result['seed']} --accesses {result['accesses']} "
+              f"--policy {result['policy']} --ad {result['ad']}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,218 @@
+"""``random``: processes sharing files, with random loads, stores, msync, mprotect, fork,
+exit, munmap/mmap, write/read, ftruncate, and a writeback pass every ``writeback_every``
+steps. Every outcome is checked against the oracle (oracle.py): the bytes of each load and
+read(), and each signal; with ``check_every`` the kernel's invariants too.
+"""
+
+from mkclean.sim.kernel import (MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MS_ASYNC,
+                                MS_INVALIDATE, MS_SYNC, PROT_READ, PROT_WRITE, KernelError,
+                                Signal)
+from mkclean.sim.kernel.invariants import InvariantError, check_all
+
+from .base import Workload
+from .oracle import Oracle
+
+PAGE = 4096
+RW = PROT_READ | PROT_WRITE
+PROTS = (RW,) * 6 + (PROT_READ, 0)
+MSYNC_FLAGS = (MS_ASYNC, MS_SYNC, MS_INVALIDATE, MS_SYNC | MS_INVALIDATE)
+KINDS = ("shared", "shared", "shared", "private", "anon", "shanon")
+
+
+class RandomMix(Workload):
+    name = "random"
+
+    def __init__(self, kernel, seed, accesses, *, files: int = 3, file_pages: int = 16,
+                 procs: int = 2, max_procs: int = 5, writeback_every: int = 500,
+                 check_every: int = 0, chunk: int = 256, **kw):
+        super().__init__(kernel, seed, accesses, **kw)
+        self.n_files = files
+        self.file_pages = file_pages
+        self.n_procs = procs
+        self.max_procs = max_procs
+        self.writeback_every = writeback_every
+        self.check_every = check_every
+        self.chunk = chunk
+        self.signals = 0
+
+    # -- set-up -----------------------------------------------------------------------------------
+
+    def setup(self):
+        k, o = self.k, Oracle()
+        self.o = o
+        self.files = []
+        for i in range(self.n_files):
+            f = k.create_file(f"file{i}", self.file_pages * PAGE)
+            o.create_file(f.name, f.size)
+            self.files.append(f)
+        self.procs = []
+        self.pages = {}
+        for _ in range(self.n_procs):
+            p = k.spawn()
+            o.spawn(p.pid)
+            self.procs.append(p)
+            for f in self.files:
+                self.do_mmap(p, "shared", f, 0, self.file_pages, RW)
+            self.do_mmap(p, "private", self.files[0], 0, 4, RW)
+            self.do_mmap(p, "anon", None, 0, 4, RW)
+        self.seq = self.seed << 20
+
+    def refresh(self, p):
+        self.pages[p.pid] = sorted(self.o.procs[p.pid])
+
+    def do_mmap(self, p, kind, f, offset_pages, npages, prot, addr=None):
+        flags = {"shared": MAP_SHARED, "private": MAP_PRIVATE,
+                 "anon": MAP_PRIVATE | MAP_ANONYMOUS,
+                 "shanon": MAP_SHARED | MAP_ANONYMOUS}[kind]
+        if addr is not None:
+            flags |= MAP_FIXED
+        va = p.mmap(npages * PAGE, prot, flags, file=f, offset=offset_pages * PAGE, addr=addr)
+        if addr is not None:
+            self.o.munmap(p.pid, va, npages * PAGE)
+        self.o.mmap(p.pid, va, npages * PAGE, prot, flags,
+                    self.o.files[f.name] if f is not None else None, offset_pages * PAGE)
+        self.refresh(p)
+        return va
+
+    def payload(self, n):
+        self.seq += 1
+        s = self.seq
+        return bytes(((s * 7 + i) % 251) + 1 for i in range(n))
+
+    # -- one step --------------------------------------------------------------------------------
+
+    def access(self, rng):
+        p = rng.choice(self.procs)
+        pages = self.pages[p.pid]
+        if not pages:
+            return
+        va = rng.choice(pages) + rng.randrange(PAGE)
+        n = rng.randint(1, 16)
+        o = self.o
+        if rng.random() < 0.5:
+            data = self.payload(n)
+            want = o.store(p.pid, va, data)
+            try:
+                p.store(va, data)
+                got = 0
+            except Signal as e:
+                got = e.signo
+                self.signals += 1
+            if got != want:
+                self.mismatch(f"store {p.pid}@{va:#x}: signal {got}, oracle says {want}")
+        else:
+            want, sig = o.load(p.pid, va, n)
+            try:
+                got, gotsig = p.load(va, n), 0
+            except Signal as e:
+                got, gotsig = None, e.signo
+                self.signals += 1
+            if gotsig != sig or (not sig and got != want):
+                self.mismatch(f"load {p.pid}@{va:#x}: {got!r}/{gotsig}, oracle {want!r}/{sig}")
+
+    def syscall(self, rng):
+        o, k = self.o, self.k
+        p = rng.choice(self.procs)
+        pages = self.pages[p.pid]
+        r = rng.random()
+        if r < 0.25 and pages:                                         # msync
+            va = rng.choice(pages)
+            n = rng.randint(1, 8)
+            flags = rng.choice(MSYNC_FLAGS)
+            want = o.msync_errno(p.pid, va, n * PAGE, flags)
+            try:
+                p.msync(va, n * PAGE, flags)
+                got = 0
+            except KernelError as e:
+                got = e.errno
+            if got != want:
+                self.mismatch(f"msync {p.pid}@{va:#x}: errno {got}, oracle {want}")
+        elif r < 0.45 and pages:                                       # mprotect
+            va = rng.choice(pages)
+            n = rng.randint(1, 4)
+            prot = rng.choice(PROTS)
+            want = o.mprotect_errno(p.pid, va, n * PAGE)
+            try:
+                p.mprotect(va, n * PAGE, prot)
+                got = 0
+            except KernelError as e:
+                got = e.errno
+            if got != want:
+                self.mismatch(f"mprotect {p.pid}@{va:#x}: errno {got}, oracle {want}")
+            elif not got:
+                o.mprotect(p.pid, va, n * PAGE, prot)
+        elif r < 0.6 and pages:                                        # munmap + mmap there
+            va = rng.choice(pages)
+            n = rng.randint(1, 4)
+            p.munmap(va, n * PAGE)
+            o.munmap(p.pid, va, n * PAGE)
+            kind = rng.choice(KINDS)
+            f = rng.choice(self.files) if kind in ("shared", "private") else None
+            off = rng.randrange(self.file_pages) if f is not None else 0
+            self.do_mmap(p, kind, f, off, rng.randint(1, 4), rng.choice(PROTS), addr=va)
+        elif r < 0.72:                                                 # fork / exit
+            if len(self.procs) < self.max_procs and (rng.random() < 0.6 or len(self.procs) == 1):
+                c = p.fork()
+                o.fork(p.pid, c.pid)
+                self.procs.append(c)
+                self.refresh(c)
+            elif len(self.procs) > 1:
+                p.exit()
+                o.exit(p.pid)
+                self.procs.remove(p)
+                del self.pages[p.pid]
+        elif r < 0.92:                                                 # write / read
+            f = rng.choice(self.files)
+            off = rng.randrange(f.size + 64)
+            if rng.random() < 0.5:
+                data = self.payload(rng.randint(1, 300))
+                p.write(f, off, data)
+                o.write(f.name, off, data)
+            else:
+                n = rng.randint(1, 300)
+                if p.read(f, off, n) != o.read(f.name, off, n):
+                    self.mismatch(f"read {f.name}@{off}")
+        elif r < 0.97:                                                 # ftruncate
+            f = rng.choice(self.files)
+            size = self.file_pages * PAGE
+            if rng.random() < 0.4:
+                size = rng.randrange(size + 1)
+            p.ftruncate(f, size)
+            o.ftruncate(f.name, size)
+        else:
+            k.age()
+
+    def steps(self):
+        rng = self.rng
+        left = self.accesses
+        step = 0
+        while left > 0:
+            n = min(self.chunk, left)
+            done = 0
+            while done < n:
+                step += 1
+                if rng.random() < 0.05:
+                    self.syscall(rng)
+                else:
+                    self.access(rng)
+                    done += 1
+                if step % self.writeback_every == 0:
+                    self.k.writeback(wait=rng.random() < 0.7)
+                if self.check_every and step % self.check_every == 0:
+                    try:
+                        check_all(self.k)
+                    except InvariantError as e:
+                        self.mismatch(f"step {step}: {e}")
+            left -= n
+            yield n
+
+    def finish(self):
+        for f in self.files:
+            self.shadow[f] = bytearray(self.o.files[f.name].contents())
+        super().finish()
+
+    def result(self):
+        out = super().result()
+        out["signals"] = self.signals
+        out["processes"] = len(self.procs)
+        return out

@@ -1,0 +1,64 @@
+"""``stream``: sequential writes through a large shared file mapping.
+
+Stores of ``record`` bytes walk the file from start to end (and around again), like a log
+or a copy into an mmap'ed output file; the flusher runs every ``writeback_every`` accesses
+and every ``write_every``-th record goes through write() instead of a store.
+"""
+
+from mkclean.sim.kernel import MAP_SHARED, PROT_READ, PROT_WRITE
+
+from .base import Workload
+
+PAGE = 4096
+
+
+class Stream(Workload):
+    name = "stream"
+
+    def __init__(self, kernel, seed, accesses, *, file_pages: int = 4096, record: int = 256,
+                 writeback_every: int = 16_384, write_every: int = 0, chunk: int = 4096, **kw):
+        super().__init__(kernel, seed, accesses, **kw)
+        self.file_pages = file_pages
+        self.record = record
+        self.writeback_every = writeback_every
+        self.write_every = write_every
+        self.chunk = chunk
+
+    def setup(self):
+        k = self.k
+        size = self.file_pages * PAGE
+        self.f = k.create_file("stream", size)
+        self.shadow[self.f] = bytearray(size)
+        self.p = k.spawn()
+        self.base = self.p.mmap(size, PROT_READ | PROT_WRITE, MAP_SHARED, file=self.f)
+        self.pos = 0
+
+    def steps(self):
+        p, f, base, shadow = self.p, self.f, self.base, self.shadow[self.f]
+        store, write = p.store, p.write
+        rec, size = self.record, self.file_pages * PAGE
+        left = self.accesses
+        since_wb = 0
+        i = 0
+        pattern = bytes(self.rng.getrandbits(8) for _ in range(rec * 4))
+        while left > 0:
+            n = min(self.chunk, left, self.writeback_every - since_wb)
+            done = 0
+            for _ in range(n):
+                off = self.pos
+                start = (i * 7) % (rec * 3)
+                data = pattern[start:start + rec]
+                i += 1
+                if self.write_every and i % self.write_every == 0:
+                    write(f, off, data)
+                else:
+                    store(base + off, data)
+                    done += 1
+                shadow[off:off + rec] = data
+                self.pos = (off + rec) % size
+            left -= n
+            since_wb += n
+            if since_wb >= self.writeback_every:
+                self.k.writeback()
+                since_wb = 0
+            yield n
