@@ -7,9 +7,10 @@ BIN       := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 RESULTS   ?= results
 SEED      ?= 1
-WALKS     ?= 20000
+ACCESSES  ?= 300000
+WORKLOAD  ?= db
 
-.PHONY: all sim test verilog lint bench clean deps
+.PHONY: all sim verify test verilog lint bench clean deps
 
 all: test
 
@@ -24,10 +25,16 @@ $(INSTALLED): pyproject.toml | deps
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
-# The main job (until the co-simulation lands): the RTL-vs-golden verification campaign.
+# The main job: the kernel model running a workload on the RTL MMU under Verilator.
 sim: $(INSTALLED)
 	mkdir -p $(RESULTS)
-	$(BIN)/mkclean verify --seed $(SEED) --walks $(WALKS) --json $(RESULTS)/verify.json
+	$(BIN)/mkclean run --backend rtl --workload $(WORKLOAD) --seed $(SEED) \
+	  --accesses $(ACCESSES) --json $(RESULTS)/run.json --plot $(RESULTS)/run.png
+
+# The RTL-vs-golden differential campaign.
+verify: $(INSTALLED)
+	mkdir -p $(RESULTS)
+	$(BIN)/mkclean verify --seed $(SEED) --walks 20000 --json $(RESULTS)/verify.json
 
 test: $(INSTALLED)
 	$(BIN)/pytest -W error::DeprecationWarning

@@ -6,17 +6,21 @@ through the MMU at one per cycle, writes each response into ``batch_resp``, and 
 after the first fault, so that the host wakes only for faults and completions.
 """
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import memory
 from amaranth.lib.wiring import In, Out
 
 from .pte import PADDR_BITS
 from .top import _PORTS, MMUTop
 
-#: ``batch_req`` word: vaddr in bits 0..63, kind in 64..65.
+#: A request: vaddr in bits 0..63, kind in 64..65.
 REQ_BITS = 66
-#: ``batch_resp`` word: paddr in bits 0..55, cause in 56..59, fault in 60.
-RESP_BITS = PADDR_BITS + 4 + 1
+#: A response: paddr in bits 0..55, cause in 56..59, fault in 60 (in a 64-bit lane).
+RESP_BITS = 64
+#: Requests (and responses) per word of the queue memories: a host pays per word it
+#: reads or writes (a VPI call), not per request.
+LANES = 16
+LANE_BITS = 4
 
 
 class BatchTop(MMUTop):
@@ -41,15 +45,18 @@ class BatchTop(MMUTop):
         A write port into ``batch_req`` for hosts without direct access to it.
 
     The memories ``batch_req`` and ``batch_resp`` are arrays of the top module, which a
-    simulator host reads and writes directly (cocotb: ``dut.batch_req[i]``).
+    simulator host reads and writes directly (cocotb: ``dut.batch_req[i]``); word ``i``
+    holds requests (responses) ``LANES * i`` to ``LANES * i + LANES - 1``, lane ``j`` at
+    bits ``j * REQ_BITS`` (``j * RESP_BITS``).
     """
 
     PORTS = {name: port for name, port in _PORTS.items()
              if not name.startswith(("req_", "resp_"))}
 
     def __init__(self, *, batch_depth=1024, **params):
-        if not isinstance(batch_depth, int) or batch_depth < 1:
-            raise ValueError(f"batch_depth must be a positive integer, not {batch_depth!r}")
+        if not isinstance(batch_depth, int) or batch_depth < LANES or batch_depth % LANES:
+            raise ValueError(f"batch_depth must be a positive multiple of {LANES}, "
+                             f"not {batch_depth!r}")
         self.batch_depth = batch_depth
         index = range(batch_depth + 1)
         super().__init__({
@@ -59,17 +66,18 @@ class BatchTop(MMUTop):
             "batch_busy":    Out(1),
             "batch_next":    Out(index),
             "batch_wr_en":   In(1),
-            "batch_wr_addr": In(range(batch_depth)),
-            "batch_wr_data": In(REQ_BITS),
+            "batch_wr_addr": In(range(batch_depth // LANES)),
+            "batch_wr_data": In(REQ_BITS * LANES),
         }, **params)
 
     def elaborate(self, platform):
         m = super().elaborate(platform)
         mmu = self.mmu
+        words = self.batch_depth // LANES
         m.submodules.batch_req = requests = memory.Memory(
-            shape=REQ_BITS, depth=self.batch_depth, init=[])
+            shape=REQ_BITS * LANES, depth=words, init=[])
         m.submodules.batch_resp = responses = memory.Memory(
-            shape=RESP_BITS, depth=self.batch_depth, init=[])
+            shape=RESP_BITS * LANES, depth=words, init=[])
 
         host_write = requests.write_port()
         m.d.comb += [host_write.en.eq(self.batch_wr_en), host_write.addr.eq(self.batch_wr_addr),
@@ -78,10 +86,11 @@ class BatchTop(MMUTop):
         issue = Signal.like(self.batch_next)   # next request to hand the MMU
         end = Signal.like(self.batch_end)
         read = requests.read_port(domain="comb")
+        request = read.data.word_select(issue[:LANE_BITS], REQ_BITS)
         m.d.comb += [
-            read.addr.eq(issue),
-            mmu.req.payload.vaddr.eq(read.data[:64]),
-            mmu.req.payload.kind.eq(read.data[64:]),
+            read.addr.eq(issue[LANE_BITS:]),
+            mmu.req.payload.vaddr.eq(request[:64]),
+            mmu.req.payload.kind.eq(request[64:]),
             mmu.resp.ready.eq(1),
         ]
         # One request is in the MMU between its handshake and its response. The next one
@@ -93,12 +102,13 @@ class BatchTop(MMUTop):
         with m.If(mmu.req.valid & mmu.req.ready):
             m.d.sync += issue.eq(issue + 1)
 
-        write = responses.write_port()
+        write = responses.write_port(granularity=RESP_BITS)
         resp = mmu.resp.payload
+        lane = self.batch_next[:LANE_BITS]
         m.d.comb += [
-            write.addr.eq(self.batch_next),
-            write.data.eq(Cat(resp.paddr, resp.cause, resp.fault)),
-            write.en.eq(mmu.resp.valid),
+            write.addr.eq(self.batch_next[LANE_BITS:]),
+            write.data.eq(Cat(resp.paddr, resp.cause, resp.fault, Const(0, 3)).replicate(LANES)),
+            write.en.eq(Mux(mmu.resp.valid, Const(1, LANES) << lane, 0)),
         ]
         with m.If(mmu.resp.valid):
             m.d.sync += self.batch_next.eq(self.batch_next + 1)

@@ -1,7 +1,7 @@
 """The Sv39 MMU: one request stage in front of the TLB, the walker behind it."""
 
 from amaranth.hdl import Cat, Module, Mux, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from . import wishbone
@@ -34,14 +34,13 @@ class DebugSignature(wiring.Signature):
         Free-running counters. ``tlb_hits``/``tlb_misses`` count translated requests
         answered from / not answered from the TLB; ``walks`` counts walks from the root
         (an A/D re-walk counts again); ``walk_cycles`` counts cycles the walker is busy.
-    tlb_index : In, tlb_entry : Out(TlbEntry)
-        Combinational read of one TLB entry.
+    tlb_entries : Out(ArrayLayout(TlbEntry, tlb_entries))
+        Every TLB entry, index order.
     """
 
     def __init__(self, tlb_entries):
         members = {name: Out(COUNTER_BITS) for name in COUNTERS}
-        members["tlb_index"] = In(range(tlb_entries))
-        members["tlb_entry"] = Out(TlbEntry)
+        members["tlb_entries"] = Out(data.ArrayLayout(TlbEntry, tlb_entries))
         super().__init__(members)
 
 
@@ -196,8 +195,7 @@ class MMU(wiring.Component):
             tlb.touch_index.eq(tlb.hit_index),
             tlb.sfence.eq(self.sfence.payload),
             tlb.sfence_valid.eq(self.sfence.valid),
-            tlb.dbg_index.eq(self.debug.tlb_index),
-            self.debug.tlb_entry.eq(tlb.dbg_entry),
+            self.debug.tlb_entries.eq(tlb.dbg_entries),
         ]
 
         # Debug counters.

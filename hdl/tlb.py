@@ -1,7 +1,7 @@
 """Fully associative TLB: ASID and global tags, 4K/2M/1G entries, tree-PLRU."""
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .pte import ASID_BITS, VPN_TOTAL, Sfence, TlbEntry, vpn_matches
@@ -35,8 +35,8 @@ class TLB(wiring.Component):
         Where a fill without an index goes: the lowest invalid entry, else the PLRU one.
     sfence : In(Sfence), sfence_valid : In(1)
         Invalidate per the four sfence.vma cases; takes effect after a same-cycle fill.
-    dbg_index, dbg_entry : In, Out
-        Read port for testbenches (invariant checks of the co-simulation).
+    dbg_entries : Out(ArrayLayout(TlbEntry, entries))
+        Every entry, for testbenches (the co-simulation's invariant checks).
     """
 
     def __init__(self, entries=16):
@@ -59,8 +59,7 @@ class TLB(wiring.Component):
             "victim":        Out(idx),
             "sfence":        In(Sfence),
             "sfence_valid":  In(1),
-            "dbg_index":     In(idx),
-            "dbg_entry":     Out(TlbEntry),
+            "dbg_entries":   Out(data.ArrayLayout(TlbEntry, entries)),
         })
 
     def elaborate(self, platform):
@@ -79,10 +78,7 @@ class TLB(wiring.Component):
             with m.If(match[i]):
                 m.d.comb += [self.hit_index.eq(i), self.hit_entry.eq(entries[i])]
 
-        with m.Switch(self.dbg_index):
-            for i in range(n):
-                with m.Case(i):
-                    m.d.comb += self.dbg_entry.eq(entries[i])
+        m.d.comb += [self.dbg_entries[i].eq(e) for i, e in enumerate(entries)]
 
         # Tree-PLRU: node bits in heap order, t[1..n-1]; bit 0 unused.
         tree = Signal(max(n, 2))

@@ -52,8 +52,7 @@ _PORTS = {
     "wb_ack":          (In, 1, ("bus", "ack")),
     "wb_err":          (In, 1, ("bus", "err")),
     "wb_lock":         (Out, 1, ("bus", "lock")),
-    "dbg_tlb_index":   (In, None, ("debug", "tlb_index")),
-    "dbg_tlb_entry":   (Out, TlbEntry.as_shape().size, ("debug", "tlb_entry")),
+    "dbg_tlb_entries": (Out, None, ("debug", "tlb_entries")),
 }
 _PORTS.update({f"cnt_{name}": (Out, COUNTER_BITS, ("debug", name)) for name in COUNTERS})
 
@@ -61,7 +60,8 @@ _PORTS.update({f"cnt_{name}": (Out, COUNTER_BITS, ("debug", name)) for name in C
 class MMUTop(wiring.Component):
     """:class:`~.mmu.MMU` with every stream, struct and interface flattened to plain
     ports named ``req_*``, ``resp_*``, ``satp_*``, ``sfence_*``, ``wb_*``, ``dbg_*`` and
-    ``cnt_*``. ``dbg_tlb_entry`` is a :class:`~.pte.TlbEntry` packed LSB first.
+    ``cnt_*``. ``dbg_tlb_entries`` holds every :class:`~.pte.TlbEntry`, entry 0 in the
+    low bits, each packed LSB first.
 
     Parameters are those of :class:`~.mmu.MMU`.
     """
@@ -71,8 +71,8 @@ class MMUTop(wiring.Component):
 
     def __init__(self, members=None, **params):
         self.mmu = MMU(**params)
-        index_bits = self.mmu.tlb.index_bits
-        super().__init__({**{name: direction(index_bits if width is None else width)
+        all_entries = self.mmu.tlb.entries * TlbEntry.as_shape().size
+        super().__init__({**{name: direction(all_entries if width is None else width)
                              for name, (direction, width, _) in self.PORTS.items()},
                           **(members or {})})
 
@@ -108,6 +108,7 @@ def generate(out, batch_depth=None, **params):
         from .batch import BatchTop
         top = BatchTop(batch_depth=batch_depth, **params)
     out.write(verilog.convert(top, name=top_name(batch_depth), emit_src=False))
+    return top
 
 
 def main(argv=None):

@@ -12,13 +12,34 @@ def add_arguments(parser):
     parser.add_argument("--json", metavar="PATH", help="write the figures here as JSON")
     parser.add_argument("--quick", action="store_true",
                         help="smaller runs (for tests): same figures, less precision")
-    parser.add_argument("--only", choices=("mmu", "kernel"), help="measure one part")
+    parser.add_argument("--only", choices=("mmu", "cosim", "kernel"), help="measure one part")
 
 
 def mmu_bench(quick=False):
     return runner.run_job("mkclean.sim.cosim.tb_bench",
                           {"stream": 1000 if quick else 4000,
                            "idle_cycles": 20_000 if quick else 200_000})
+
+
+def cosim_bench(quick=False):
+    from .run import RTL_BATCH_DEPTH
+    job = {"kernel": {"policy": "writenotify", "ad": "svadu", "store_dir": None,
+                      "phys_size": 64 << 20, "tlb_entries": 16},
+           "workload": "db", "seed": 1, "accesses": 20_000 if quick else 300_000,
+           "options": {}}
+    return runner.run_job("mkclean.sim.cosim.tb_cosim_bench",
+                          {"job": job, "clock_cycles": 20_000 if quick else 200_000},
+                          {"phys_size": 64 << 20, "tlb_entries": 16,
+                           "batch_depth": RTL_BATCH_DEPTH})
+
+
+def format_cosim(d):
+    return "\n".join([
+        "Co-simulation (kernel model on the RTL MMU, one Verilator run)",
+        f"  {'db through the RTL':<34}{d['rtl_db_accesses_per_s']:>10,} accesses/s "
+        f"({d['rtl_db_accesses']:,} accesses, {d['rtl_db_cycles']:,} cycles; target 100k)",
+        f"  {'Python woken on every clock':<34}{d['python_per_clock_cycles_per_s']:>10,} cycles/s",
+    ])
 
 
 def format_mmu(d):
@@ -56,6 +77,9 @@ def main(args):
         if args.only in (None, "mmu"):
             figures["mmu"] = mmu_bench(args.quick)
             text.append(format_mmu(figures["mmu"]))
+        if args.only in (None, "cosim"):
+            figures["cosim"] = cosim_bench(args.quick)
+            text.append(format_cosim(figures["cosim"]))
         if args.only in (None, "kernel"):
             try:
                 from .kernel.bench import format_kernel_bench, kernel_bench
@@ -68,8 +92,10 @@ def main(args):
     except runner.ToolError as e:
         print(f"mkclean bench: {e}", file=sys.stderr)
         return 2
-    # The MMU's figures at the top level (the keys issue 2 names), the kernel's under "kernel".
-    flat = {**figures.get("mmu", {}), **({"kernel": figures["kernel"]} if "kernel" in figures else {})}
+    # The MMU's and the co-simulation's figures at the top level (the keys the issues name),
+    # the kernel model's under "kernel".
+    flat = {**figures.get("mmu", {}), **figures.get("cosim", {}),
+            **({"kernel": figures["kernel"]} if "kernel" in figures else {})}
     print("\n\n".join(text))
     if args.json:
         Path(args.json).write_text(json.dumps(flat, indent=2) + "\n")

@@ -23,6 +23,8 @@ def add_arguments(parser):
                         help="writenotify (the patch), legacy or hwdirty")
     parser.add_argument("--ad", default="svadu", metavar="A", help="svadu or svade")
     parser.add_argument("--json", metavar="PATH", help="write the figures here as JSON")
+    parser.add_argument("--plot", metavar="PATH",
+                        help="write a PNG of faults, writebacks and dirty pages over the run")
     parser.add_argument("--store-dir", metavar="DIR",
                         help="where the backing files go (default: a temporary directory)")
     parser.add_argument("--phys-mb", default="64", metavar="MB",
@@ -110,9 +112,35 @@ def summary(r) -> str:
         f"  lost writes     {r['lost_writes']:>12,}   (pages of the files that differ from "
         f"the shadow after the final msync)",
     ]
+    if "cycles" in r:
+        lines.append(f"  RTL             {r['cycles']:>12,} cycles, {r['walks']:,} walks "
+                     f"({r['walk_cycles']:,} cycles), TLB {r['tlb_hits']:,} hits / "
+                     f"{r['tlb_misses']:,} misses, invariant 2 checked {r['step_checks']:,} "
+                     f"times")
     if r["mismatches"]:
         lines.append(f"  MISMATCHES      {r['mismatches']:>12,}   first: {r['first_mismatches'][0]}")
     return "\n".join(lines)
+
+
+def run_on_rtl(kernel_opts, cls, seed, accesses, options, progress=None):
+    """The same run inside a cocotb simulation of the RTL MMU (sim/cosim/tb_run.py)."""
+    from mkclean.sim.cosim import runner
+    kernel = {k: v for k, v in kernel_opts.items() if k != "backend"}
+    params = {"phys_size": kernel["phys_size"], "tlb_entries": kernel["tlb_entries"],
+              "batch_depth": RTL_BATCH_DEPTH}
+    job = {"kernel": kernel, "workload": cls.name, "seed": seed, "accesses": accesses,
+           "options": options}
+    last = [0]
+
+    def advance(done):              # the simulation reports totals, tqdm wants steps
+        if progress:
+            progress(done - last[0])
+        last[0] = done
+    return runner.run_job("mkclean.sim.cosim.tb_run", job, params, advance)
+
+
+#: requests the RTL's batch queue holds (hdl/batch.py)
+RTL_BATCH_DEPTH = 1024
 
 
 def main(args):
@@ -121,38 +149,55 @@ def main(args):
     except BadInput as e:
         print(f"mkclean run: {e}", file=sys.stderr)
         return USAGE_ERROR
-    from mkclean.sim.kernel import Kernel
+    bar = None
+    progress = None
+    if not args.no_progress:
+        from tqdm import tqdm
+        bar = tqdm(total=accesses, unit="acc", unit_scale=True, desc=cls.name,
+                   file=sys.stderr, mininterval=0.5)
+        progress = bar.update
     try:
-        k = Kernel(**kernel_opts)
-    except ValueError as e:
-        print(f"mkclean run: {e}", file=sys.stderr)
-        return USAGE_ERROR
-    try:
-        workload = cls(k, seed, accesses, **options)
-        bar = None
-        progress = None
-        if not args.no_progress:
-            from tqdm import tqdm
-            bar = tqdm(total=accesses, unit="acc", unit_scale=True, desc=cls.name,
-                       file=sys.stderr, mininterval=0.5)
-            progress = bar.update
-        try:
-            result = workload.run(progress)
-        finally:
-            if bar is not None:
-                bar.close()
+        if kernel_opts["backend"] == "rtl":
+            from mkclean.sim.cosim.runner import ToolError
+            try:
+                result = run_on_rtl(kernel_opts, cls, seed, accesses, options, progress)
+            except ToolError as e:
+                print(f"mkclean run: {e}", file=sys.stderr)
+                return USAGE_ERROR
+        else:
+            from mkclean.sim.kernel import Kernel
+            try:
+                k = Kernel(**kernel_opts)
+            except ValueError as e:
+                print(f"mkclean run: {e}", file=sys.stderr)
+                return USAGE_ERROR
+            try:
+                result = cls(k, seed, accesses, **options).run(progress)
+            finally:
+                k.close()
     finally:
-        k.close()
+        if bar is not None:
+            bar.close()
     print(summary(result))
     if args.json:
         path = Path(args.json)
         if path.parent != Path(""):
             path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=1) + "\n")
+    if args.plot:
+        from mkclean.sim.plot import plot_run
+        Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
+        plot_run(result, args.plot)
+    violations = result.get("invariant_violations") or []
+    if violations:
+        print(f"mkclean run: FAILED: invariant 2 on the RTL TLB: {violations[0]}",
+              file=sys.stderr)
+        return 1
     if result["lost_writes"] or result["mismatches"]:
         print(f"mkclean run: FAILED ({result['lost_writes']} lost writes, "
               f"{result['mismatches']} mismatches); replay: mkclean run --workload "
               f"{result['workload']} --seed {result['seed']} --accesses {result['accesses']} "
-              f"--policy {result['policy']} --ad {result['ad']}", file=sys.stderr)
+              f"--policy {result['policy']} --ad {result['ad']} --backend {result['backend']}",
+              file=sys.stderr)
         return 1
     return 0

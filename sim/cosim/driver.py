@@ -8,19 +8,22 @@ there are stable for the next rising edge, whatever the order cocotb wakes tasks
 import random
 
 import cocotb
-from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, RisingEdge
 from cocotb.utils import get_sim_time
 
 from ...hdl.mmu import COUNTERS
 from ..model.memory import Memory
+from ...hdl.batch import LANES, REQ_BITS, RESP_BITS
 from ..model.mmu import Response
 
 CLOCK_NS = 10
 
-#: TlbEntry fields, LSB first, as packed on ``dbg_tlb_entry`` (hdl/pte.py order).
+#: TlbEntry fields, LSB first, as packed in ``dbg_tlb_entries`` (hdl/pte.py order).
 TLB_ENTRY_FIELDS = (("valid", 1), ("g", 1), ("level", 2), ("asid", 16), ("vpn", 27),
                     ("ppn", 44), ("r", 1), ("w", 1), ("x", 1), ("u", 1), ("a", 1), ("d", 1))
+
+
+TLB_ENTRY_BITS = sum(width for _, width in TLB_ENTRY_FIELDS)
 
 
 def unpack_tlb_entry(value):
@@ -46,7 +49,7 @@ class RtlMmu:
     """
 
     ZEROED_INPUTS = ("req_valid", "sfence_valid", "wb_ack", "wb_err", "sum", "mxr",
-                     "satp_mode", "satp_asid", "satp_ppn", "dbg_tlb_index")
+                     "satp_mode", "satp_asid", "satp_ppn")
     SET_INPUTS = ("resp_ready",)
 
     def __init__(self, dut, mem: Memory, latency=1, rng=None):
@@ -78,7 +81,7 @@ class RtlMmu:
             getattr(dut, name).value = 1
         dut.priv.value = 1
         dut.adue.value = 1
-        cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
+        # The clock runs inside the simulated top (runner.clocked_wrapper).
         await self.reset()
         cocotb.start_soon(self._memory())
 
@@ -225,13 +228,9 @@ class RtlMmu:
         return {name: int(getattr(self.dut, f"cnt_{name}").value) for name in COUNTERS}
 
     async def tlb_entries(self, count):
-        """Read every TLB entry through the debug port (one cycle each)."""
-        out = []
-        for i in range(count):
-            self.dut.dbg_tlb_index.value = i
-            await FallingEdge(self.dut.clk)
-            out.append(unpack_tlb_entry(int(self.dut.dbg_tlb_entry.value)))
-        return out
+        """Every TLB entry, from the debug port (one read, no clock)."""
+        value = int(self.dut.dbg_tlb_entries.value)
+        return [unpack_tlb_entry(value >> (TLB_ENTRY_BITS * i)) for i in range(count)]
 
 
 class BatchRtlMmu(RtlMmu):
@@ -241,18 +240,22 @@ class BatchRtlMmu(RtlMmu):
 
     PADDR_MASK = (1 << 56) - 1
     ZEROED_INPUTS = ("batch_start", "batch_wr_en", "sfence_valid", "wb_ack", "wb_err", "sum",
-                     "mxr", "satp_mode", "satp_asid", "satp_ppn", "dbg_tlb_index")
+                     "mxr", "satp_mode", "satp_asid", "satp_ppn")
     SET_INPUTS = ()
 
-    def write_requests(self, requests, at=0):
-        """Put ``requests`` ((vaddr, kind) pairs) into the queue from index ``at``."""
-        queue = self.dut.batch_req
-        for i, (vaddr, kind) in enumerate(requests, at):
-            queue[i].value = vaddr | int(kind) << 64
+    def write_requests(self, requests):
+        """Put ``requests`` ((vaddr, kind) pairs) into the queue from index 0, a word of
+        ``LANES`` requests per VPI write."""
+        words = self.dut.u.batch_req
+        for w in range(0, len(requests), LANES):
+            value = 0
+            for lane, (vaddr, kind) in enumerate(requests[w:w + LANES]):
+                value |= (vaddr | kind << 64) << (REQ_BITS * lane)
+            words[w // LANES].value = value
 
     async def run(self, first, end):
         """Run queued requests ``first`` to ``end - 1``, stopping after the first fault.
-        Returns their :class:`Response` objects (a fault is the last one)."""
+        Returns one int each: the paddr, or minus the cause of a fault (the last one)."""
         dut = self.dut
         self.bus_log = []
         dut.batch_first.value = first
@@ -267,11 +270,11 @@ class BatchRtlMmu(RtlMmu):
             await FallingEdge(dut.clk)
         done = int(dut.batch_next.value)
         out = []
-        answers = dut.batch_resp
-        for i in range(first, done):
-            v = int(answers[i].value)
-            if v >> 60:
-                out.append(Response(True, (v >> 56) & 0xF, None, None))
-            else:
-                out.append(Response(False, None, v & self.PADDR_MASK, None))
+        words = dut.u.batch_resp
+        mask = self.PADDR_MASK
+        for w in range(first // LANES, (done + LANES - 1) // LANES):
+            word = int(words[w].value)
+            for i in range(max(first, w * LANES), min(done, (w + 1) * LANES)):
+                v = word >> (RESP_BITS * (i % LANES))
+                out.append(-((v >> 56) & 0xF) if v >> 60 & 1 else v & mask)
         return out

@@ -53,8 +53,11 @@ def _environment():
     # CFG_CXXFLAGS_PCH_I, so g++ gets the precompiled header as a bare file name and fails
     # ("Vtop__pch.h.slow: linker input file not found"). A variable in MAKEFLAGS acts as a
     # command-line override of the makefile's.
+    # Its CFG_CXXFLAGS_COROUTINES is empty too, which --timing (the clock in the wrapper
+    # below) needs.
     os.environ["MAKEFLAGS"] = " ".join(
-        [os.environ.get("MAKEFLAGS", ""), "CFG_CXXFLAGS_PCH_I=-include"]).strip()
+        [os.environ.get("MAKEFLAGS", ""), "CFG_CXXFLAGS_PCH_I=-include",
+         "CFG_CXXFLAGS_COROUTINES=-fcoroutines"]).strip()
     for tool in ("make", "g++"):
         if not shutil.which(tool):
             raise ToolError(f"'{tool}' not found: Verilator needs a C++ toolchain "
@@ -69,7 +72,7 @@ def config_dir(params, build_root=None) -> Path:
 
 def build(params=None, *, build_root=None, waves=False, quiet=True) -> Path:
     """Generate the Verilog for ``params`` and build it with Verilator (cached)."""
-    from cocotb_tools.runner import VerilatorControlFile, get_runner
+    from cocotb_tools.runner import VerilatorControlFile
 
     params = {**DEFAULT_PARAMS, **(params or {})}
     _environment()
@@ -80,23 +83,82 @@ def build(params=None, *, build_root=None, waves=False, quiet=True) -> Path:
     # Elaborate every time (a second or two) and rewrite the file only when the design
     # changed, so that make's timestamps skip the C++ build when nothing did.
     text = io.StringIO()
-    top.generate(text, **params)
+    component = top.generate(text, **params)
+    text.write(clocked_wrapper(component, name))
     if not verilog.exists() or verilog.read_text() != text.getvalue():
         verilog.write_text(text.getvalue())
-    runner = get_runner("verilator")
+    runner = _Verilator()
     log = folder / "build.log"
+    public = folder / "public.vlt"
+    public.write_text(PUBLIC_VLT.format(top=name + WRAPPER_SUFFIX, design=name))
     try:
         runner.build(
-            sources=[VerilatorControlFile(VLT), verilog],
-            hdl_toplevel=name,
+            sources=[VerilatorControlFile(VLT), VerilatorControlFile(public), verilog],
+            hdl_toplevel=name + WRAPPER_SUFFIX,
             build_dir=folder,
-            build_args=["-O3", "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal"],
+            build_args=["-O3", "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal",
+                        "--timing"],
+            timescale=("1ns", "1ps"),
             waves=waves,
             log_file=log if quiet else None,
         )
     except (SystemExit, Exception) as e:
         raise ToolError(f"Verilator build failed ({e}); see {log}") from None
     return folder
+
+
+#: The simulated top: the design under test with its clock inside.
+WRAPPER_SUFFIX = "_tb"
+CLOCK_HALF_PERIOD_NS = 5
+
+
+def clocked_wrapper(component, name):
+    """Verilog of a top that instantiates ``name`` as ``u`` and generates its clock.
+
+    The clock toggles inside Verilator (--timing), not from cocotb: a clock driven through
+    VPI runs at about 80k cycles/s here, one inside the model several times faster, and
+    Python then wakes only on the events it waits for. Every other port of the design is
+    a signal of the same name in this top, where cocotb reaches it.
+    """
+    from amaranth.hdl import Shape
+    from amaranth.lib.wiring import Flow
+    decls, conns = [], [".clk(clk)", ".rst(rst)"]
+    for port, member in component.signature.members.items():
+        width = Shape.cast(member.shape).width
+        kind = "reg" if member.flow is Flow.In else "wire"
+        decls.append(f"  {kind} [{width - 1}:0] {port};")
+        conns.append(f".{port}({port})")
+    return "\n".join([
+        "", "`timescale 1ns/1ps",
+        f"module {name}{WRAPPER_SUFFIX};",
+        "  reg clk = 1'b0;",
+        f"  always #{CLOCK_HALF_PERIOD_NS} clk = ~clk;",
+        "  reg rst = 1'b1;",
+        *decls,
+        f"  {name} u ({', '.join(conns)});",
+        "endmodule", ""])
+
+
+#: What cocotb may see: the wrapper's signals and the batch queues, nothing inside the
+#: MMU. cocotb's runner makes every signal public (--public-flat-rw), which keeps
+#: Verilator from optimising the design and costs most of its speed; the testbenches
+#: reach the MMU's internals only through its debug port.
+PUBLIC_VLT = """`verilator_config
+public_flat_rw -module "{top}" -var "*"
+public_flat_rw -module "{design}" -var "batch_req"
+public_flat_rw -module "{design}" -var "batch_resp"
+"""
+
+
+def _Verilator():
+    from cocotb_tools.runner import Verilator
+
+    class Verilator_(Verilator):
+        def _build_command(self):
+            commands = super()._build_command()
+            commands[0] = [arg for arg in commands[0] if arg != "--public-flat-rw"]
+            return commands
+    return Verilator_()
 
 
 @dataclass
@@ -109,11 +171,9 @@ class TestResult:
 def run(test_module, params=None, *, testcase=None, env=None, build_root=None, waves=False,
         quiet=True, seed=None) -> list[TestResult]:
     """Run the cocotb ``test_module`` on the MMU built for ``params``."""
-    from cocotb_tools.runner import get_runner
-
     params = {**DEFAULT_PARAMS, **(params or {})}
     folder = build(params, build_root=build_root, waves=waves)
-    runner = get_runner("verilator")
+    runner = _Verilator()
     extra_env = {"MKCLEAN_PARAMS": json.dumps(params), **(env or {})}
     results = folder / f"results-{test_module.rsplit('.', 1)[-1]}.xml"
     if results.exists():
@@ -122,7 +182,7 @@ def run(test_module, params=None, *, testcase=None, env=None, build_root=None, w
     try:
         runner.test(
             test_module=test_module,
-            hdl_toplevel=top.top_name(**params),
+            hdl_toplevel=top.top_name(**params) + WRAPPER_SUFFIX,
             hdl_toplevel_lang="verilog",
             build_dir=folder,
             test_dir=folder,

@@ -9,7 +9,7 @@ import time
 import cocotb
 
 from ..model.memory import Memory
-from ..model.mmu import GoldenMMU
+from ..model.mmu import GoldenMMU, Response
 from .driver import BatchRtlMmu
 from .runner import params_from_env
 from .stimulus import LEAF_RW, PTE_A, PTE_D, PTE_R, PTE_U, PTE_V, PTE_W, PageTables
@@ -46,7 +46,8 @@ async def batches_match_golden(dut):
                      rng.choice((0, 0, 0, 1))) for _ in range(n)]
         rtl.write_requests(requests)
         first = rng.randrange(n)
-        got = await rtl.run(first, n)
+        got = [Response(True, -r, None, None) if r < 0 else Response(False, None, r, None)
+               for r in await rtl.run(first, n)]
         want = []
         for vaddr, kind in requests[first:]:
             r = golden.translate(vaddr, kind)

@@ -47,3 +47,6 @@ def _golden(phys_size: int = 64 << 20, tlb_entries: int = 16, walk_cache_entries
 
 
 register_backend("golden", _golden)
+# The kernel on the RTL MMU runs inside a cocotb simulation, which hands the Kernel its
+# hardware (Kernel(hw=...)); `mkclean run --backend rtl` starts that simulation.
+register_backend("rtl", "mkclean.sim.cosim.rtl_backend:outside_simulation")

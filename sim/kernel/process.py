@@ -117,6 +117,64 @@ class Process:
             return self._access(va, _LOAD, None, n)
         return self._split(va, _LOAD, None, n)
 
+    def access_many(self, ops) -> list[bytes]:
+        """Loads and stores in program order, as the hart runs them.
+
+        ``ops`` is a list of ``(va, data)`` for a store or ``(va, n)`` for a load of ``n``
+        bytes (split at page boundaries here). The hardware gets them as one batch
+        (``hw.access_batch``); at a trap the kernel handles the fault and the batch goes on
+        from the access that trapped. Returns the loads' bytes, in order. A Signal raised
+        for an access carries ``done``: how many of ``ops`` completed before it.
+        """
+        kernel = self.kernel
+        accesses = []
+        pieces = []                 # per load: how many accesses its bytes come from
+        for va, what in ops:
+            load = isinstance(what, int)
+            n = what if load else len(what)
+            first = len(accesses)
+            while True:             # split at page boundaries
+                chunk = min(n, PAGE_SIZE - (va & 0xFFF))
+                if load:
+                    accesses.append((va, _LOAD, None, chunk))
+                else:
+                    accesses.append((va, _STORE, what[:chunk], 0))
+                    what = what[chunk:]
+                va += chunk
+                n -= chunk
+                if n <= 0:
+                    break
+            if load:
+                pieces.append(len(accesses) - first)
+        loads = []
+        done = 0
+        retries = 0
+        while done < len(accesses):
+            if kernel.current is not self:
+                kernel.switch_to(self)
+            results, trap = kernel.hw.access_batch(accesses[done:] if done else accesses)
+            for (_, kind, _, _), r in zip(accesses[done:], results):
+                if kind == _LOAD:
+                    loads.append(r)
+            if results:
+                retries = 0
+            done += len(results)
+            if trap is None:
+                break
+            retries += 1
+            if retries > MAX_FAULT_RETRIES:
+                raise KernelBug(f"access at {trap.tval:#x} still faults after "
+                                f"{MAX_FAULT_RETRIES} faults (last trap {trap})")
+            try:
+                do_page_fault(kernel, self.mm, int(trap.cause), trap.tval)
+            except Signal as e:
+                e.done = done
+                raise
+        if len(pieces) != len(loads):           # some loads were split: join their parts
+            parts = iter(loads)
+            loads = [b"".join(next(parts) for _ in range(k)) for k in pieces]
+        return loads
+
     def fetch(self, va: int, n: int = 4) -> bytes:
         """An instruction fetch of ``n`` bytes at ``va`` (needs PROT_EXEC)."""
         return self._split(va, _FETCH, None, n)

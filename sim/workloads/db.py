@@ -59,20 +59,23 @@ class Db(Workload):
 
     def steps(self):
         p, base, shadow = self.p, self.base, self.shadow[self.f]
-        store, load = p.store, p.load
+        access_many = p.access_many
         left = self.accesses
         since_msync = since_wb = 0
         while left > 0:
             n = min(self.chunk, left, self.msync_every - since_msync,
                     self.writeback_every - since_wb)
             vas, datas = self._plan(n)
+            # One batch for the hardware (a far backend translates it in one go); the
+            # loads are checked afterwards against the shadow as it was at each of them.
+            loaded = iter(access_many([(va, 8 if data is None else data)
+                                       for va, data in zip(vas, datas)]))
             for va, data in zip(vas, datas):
                 off = va - base
                 if data is None:
-                    if load(va, 8) != shadow[off:off + 8]:
+                    if next(loaded) != shadow[off:off + 8]:
                         self.mismatch(f"load at file offset {off}")
                 else:
-                    store(va, data)
                     shadow[off:off + 8] = data
             left -= n
             since_msync += n

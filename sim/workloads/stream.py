@@ -35,7 +35,7 @@ class Stream(Workload):
 
     def steps(self):
         p, f, base, shadow = self.p, self.f, self.base, self.shadow[self.f]
-        store, write = p.store, p.write
+        access_many, write = p.access_many, p.write
         rec, size = self.record, self.file_pages * PAGE
         left = self.accesses
         since_wb = 0
@@ -43,19 +43,21 @@ class Stream(Workload):
         pattern = bytes(self.rng.getrandbits(8) for _ in range(rec * 4))
         while left > 0:
             n = min(self.chunk, left, self.writeback_every - since_wb)
-            done = 0
+            batch = []            # stores since the last write(), for one hardware batch
             for _ in range(n):
                 off = self.pos
                 start = (i * 7) % (rec * 3)
                 data = pattern[start:start + rec]
                 i += 1
                 if self.write_every and i % self.write_every == 0:
+                    access_many(batch)
+                    batch = []
                     write(f, off, data)
                 else:
-                    store(base + off, data)
-                    done += 1
+                    batch.append((base + off, data))
                 shadow[off:off + rec] = data
                 self.pos = (off + rec) % size
+            access_many(batch)
             left -= n
             since_wb += n
             if since_wb >= self.writeback_every:

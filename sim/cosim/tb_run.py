@@ -1,0 +1,73 @@
+"""cocotb entry of ``mkclean run --backend rtl``: the kernel model and a workload on the
+RTL MMU, with invariant 2 checked on the RTL's TLB after every kernel step."""
+
+import hashlib
+
+import cocotb
+
+from ..kernel import Kernel
+from ..kernel.invariants import check_clean_pages_not_writable
+from ..workloads import WORKLOADS
+from .rtl_backend import RtlHardware
+from .runner import JobProgress, job_config, params_from_env, write_result
+
+RTL_COUNTERS = ("cycles", "walks", "walk_cycles", "tlb_hits", "tlb_misses", "ad_updates",
+                "page_faults", "access_faults", "batches", "step_checks")
+
+
+class InvariantViolation(AssertionError):
+    pass
+
+
+def execute(hw, job, progress=None):
+    """Run one workload on ``hw`` (in the kernel's thread); returns the run's JSON."""
+    k = Kernel(hw=hw, **job["kernel"])
+
+    def check(entries):
+        problems = check_clean_pages_not_writable(k, entries)
+        if problems:
+            raise InvariantViolation("; ".join(problems[:3]))
+
+    hw.step_check = check
+    try:
+        workload = WORKLOADS[job["workload"]](k, job["seed"], job["accesses"], **job["options"])
+        done = [0]
+
+        def count(n):
+            done[0] += n
+            if progress:
+                progress(done[0])
+        try:
+            result = workload.run(count)
+            result["invariant_violations"] = []
+        except InvariantViolation as e:
+            result = workload.result()
+            result["accesses"] = done[0]
+            result["invariant_violations"] = [str(e)]
+        counters = hw.counters()
+        result.update({name: counters[name] for name in RTL_COUNTERS})
+        result["backend"] = "rtl"
+        if k.trace is not None:
+            result["trace"] = [list(t) for t in k.trace]
+        result["files"] = {f.name: hashlib.sha256(f.on_disk(0, f.size)).hexdigest()
+                           for f in k.files.values()}
+        return result
+    finally:
+        hw.step_check = None
+        k.close()
+
+
+@cocotb.test()
+async def run_workloads(dut):
+    """One job or several (``jobs``), each on a freshly reset MMU and a new memory."""
+    from cocotb.task import bridge
+    config = job_config()
+    params = params_from_env()
+    progress = JobProgress(config)
+    results = []
+    hw = None
+    for job in config.get("jobs", [config]):
+        hw = RtlHardware(dut, params, rtl=hw.rtl if hw else None)
+        await hw.start()
+        results.append(await bridge(execute)(hw, job, progress))
+    write_result(config, {"results": results} if "jobs" in config else results[0])
