@@ -6,13 +6,18 @@ import subprocess
 import sys
 
 
-def test_bench_mmu_figures(tmp_path):
+def bench(part, tmp_path):
+    """`mkclean bench --only part --quick`: (its output, its JSON)."""
     out = tmp_path / "bench.json"
-    p = subprocess.run([sys.executable, "-m", "mkclean.sim.cli", "bench", "--only", "mmu",
+    p = subprocess.run([sys.executable, "-m", "mkclean.sim.cli", "bench", "--only", part,
                         "--quick", "--json", str(out)], capture_output=True, text=True,
-                       timeout=600)
+                       timeout=900)
     assert p.returncode == 0, p.stderr
-    d = json.loads(out.read_text())
+    return p, json.loads(out.read_text())
+
+
+def test_bench_mmu_figures(tmp_path):
+    p, d = bench("mmu", tmp_path)
     assert d["tlb_hit_latency_cycles"] == 1
     assert d["tlb_hits_per_cycle"] == 1.0
     for latency in ("1", "4"):
@@ -27,12 +32,7 @@ def test_bench_mmu_figures(tmp_path):
 
 
 def test_bench_cosim_figures(tmp_path):
-    out = tmp_path / "bench.json"
-    p = subprocess.run([sys.executable, "-m", "mkclean.sim.cli", "bench", "--only", "cosim",
-                        "--quick", "--json", str(out)], capture_output=True, text=True,
-                       timeout=900)
-    assert p.returncode == 0, p.stderr
-    d = json.loads(out.read_text())
+    p, d = bench("cosim", tmp_path)
     assert d["rtl_db_accesses"] == 20_000 and d["rtl_db_lost_writes"] == 0
     assert d["rtl_db_accesses_per_s"] > 0 and d["python_per_clock_cycles_per_s"] > 0
     assert "db through the RTL" in p.stdout
