@@ -238,19 +238,20 @@ class BatchRtlMmu(RtlMmu):
     queue, so Python sleeps while a batch runs and wakes for walks' bus transactions and
     for the batch's end."""
 
-    PADDR_MASK = (1 << 56) - 1
     ZEROED_INPUTS = ("batch_start", "batch_wr_en", "sfence_valid", "wb_ack", "wb_err", "sum",
                      "mxr", "satp_mode", "satp_asid", "satp_ppn")
     SET_INPUTS = ()
 
     def write_requests(self, requests):
-        """Put ``requests`` ((vaddr, kind) pairs) into the queue from index 0, a word of
-        ``LANES`` requests per VPI write."""
+        """Put ``requests`` (sequences starting with vaddr, kind) into the queue from index
+        0, a word of ``LANES`` requests per VPI write."""
         words = self.dut.u.batch_req
         for w in range(0, len(requests), LANES):
             value = 0
-            for lane, (vaddr, kind) in enumerate(requests[w:w + LANES]):
-                value |= (vaddr | kind << 64) << (REQ_BITS * lane)
+            shift = 0
+            for r in requests[w:w + LANES]:
+                value |= (r[0] | int(r[1]) << 64) << shift
+                shift += REQ_BITS
             words[w // LANES].value = value
 
     async def run(self, first, end):
@@ -271,10 +272,13 @@ class BatchRtlMmu(RtlMmu):
         done = int(dut.batch_next.value)
         out = []
         words = dut.u.batch_resp
-        mask = self.PADDR_MASK
+        lanes = []
         for w in range(first // LANES, (done + LANES - 1) // LANES):
-            word = int(words[w].value)
-            for i in range(max(first, w * LANES), min(done, (w + 1) * LANES)):
-                v = word >> (RESP_BITS * (i % LANES))
-                out.append(-((v >> 56) & 0xF) if v >> 60 & 1 else v & mask)
+            # 64-bit lanes: let the bytes machinery split the word.
+            lanes += memoryview(int(words[w].value).to_bytes(LANES * 8, "little")) \
+                .cast("Q").tolist()
+        base = (first // LANES) * LANES
+        out = lanes[first - base:done - base]
+        if out and out[-1] >> 60 & 1:          # only the last one can be a fault
+            out[-1] = -((out[-1] >> 56) & 0xF)
         return out

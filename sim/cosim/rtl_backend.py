@@ -176,10 +176,6 @@ class RtlHardware:
         pos = 0
         while pos < len(accesses):
             chunk = accesses[pos:pos + self.depth]
-            for vaddr, kind, data, size in chunk:
-                n = len(data) if data is not None else size
-                if (vaddr & 0xFFF) + n > 4096:
-                    raise ValueError(f"access of {n} bytes at {vaddr:#x} crosses a page")
             responses = self._resume(self._translate)(chunk)
             buf = self.mem.data
             for (vaddr, kind, data, size), paddr in zip(chunk, responses):
@@ -202,7 +198,11 @@ class RtlHardware:
         if queued is not None and accesses[:len(queued) - at] == queued[at:]:
             first, end = at, len(queued)
         else:
-            self.rtl.write_requests([(a[0], int(a[1])) for a in accesses])
+            for vaddr, kind, data, size in accesses:
+                n = len(data) if data is not None else size
+                if (vaddr & 0xFFF) + n > 4096:
+                    raise ValueError(f"access of {n} bytes at {vaddr:#x} crosses a page")
+            self.rtl.write_requests(accesses)
             self._queued, first, end = accesses, 0, len(accesses)
         self.batches += 1
         responses = await self.rtl.run(first, end)
