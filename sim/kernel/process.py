@@ -124,14 +124,23 @@ class Process:
         bytes (split at page boundaries here). The hardware gets them as one batch
         (``hw.access_batch``); at a trap the kernel handles the fault and the batch goes on
         from the access that trapped. Returns the loads' bytes, in order. A Signal raised
-        for an access carries ``done``: how many of ``ops`` completed before it.
+        for an access carries ``done``: how many page-sized pieces of ``ops`` completed
+        before it.
         """
         kernel = self.kernel
         accesses = []
         pieces = []                 # per load: how many accesses its bytes come from
+        append = accesses.append
         for va, what in ops:
             load = isinstance(what, int)
             n = what if load else len(what)
+            if (va & 0xFFF) + n <= PAGE_SIZE:       # the common case: within a page
+                if load:
+                    append((va, _LOAD, None, n))
+                    pieces.append(1)
+                else:
+                    append((va, _STORE, what, 0))
+                continue
             first = len(accesses)
             while True:             # split at page boundaries
                 chunk = min(n, PAGE_SIZE - (va & 0xFFF))
@@ -152,10 +161,9 @@ class Process:
         while done < len(accesses):
             if kernel.current is not self:
                 kernel.switch_to(self)
-            results, trap = kernel.hw.access_batch(accesses[done:] if done else accesses)
-            for (_, kind, _, _), r in zip(accesses[done:], results):
-                if kind == _LOAD:
-                    loads.append(r)
+            todo = accesses[done:] if done else accesses
+            results, trap = kernel.hw.access_batch(todo)
+            loads += [r for a, r in zip(todo, results) if a[1] == _LOAD]
             if results:
                 retries = 0
             done += len(results)
