@@ -22,3 +22,10 @@ def test_unlocked_ad_update_loses_the_store():
     assert r["faults_on_second_store"] == 0, r      # W and D came back from the walker
     assert r["pte_dirty_after_store"] and not r["page_dirty_after_store"], r
     assert r["on_disk"] == "first.", r              # msync wrote nothing: the store is lost
+
+
+def test_invariant_2_check_on_the_rtl_tlb_can_fail():
+    out = runner.run_job("mkclean.sim.cosim.tb_invariant", {},
+                         {"phys_size": 16 << 20, "batch_depth": 64})
+    assert out["False"] == [], out                   # the real kernel flushes
+    assert out["True"] and "lets a store through" in out["True"][0], out

@@ -15,8 +15,9 @@ from ...hdl.mmu import COUNTERS
 from ..model.memory import Memory
 from ...hdl.batch import LANES, REQ_BITS, RESP_BITS
 from ..model.mmu import Response
+from .runner import CLOCK_HALF_PERIOD_NS
 
-CLOCK_NS = 10
+CLOCK_NS = 2 * CLOCK_HALF_PERIOD_NS
 
 #: TlbEntry fields, LSB first, as packed in ``dbg_tlb_entries`` (hdl/pte.py order).
 TLB_ENTRY_FIELDS = (("valid", 1), ("g", 1), ("level", 2), ("asid", 16), ("vpn", 27),

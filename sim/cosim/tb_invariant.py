@@ -1,0 +1,46 @@
+"""Invariant 2 on the RTL's TLB can fail: a kernel whose page_mkclean forgets the TLB
+flush leaves the RTL a writable, dirty entry for a page writeback just cleaned, and the
+co-simulation's step check must say so."""
+
+from unittest import mock
+
+import cocotb
+
+from ..kernel import MAP_SHARED, PROT_READ, PROT_WRITE, Kernel
+from ..kernel import rmap
+from ..kernel.invariants import check_clean_pages_not_writable
+from .rtl_backend import RtlHardware
+from .runner import job_config, params_from_env, write_result
+
+
+def scenario(hw, params, forget_flush):
+    k = Kernel(policy="writenotify", ad="svadu", hw=hw, phys_size=params["phys_size"],
+               tlb_entries=params["tlb_entries"])
+    problems = []
+    hw.step_check = lambda entries: problems.extend(check_clean_pages_not_writable(k, entries))
+    try:
+        f = k.create_file("f", 4096)
+        p = k.spawn()
+        va = p.mmap(4096, PROT_READ | PROT_WRITE, MAP_SHARED, file=f)
+        p.store(va, b"dirty")                       # the TLB now holds W=1 D=1
+        with mock.patch.object(rmap, "flush_tlb_page",
+                               (lambda *a: None) if forget_flush else rmap.flush_tlb_page):
+            k.writeback()                           # mkclean: clean, write-protected PTE
+        p.load(va, 1)                               # the next access runs the check
+        return problems
+    finally:
+        hw.step_check = None
+        k.close()
+
+
+@cocotb.test()
+async def step_check_sees_a_missing_flush(dut):
+    from cocotb.task import bridge
+    params = params_from_env()
+    out = {}
+    hw = None
+    for forget in (False, True):
+        hw = RtlHardware(dut, params, rtl=hw.rtl if hw else None)
+        await hw.start()
+        out[str(forget)] = await bridge(scenario)(hw, params, forget)
+    write_result(job_config(), out)
