@@ -6,11 +6,10 @@ through the MMU at one per cycle, writes each response into ``batch_resp``, and 
 after the first fault, so that the host wakes only for faults and completions.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Mux, Signal
 from amaranth.lib import memory
 from amaranth.lib.wiring import In, Out
 
-from .pte import PADDR_BITS
 from .top import _PORTS, MMUTop
 
 #: A request: vaddr in bits 0..63, kind in 64..65.

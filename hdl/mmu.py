@@ -1,11 +1,11 @@
 """The Sv39 MMU: one request stage in front of the TLB, the walker behind it."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from . import wishbone
-from .pte import (PADDR_BITS, Cause, Csr, Kind, Priv, Request, Response, SatpMode, Sfence,
+from .pte import (PADDR_BITS, Csr, Priv, Request, Response, SatpMode, Sfence,
                   TlbEntry, Vaddr, access_fault_cause, is_store, leaf_paddr, leaf_permits,
                   page_fault_cause)
 from . import tlb as tlb_, walk_cache

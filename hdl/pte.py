@@ -4,7 +4,7 @@ The layouts follow the privileged spec bit for bit, so that a ``data.View`` over
 64-bit word read from the bus *is* the PTE.
 """
 
-from amaranth.hdl import Cat, Const, Mux, unsigned
+from amaranth.hdl import Cat, Mux
 from amaranth.lib import data, enum
 
 PAGE_BITS = 12

@@ -42,7 +42,6 @@ class TLB(wiring.Component):
     def __init__(self, entries=16):
         check_entries(entries)
         self.entries = entries
-        self.index_bits = max(1, (entries - 1).bit_length())
         idx = range(entries)
         super().__init__({
             "lookup_vpn":    In(VPN_TOTAL),

@@ -8,7 +8,7 @@ from mkclean.hdl.mmu import MMU
 from mkclean.hdl.tlb import TLB
 from mkclean.hdl.top import MMUTop
 from mkclean.hdl.walk_cache import WalkCache
-from mkclean.sim.cosim.stimulus import LEAF_RW, PTE_A, PTE_D, PTE_R, PTE_V, PTE_W, PageTables
+from mkclean.sim.cosim.stimulus import LEAF_RW, PTE_R, PTE_V, PTE_W, PageTables
 
 
 def simulate(dut, bench):

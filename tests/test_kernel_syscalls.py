@@ -125,7 +125,7 @@ def test_mprotect_bad_arguments(setup):
     expect(k, errno.ENOMEM, p.mprotect, 0x7000_0000, PAGE, PROT_READ)
     expect(k, errno.ENOMEM, p.mprotect, TASK_SIZE - PAGE, 2 * PAGE, PROT_READ)
     before = snapshot(k)
-    p.mprotect(shared, 0, PROT_NONE := 0)          # zero length: nothing to do
+    p.mprotect(shared, 0, 0)          # zero length (PROT_NONE): nothing to do
     assert snapshot(k)["ptes"] == before["ptes"]
 
 

@@ -13,7 +13,7 @@ from cocotb.utils import get_sim_time
 
 from ...hdl.mmu import COUNTERS
 from ..model.memory import Memory
-from ...hdl.batch import LANES, REQ_BITS, RESP_BITS
+from ...hdl.batch import LANES, REQ_BITS
 from ..model.mmu import Response
 from .runner import CLOCK_HALF_PERIOD_NS
 

@@ -12,7 +12,7 @@ from ..model.memory import Memory
 from ..model.mmu import GoldenMMU, Response
 from .driver import BatchRtlMmu
 from .runner import params_from_env
-from .stimulus import LEAF_RW, PTE_A, PTE_D, PTE_R, PTE_U, PTE_V, PTE_W, PageTables
+from .stimulus import LEAF_RW, PTE_A, PTE_R, PTE_V, PTE_W, PageTables
 
 VA = 0x40_0000
 

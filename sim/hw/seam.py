@@ -28,16 +28,6 @@ class Cause(enum.IntEnum):
     LOAD_PAGE = 13
     STORE_PAGE = 15
 
-    @staticmethod
-    def page_fault(kind: Kind) -> "Cause":
-        return {Kind.LOAD: Cause.LOAD_PAGE, Kind.FETCH: Cause.FETCH_PAGE}.get(
-            kind, Cause.STORE_PAGE)
-
-    @staticmethod
-    def access_fault(kind: Kind) -> "Cause":
-        return {Kind.LOAD: Cause.LOAD_ACCESS, Kind.FETCH: Cause.FETCH_ACCESS}.get(
-            kind, Cause.STORE_ACCESS)
-
 
 class Priv(enum.IntEnum):
     U = 0

@@ -144,7 +144,6 @@ def check_tlb(kernel, ptes=None) -> list[str]:
                 problems.append(f"walk cache holds {value:#x} for the PTE at {addr:#x}, "
                                 f"memory has {hw.read_pte(addr):#x}")
     # Invariant 2 proper: pages the kernel believes clean.
-    mem_map = kernel.mem.mem_map
     writable = {}
     for e in entries:
         if e.valid and e.w and e.d:

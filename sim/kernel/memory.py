@@ -422,7 +422,6 @@ def zap_pte_range(tlb: MmuGather, vma, addr: int, end: int, details=None) -> Non
     ptl = pte_lock(kernel, ptep)
     force_flush = False
     table = mm.pte_tables[addr >> PMD_SHIFT]
-    mem_map = kernel.mem.mem_map
     for a in range(addr, end, PAGE_SIZE):
         slot = table + ((a >> PAGE_SHIFT) & 511) * 8
         ptent = hw.read_pte(slot)
