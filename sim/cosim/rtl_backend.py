@@ -248,6 +248,14 @@ class RtlHardware:
                 "step_checks": self.step_checks}
 
 
+async def fresh_hardware(dut, params, previous=None):
+    """From the simulator: a new RtlHardware for another run in the same simulation (new
+    memory, the MMU reset), reusing ``previous``'s driver."""
+    hw = RtlHardware(dut, params, rtl=previous.rtl if previous else None)
+    await hw.start()
+    return hw
+
+
 def outside_simulation(**options):
     """The kernel's backend registry entry: the rtl backend needs a running simulation."""
     raise ValueError("the rtl backend runs inside a cocotb simulation: use "

@@ -9,7 +9,7 @@ import cocotb
 from ..kernel import MAP_SHARED, PROT_READ, PROT_WRITE, Kernel
 from ..kernel import rmap
 from ..kernel.invariants import check_clean_pages_not_writable
-from .rtl_backend import RtlHardware
+from .rtl_backend import fresh_hardware
 from .runner import job_config, params_from_env, write_result
 
 
@@ -40,7 +40,6 @@ async def step_check_sees_a_missing_flush(dut):
     out = {}
     hw = None
     for forget in (False, True):
-        hw = RtlHardware(dut, params, rtl=hw.rtl if hw else None)
-        await hw.start()
+        hw = await fresh_hardware(dut, params, hw)
         out[str(forget)] = await bridge(scenario)(hw, params, forget)
     write_result(job_config(), out)

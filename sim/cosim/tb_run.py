@@ -8,7 +8,7 @@ import cocotb
 from ..kernel import Kernel
 from ..kernel.invariants import check_clean_pages_not_writable
 from ..workloads import WORKLOADS
-from .rtl_backend import RtlHardware
+from .rtl_backend import fresh_hardware
 from .runner import JobProgress, job_config, params_from_env, write_result
 
 RTL_COUNTERS = ("cycles", "walks", "walk_cycles", "tlb_hits", "tlb_misses", "ad_updates",
@@ -67,7 +67,6 @@ async def run_workloads(dut):
     results = []
     hw = None
     for job in config.get("jobs", [config]):
-        hw = RtlHardware(dut, params, rtl=hw.rtl if hw else None)
-        await hw.start()
+        hw = await fresh_hardware(dut, params, hw)
         results.append(await bridge(execute)(hw, job, progress))
     write_result(config, {"results": results} if "jobs" in config else results[0])

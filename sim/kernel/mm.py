@@ -315,6 +315,17 @@ def split_vma(mm: MmStruct, vma: Vma, addr: int) -> Vma:
     return new
 
 
+
+def vma_modify_flags(mm: MmStruct, vma: Vma, start: int, end: int, newflags: int) -> Vma:
+    """Give ``[start, end)`` of ``vma`` the flags ``newflags``, splitting it where the range
+    ends inside it; returns the VMA that covers exactly that range."""
+    if vma.vm_start < start:
+        vma = split_vma(mm, vma, start)
+    if vma.vm_end > end:
+        split_vma(mm, vma, end)
+    vma.vm_flags = newflags
+    return vma
+
 def vma_flags_for(prot: int, shared: bool) -> int:
     """calc_vm_prot_bits | calc_vm_flag_bits | mm->def_flags | VM_MAY*."""
     flags = 0

@@ -8,7 +8,7 @@ exclusive anonymous pages.
 from .constants import PAGE_SHIFT, PAGE_SIZE, PMD_SHIFT, PMD_SIZE, VM_SHARED, VM_WRITE
 from .locking import pte_lock, pte_unlock
 from .memory import vm_normal_page
-from .mm import split_vma, vma_set_page_prot, vma_wants_manual_pte_write_upgrade
+from .mm import vma_modify_flags, vma_set_page_prot, vma_wants_manual_pte_write_upgrade
 from .pgtable import (pte_dirty, pte_mkwrite, pte_modify, pte_none, pte_present, pte_protnone,
                       pte_write, ptep_modify_prot_commit, ptep_modify_prot_start)
 from .tlbflush import MmuGather
@@ -72,11 +72,7 @@ def change_protection(kernel, vma, start: int, end: int, cp_flags: int) -> int:
 def mprotect_fixup(kernel, mm, vma, start: int, end: int, newflags: int) -> None:
     if newflags == vma.vm_flags:
         return
-    if vma.vm_start < start:
-        vma = split_vma(mm, vma, start)
-    if vma.vm_end > end:
-        split_vma(mm, vma, end)
-    vma.vm_flags = newflags
+    vma = vma_modify_flags(mm, vma, start, end, newflags)
     vma_set_page_prot(vma)
     cp_flags = MM_CP_TRY_CHANGE_WRITABLE if vma_wants_manual_pte_write_upgrade(vma) else 0
     change_protection(kernel, vma, start, end, cp_flags)

@@ -19,7 +19,7 @@ from .constants import (MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_KNOWN
 from .errors import KernelBug, KernelError, Signal
 from .fork import dup_mm
 from .memory import handle_mm_fault
-from .mm import (get_unmapped_area, range_fully_mapped, split_vma, vma_lookup,
+from .mm import (get_unmapped_area, range_fully_mapped, vma_lookup, vma_modify_flags,
                  vmas_in_range)
 from .mprotect import mprotect_fixup
 from .msync import msync_range
@@ -384,13 +384,8 @@ class Process:
             raise KernelError(errno.ENOMEM, f"[{start:#x}, {end:#x}) is not all mapped")
         for vma in vmas_in_range(mm, start, end):
             newflags = vma.vm_flags | VM_LOCKED if on else vma.vm_flags & ~VM_LOCKED
-            if newflags == vma.vm_flags:
-                continue
-            if vma.vm_start < start:
-                vma = split_vma(mm, vma, start)
-            if vma.vm_end > end:
-                split_vma(mm, vma, end)
-            vma.vm_flags = newflags
+            if newflags != vma.vm_flags:
+                vma_modify_flags(mm, vma, start, end, newflags)
         if on:
             self._populate(start, end)
 

@@ -122,15 +122,19 @@ def folio_mkclean(kernel, page) -> bool:
     """page_mkclean: clean every shared mapping of the (locked) page; True if any was dirty/writable."""
     if not page.locked:
         raise KernelBug(f"folio_mkclean on an unlocked page {page!r}")
-    if not page.mapcount:
-        return False
-    if page.mapping is None:
+    return _mkclean_walk(kernel, page, page_vma_mkclean_one)
+
+
+def _mkclean_walk(kernel, page, mkclean_one) -> bool:
+    """Apply ``mkclean_one`` to every shared mapping of the page through the reverse map;
+    True if any of them was dirty (or writable)."""
+    if not page.mapcount or page.mapping is None:
         return False
     cleaned = 0
 
     def one(page, vma, addr):
         nonlocal cleaned
-        cleaned += page_vma_mkclean_one(kernel, page, vma, addr)
+        cleaned += mkclean_one(kernel, page, vma, addr)
 
     rmap_walk(kernel, page, one, invalid_mkclean_vma)
     kernel.counters["mkclean_calls"] += 1
@@ -161,18 +165,7 @@ def page_vma_mkclean_dirty_one(kernel, page, vma, addr: int) -> int:
 
 def folio_mkclean_dirty(kernel, page) -> bool:
     """hwdirty's page_mkclean: collect and clear the D bits of every mapping; W stays."""
-    if not page.mapcount or page.mapping is None:
-        return False
-    dirty = 0
-
-    def one(page, vma, addr):
-        nonlocal dirty
-        dirty += page_vma_mkclean_dirty_one(kernel, page, vma, addr)
-
-    rmap_walk(kernel, page, one, invalid_mkclean_vma)
-    kernel.counters["mkclean_calls"] += 1
-    kernel.counters["mkclean_cleaned"] += dirty
-    return dirty > 0
+    return _mkclean_walk(kernel, page, page_vma_mkclean_dirty_one)
 
 
 def folio_test_pte_dirty(kernel, page) -> bool:
