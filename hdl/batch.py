@@ -1,25 +1,54 @@
 """The MMU behind a batch queue, for co-simulation (and later the board's UART bridge).
 
 A host that can only reach the design slowly (cocotb through VPI, a UART) writes a batch
-of requests into ``batch_req``, starts it, and sleeps: the top streams the requests
-through the MMU at one per cycle, writes each response into ``batch_resp``, and stops
-after the first fault, so that the host wakes only for faults and completions.
+of operations into ``batch_req``, starts it, and sleeps: the top streams the translations
+through the MMU at one per cycle, applies the sfence.vma operations between them in
+order, writes each response into ``batch_resp``, and stops after the first fault, so that
+the host wakes only for faults and completions. A snapshot operation keeps a copy of the
+TLB's entries as they were at that point of the batch, for the host to check afterwards. The walker's PTE reads of the frames the
+host has mirrored are answered inside (:class:`~.pt_mirror.PageTableMirror`).
 """
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Const, Mux, Signal
-from amaranth.lib import memory
+from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .pt_mirror import PageTableMirror, check_slots
+from .pte import ASID_BITS, Csr, Kind, Sfence
 from .top import _PORTS, MMUTop
 
-#: A request: vaddr in bits 0..63, kind in 64..65.
-REQ_BITS = 66
-#: A response: paddr in bits 0..55, cause in 56..59, fault in 60 (in a 64-bit lane).
+
+class Op(enum.Enum, shape=2):
+    """What a queue entry asks for."""
+    TRANSLATE = 0   #: ``vaddr`` for ``kind``
+    SFENCE = 1      #: sfence.vma with ``vaddr``, ``asid``, ``by_vaddr``, ``by_asid``
+    SNAPSHOT = 2    #: copy the TLB's entries to ``batch_tlb_snapshot``
+
+
+class BatchOp(data.Struct):
+    """One entry of the request queue."""
+    vaddr: 64
+    kind: Kind
+    op: Op
+    by_vaddr: 1
+    by_asid: 1
+    asid: ASID_BITS
+
+
+#: Bits of a queue entry's lane: a BatchOp (vaddr in 0..63, kind in 64..65, then the
+#: other fields) in the low bits. Two 64-bit halves: a host packs lanes without shifting.
+REQ_BITS = 128
+#: A response: paddr in bits 0..55, cause in 56..59, fault in 60 (in a 64-bit lane); the
+#: lane of an entry that is not a translation is 0.
 RESP_BITS = 64
-#: Requests (and responses) per word of the queue memories: a host pays per word it
-#: reads or writes (a VPI call), not per request.
+#: Operations (and responses) per word of the queue memories: a host pays per word it
+#: reads or writes (a VPI call), not per operation.
 LANES = 16
 LANE_BITS = 4
+#: How much physical memory the page-table mirror's map covers at most.
+MIRROR_SPAN = 1 << 30
 
 
 class BatchTop(MMUTop):
@@ -28,50 +57,95 @@ class BatchTop(MMUTop):
     Parameters
     ----------
     batch_depth : int
-        Requests a batch can hold.
+        Operations a batch can hold.
+    mirror_slots : int
+        Page-table frames the mirror holds at once (a power of two).
     **params
         Those of :class:`~.mmu.MMU`.
 
     Members
     -------
-    batch_start : In(1)
-        Run requests ``batch_first`` to ``batch_end - 1``.
+    batch_token : In(1)
+        A change starts a batch: operations ``batch_first`` to ``batch_end - 1``. (A
+        level, not a pulse: a host that writes it between clock edges cannot miss.)
     batch_busy : Out(1)
         A batch is running; falls when it is over.
     batch_next : Out
         The index after the last response written: ``batch_end``, or the fault's + 1.
+    batch_tlb_snapshot : Out
+        The TLB's entries (as ``dbg_tlb_entries``) when the last snapshot operation ran.
     batch_wr_en, batch_wr_addr, batch_wr_data : In
         A write port into ``batch_req`` for hosts without direct access to it.
+    mirror_* : In
+        The page-table mirror's ``enable`` and write ports
+        (:class:`~.pt_mirror.PageTableMirror`).
+
+    The ``wb_*`` ports are the mirror's host side; ``sfence_*`` reaches the MMU at once,
+    also in the middle of a batch (it wins over a queued sfence in the same cycle).
 
     The memories ``batch_req`` and ``batch_resp`` are arrays of the top module, which a
     simulator host reads and writes directly (cocotb: ``dut.batch_req[i]``); word ``i``
-    holds requests (responses) ``LANES * i`` to ``LANES * i + LANES - 1``, lane ``j`` at
-    bits ``j * REQ_BITS`` (``j * RESP_BITS``).
+    holds operations (responses) ``LANES * i`` to ``LANES * i + LANES - 1``, lane ``j`` at
+    bits ``j * REQ_BITS`` (``j * RESP_BITS``). The mirror's ``frame_map`` and ``lines``
+    are arrays of its module, ``pt_mirror``.
     """
 
     PORTS = {name: port for name, port in _PORTS.items()
              if not name.startswith(("req_", "resp_"))}
 
-    def __init__(self, *, batch_depth=1024, **params):
+    def __init__(self, *, batch_depth=1024, mirror_slots=64, **params):
         if not isinstance(batch_depth, int) or batch_depth < LANES or batch_depth % LANES:
             raise ValueError(f"batch_depth must be a positive multiple of {LANES}, "
                              f"not {batch_depth!r}")
+        check_slots(mirror_slots)
         self.batch_depth = batch_depth
-        index = range(batch_depth + 1)
-        super().__init__({
-            "batch_start":   In(1),
-            "batch_first":   In(index),
-            "batch_end":     In(index),
-            "batch_busy":    Out(1),
-            "batch_next":    Out(index),
-            "batch_wr_en":   In(1),
-            "batch_wr_addr": In(range(batch_depth // LANES)),
-            "batch_wr_data": In(REQ_BITS * LANES),
-        }, **params)
+        self.mirror = PageTableMirror(
+            frames=min(params["phys_size"], MIRROR_SPAN) >> 12, slots=mirror_slots)
+        super().__init__(**params)
+
+    def _members(self):
+        index = range(self.batch_depth + 1)
+        return {
+            "batch_token":        In(1),
+            "batch_first":        In(index),
+            "batch_end":          In(index),
+            "batch_busy":         Out(1),
+            "batch_next":         Out(index),
+            "batch_tlb_snapshot": Out(self.tlb_bits),
+            "batch_wr_en":        In(1),
+            "batch_wr_addr":      In(range(self.batch_depth // LANES)),
+            "batch_wr_data":      In(REQ_BITS * LANES),
+            **{f"mirror_{name}": In(member.shape)
+               for name, member in self.mirror.signature.members.items()
+               if name.startswith(("enable", "frame_", "line_"))},
+        }
+
+    def _inner(self, m):
+        # The flat wb_* ports are the mirror's host side, and sfence_* goes through the
+        # queue's sfence mux below.
+        mmu = self.mmu
+        m.submodules.pt_mirror = mirror = self.mirror
+        wiring.connect(m, mmu.bus, mirror.walker)
+        self._sfence_port = stream.Signature(Sfence, always_ready=True).flip().create()
+        # The CSRs reach the MMU through a register. A simulator re-evaluates all logic
+        # that hangs off anything a host may write, at every step; the CSRs feed the TLB
+        # lookup and the walker, and this register keeps those out of it. A host changes
+        # CSRs between batches, and then waits for a clock edge before the next one.
+        self._csr_port = Signal(Csr)
+        m.d.sync += mmu.csr.eq(self._csr_port)
+        return SimpleNamespace(req=mmu.req, resp=mmu.resp, csr=self._csr_port,
+                               debug=mmu.debug, bus=mirror.host, sfence=self._sfence_port)
 
     def elaborate(self, platform):
         m = super().elaborate(platform)
-        mmu = self.mmu
+        mmu, mirror = self.mmu, self.mirror
+        for name in mirror.signature.members:
+            if hasattr(self, f"mirror_{name}"):
+                # enable is registered, as the CSRs are (see _inner): set between
+                # batches, it steers the walker's bus.
+                domain = m.d.sync if name == "enable" else m.d.comb
+                domain += getattr(mirror, name).eq(getattr(self, f"mirror_{name}"))
+
         words = self.batch_depth // LANES
         m.submodules.batch_req = requests = memory.Memory(
             shape=REQ_BITS * LANES, depth=words, init=[])
@@ -82,40 +156,61 @@ class BatchTop(MMUTop):
         m.d.comb += [host_write.en.eq(self.batch_wr_en), host_write.addr.eq(self.batch_wr_addr),
                      host_write.data.eq(self.batch_wr_data)]
 
-        issue = Signal.like(self.batch_next)   # next request to hand the MMU
+        issue = Signal.like(self.batch_next)   # next operation to start
         end = Signal.like(self.batch_end)
         read = requests.read_port(domain="comb")
-        request = read.data.word_select(issue[:LANE_BITS], REQ_BITS)
+        op = BatchOp(read.data.word_select(issue[:LANE_BITS], REQ_BITS)[:BatchOp.as_shape().size])
         m.d.comb += [
             read.addr.eq(issue[LANE_BITS:]),
-            mmu.req.payload.vaddr.eq(request[:64]),
-            mmu.req.payload.kind.eq(request[64:]),
+            mmu.req.payload.vaddr.eq(op.vaddr),
+            mmu.req.payload.kind.eq(op.kind),
             mmu.resp.ready.eq(1),
         ]
         # One request is in the MMU between its handshake and its response. The next one
         # goes in the cycle that response comes out, unless it is a fault: then the batch
-        # ends there, before anything translates past the fault.
+        # ends there, before anything translates past the fault. Any other operation
+        # waits until nothing is in the MMU, and takes one cycle.
         in_flight = issue != self.batch_next
+        pending = self.batch_busy & (issue < end)
+        translate = op.op == Op.TRANSLATE
         may_issue = ~in_flight | (mmu.resp.valid & ~mmu.resp.payload.fault)
-        m.d.comb += mmu.req.valid.eq(self.batch_busy & (issue < end) & may_issue)
-        with m.If(mmu.req.valid & mmu.req.ready):
+        other = pending & ~translate & ~in_flight
+        m.d.comb += mmu.req.valid.eq(pending & translate & may_issue)
+        with m.If((mmu.req.valid & mmu.req.ready) | other):
             m.d.sync += issue.eq(issue + 1)
+
+        fence = other & (op.op == Op.SFENCE)
+        port = self._sfence_port
+        m.d.comb += mmu.sfence.valid.eq(port.valid | fence)
+        with m.If(port.valid):
+            m.d.comb += mmu.sfence.payload.eq(port.payload)
+        with m.Else():
+            m.d.comb += [mmu.sfence.payload.vaddr.eq(op.vaddr),
+                         mmu.sfence.payload.asid.eq(op.asid),
+                         mmu.sfence.payload.by_vaddr.eq(op.by_vaddr),
+                         mmu.sfence.payload.by_asid.eq(op.by_asid)]
+        with m.If(other & (op.op == Op.SNAPSHOT)):
+            m.d.sync += self.batch_tlb_snapshot.eq(mmu.debug.tlb_entries)
 
         write = responses.write_port(granularity=RESP_BITS)
         resp = mmu.resp.payload
         lane = self.batch_next[:LANE_BITS]
+        answer = Mux(other, 0, Cat(resp.paddr, resp.cause, resp.fault, Const(0, 3)))
+        done = mmu.resp.valid | other
         m.d.comb += [
             write.addr.eq(self.batch_next[LANE_BITS:]),
-            write.data.eq(Cat(resp.paddr, resp.cause, resp.fault, Const(0, 3)).replicate(LANES)),
-            write.en.eq(Mux(mmu.resp.valid, Const(1, LANES) << lane, 0)),
+            write.data.eq(answer.replicate(LANES)),
+            write.en.eq(Mux(done, Const(1, LANES) << lane, 0)),
         ]
-        with m.If(mmu.resp.valid):
+        with m.If(done):
             m.d.sync += self.batch_next.eq(self.batch_next + 1)
-            with m.If(resp.fault | (self.batch_next + 1 == end)):
+            with m.If((mmu.resp.valid & resp.fault) | (self.batch_next + 1 == end)):
                 m.d.sync += self.batch_busy.eq(0)
 
-        with m.If(self.batch_start):
-            m.d.sync += [self.batch_busy.eq(self.batch_first < self.batch_end),
+        token = Signal()            # the batch_token of the last batch started
+        with m.If(self.batch_token != token):
+            m.d.sync += [token.eq(self.batch_token),
+                         self.batch_busy.eq(self.batch_first < self.batch_end),
                          issue.eq(self.batch_first), self.batch_next.eq(self.batch_first),
                          end.eq(self.batch_end)]
         return m

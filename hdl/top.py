@@ -69,12 +69,17 @@ class MMUTop(wiring.Component):
     #: the MMU ports this top brings out flat
     PORTS = _PORTS
 
-    def __init__(self, members=None, **params):
+    def __init__(self, **params):
         self.mmu = MMU(**params)
-        all_entries = self.mmu.tlb.entries * TlbEntry.as_shape().size
-        super().__init__({**{name: direction(all_entries if width is None else width)
+        #: bits of ``dbg_tlb_entries``
+        self.tlb_bits = self.mmu.tlb.entries * TlbEntry.as_shape().size
+        super().__init__({**{name: direction(self.tlb_bits if width is None else width)
                              for name, (direction, width, _) in self.PORTS.items()},
-                          **(members or {})})
+                          **self._members()})
+
+    def _members(self):
+        """Ports of a subclass, beyond the MMU's (``self.mmu`` exists)."""
+        return {}
 
     @staticmethod
     def _lookup(obj, path):
@@ -82,12 +87,18 @@ class MMUTop(wiring.Component):
             obj = getattr(obj, part)
         return obj
 
+    def _inner(self, m):
+        """What the flat ports' paths lead into: the MMU, unless a subclass puts
+        something between."""
+        return self.mmu
+
     def elaborate(self, platform):
         m = Module()
-        m.submodules.mmu = mmu = self.mmu
+        m.submodules.mmu = self.mmu
+        inner_root = self._inner(m)
         for name, (direction, _, path) in self.PORTS.items():
             port = getattr(self, name)
-            inner = self._lookup(mmu, path)
+            inner = self._lookup(inner_root, path)
             if direction is In:
                 m.d.comb += inner.eq(port)
             else:

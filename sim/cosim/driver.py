@@ -6,16 +6,20 @@ there are stable for the next rising edge, whatever the order cocotb wakes tasks
 """
 
 import random
+from array import array
 
 import cocotb
 from cocotb.triggers import FallingEdge, RisingEdge
 from cocotb.utils import get_sim_time
 
+from ...hdl.batch import LANES, BatchOp, Op
 from ...hdl.mmu import COUNTERS
+from ...hdl.pt_mirror import LINES_PER_FRAME
 from ..model.memory import Memory
-from ...hdl.batch import LANES, REQ_BITS
 from ..model.mmu import Response
+from ..model.tlb import TlbEntry
 from .runner import CLOCK_HALF_PERIOD_NS
+from .vpi import WideArray
 
 CLOCK_NS = 2 * CLOCK_HALF_PERIOD_NS
 
@@ -27,12 +31,27 @@ TLB_ENTRY_FIELDS = (("valid", 1), ("g", 1), ("level", 2), ("asid", 16), ("vpn", 
 TLB_ENTRY_BITS = sum(width for _, width in TLB_ENTRY_FIELDS)
 
 
-def unpack_tlb_entry(value):
-    out = {}
-    for name, width in TLB_ENTRY_FIELDS:
-        out[name] = value & ((1 << width) - 1)
-        value >>= width
-    return out
+_TLB_FIELD_AT = {}
+_at = 0
+for _name, _width in TLB_ENTRY_FIELDS:
+    _TLB_FIELD_AT[_name] = (_at, (1 << _width) - 1)
+    _at += _width
+
+
+def unpack_tlb_entries(value, count):
+    """``count`` :class:`~mkclean.sim.model.tlb.TlbEntry` packed as in
+    ``dbg_tlb_entries``, entry 0 in the low bits."""
+    (asid, asid_m), (g, _), (level, level_m), (vpn, vpn_m), (ppn, ppn_m) = (
+        _TLB_FIELD_AT[name] for name in ("asid", "g", "level", "vpn", "ppn"))
+    r, w, x, u, a, d = (_TLB_FIELD_AT[name][0] for name in "rwxuad")
+    entries = []
+    for i in range(count):
+        v = value >> (TLB_ENTRY_BITS * i)
+        entries.append(TlbEntry(
+            bool(v & 1), v >> asid & asid_m, bool(v >> g & 1), v >> level & level_m,
+            v >> vpn & vpn_m, v >> ppn & ppn_m, bool(v >> r & 1), bool(v >> w & 1),
+            bool(v >> x & 1), bool(v >> u & 1), bool(v >> a & 1), bool(v >> d & 1)))
+    return entries
 
 
 class RtlMmu:
@@ -150,6 +169,11 @@ class RtlMmu:
                 dut.wb_dat_r.value = value
             self.bus_log.append((we, lock, addr, value))
             dut.wb_ack.value = 1
+            self._answered(we, addr)
+
+    def _answered(self, we, addr):
+        """Called for every transaction this memory answers (a subclass keeps a copy of
+        memory in step)."""
 
     def _drive_sfence(self, vaddr, asid):
         dut = self.dut
@@ -230,56 +254,181 @@ class RtlMmu:
 
     async def tlb_entries(self, count):
         """Every TLB entry, from the debug port (one read, no clock)."""
-        value = int(self.dut.dbg_tlb_entries.value)
-        return [unpack_tlb_entry(value >> (TLB_ENTRY_BITS * i)) for i in range(count)]
+        return unpack_tlb_entries(int(self.dut.dbg_tlb_entries.value), count)
 
 
 class BatchRtlMmu(RtlMmu):
-    """:class:`RtlMmu` on the batch top (hdl/batch.py): requests go through the top's
-    queue, so Python sleeps while a batch runs and wakes for walks' bus transactions and
-    for the batch's end."""
+    """:class:`RtlMmu` on the batch top (hdl/batch.py): operations go through the top's
+    queue, so Python sleeps while a batch runs, and PTE reads of frames in the top's
+    page-table mirror are answered inside it. Python wakes for the batch's end and for
+    the walker's transactions the mirror leaves to it: A/D writes, reads of frames not
+    mirrored yet, and all of them while the mirror is off.
 
-    ZEROED_INPUTS = ("batch_start", "batch_wr_en", "sfence_valid", "wb_ack", "wb_err", "sum",
-                     "mxr", "satp_mode", "satp_asid", "satp_ppn")
+    The mirror is on when the memory has no wait states (``latency`` 0) and no ``hook``
+    needs to see transactions. Its bookkeeping is here: a frame the walker read from
+    Python is mirrored before the next batch (:meth:`sync_mirror`); a line of a mirrored
+    frame is rewritten at once when the walker writes it, and before the next batch when
+    anybody else does (:meth:`touch`).
+    """
+
+    ZEROED_INPUTS = ("batch_token", "batch_wr_en", "sfence_valid", "wb_ack", "wb_err", "sum",
+                     "mxr", "satp_mode", "satp_asid", "satp_ppn", "mirror_enable",
+                     "mirror_frame_wr_en", "mirror_line_wr_en")
     SET_INPUTS = ()
 
+    def __init__(self, dut, mem: Memory, latency=0, rng=None):
+        super().__init__(dut, mem, latency=latency, rng=rng)
+        self._requests = WideArray(dut.u.batch_req)
+        self._responses = WideArray(dut.u.batch_resp)
+        self._snapshot = WideArray(dut.batch_tlb_snapshot, element=False)
+        self.depth = len(self._requests) * LANES
+        # what batch_req holds: two 64-bit halves per operation
+        self._lanes = array("Q", bytes(2 * 8 * self.depth))
+        mirror = dut.u.pt_mirror
+        self._frame_map, self._lines = mirror.frame_map, WideArray(mirror.lines)
+        self.mirror_frames = len(self._frame_map)
+        #: mirrored frame -> its slot
+        self.mirror = {}
+        self._slot_frame = [None] * (len(self._lines) // LINES_PER_FRAME)
+        self._next_slot = 0
+        self._to_mirror = set()     # frames the walker read from Python
+        self._stale = set()         # lines (paddr >> 6) of mirrored frames behind memory
+        self._mirror_enable = 0
+        self._token = 0
+
+    async def reset(self):
+        self.dut.batch_token.value = self._token = 0
+        await super().reset()
+
+    def attach(self, mem: Memory):
+        """Use ``mem`` from now on (a new run in the same simulation): forget the mirror."""
+        self.mem = mem
+        self.hook = None
+        for frame in self.mirror:
+            self._frame_map[frame].value = 0
+        self.mirror.clear()
+        self._slot_frame = [None] * len(self._slot_frame)
+        self._next_slot = 0
+        self._to_mirror.clear()
+        self._stale.clear()
+
+    # -- the queue ---------------------------------------------------------------------
+
+    def write_ops(self, start, low, high):
+        """Put operations into the queue from index ``start``: their low 64 bits in
+        ``low``, the rest in ``high`` (:func:`access_op` and :func:`fence_op` split by
+        :func:`split`; a translation is ``vaddr``, ``kind``)."""
+        lanes = self._lanes
+        end = start + len(low)
+        lanes[2 * start:2 * end:2] = array("Q", low)
+        lanes[2 * start + 1:2 * end:2] = array("Q", high)
+        first, last = start // LANES, (end + LANES - 1) // LANES
+        self._requests.write_bytes(first, lanes[2 * LANES * first:2 * LANES * last].tobytes())
+
     def write_requests(self, requests):
-        """Put ``requests`` (sequences starting with vaddr, kind) into the queue from index
-        0, a word of ``LANES`` requests per VPI write."""
-        words = self.dut.u.batch_req
-        for w in range(0, len(requests), LANES):
-            value = 0
-            shift = 0
-            for r in requests[w:w + LANES]:
-                value |= (r[0] | int(r[1]) << 64) << shift
-                shift += REQ_BITS
-            words[w // LANES].value = value
+        """Put ``requests`` (sequences starting with vaddr, kind) into the queue from 0."""
+        self.write_ops(0, [r[0] for r in requests], [int(r[1]) for r in requests])
 
     async def run(self, first, end):
-        """Run queued requests ``first`` to ``end - 1``, stopping after the first fault.
-        Returns one int each: the paddr, or minus the cause of a fault (the last one)."""
+        """Run queued operations ``first`` to ``end - 1``, stopping after the first fault.
+        Returns one int each: the paddr (0 for an sfence), or minus the cause of a fault
+        (the last one)."""
+        if first >= end:
+            return []
         dut = self.dut
         self.bus_log = []
+        enable = int(self.latency == 0 and self.hook is None)
+        if enable != self._mirror_enable:
+            dut.mirror_enable.value = self._mirror_enable = enable
         dut.batch_first.value = first
         dut.batch_end.value = end
-        dut.batch_start.value = 1
-        await FallingEdge(dut.clk)
-        dut.batch_start.value = 0
-        if int(dut.batch_busy.value):
-            await FallingEdge(dut.batch_busy)
-            # That was a rising clock edge: get back to a falling one, where inputs are
-            # set (everything here drives on falling edges).
-            await FallingEdge(dut.clk)
+        self._token ^= 1
+        dut.batch_token.value = self._token
+        # batch_busy sampled on falling edges (runner.clocked_wrapper): one wake-up, at the
+        # end, on a falling edge, where everything here drives.
+        await FallingEdge(dut.batch_busy_negedge)
         done = int(dut.batch_next.value)
-        out = []
-        words = dut.u.batch_resp
-        lanes = []
-        for w in range(first // LANES, (done + LANES - 1) // LANES):
-            # 64-bit lanes: let the bytes machinery split the word.
-            lanes += memoryview(int(words[w].value).to_bytes(LANES * 8, "little")) \
-                .cast("Q").tolist()
-        base = (first // LANES) * LANES
-        out = lanes[first - base:done - base]
+        base = first // LANES
+        raw = self._responses.read_bytes(base, (done + LANES - 1) // LANES)
+        out = memoryview(raw).cast("Q")[first - base * LANES:done - base * LANES].tolist()
         if out and out[-1] >> 60 & 1:          # only the last one can be a fault
             out[-1] = -((out[-1] >> 56) & 0xF)
         return out
+
+    def tlb_snapshot(self, count):
+        """The TLB's entries as the last snapshot operation found them."""
+        return unpack_tlb_entries(self._snapshot[0], count)
+
+    # -- the page-table mirror ---------------------------------------------------------
+
+    def _answered(self, we, addr):
+        frame = addr >> 12
+        if we:
+            if frame in self.mirror:
+                # The walker may read this line again in its next transaction.
+                self._write_line(addr >> 6)
+        elif self.latency == 0 and frame < self.mirror_frames and frame not in self.mirror:
+            self._to_mirror.add(frame)
+
+    def touch(self, paddr, n):
+        """Somebody other than the walker wrote ``n`` bytes at ``paddr``: rewrite what
+        the mirror holds of them before the next batch."""
+        mirror = self.mirror
+        for frame in range(paddr >> 12, (paddr + n + 4095) >> 12):
+            if frame in mirror:
+                self._stale.update(range(max(paddr >> 6, frame << 6),
+                                         min((paddr + n + 63) >> 6, (frame + 1) << 6)))
+
+    def sync_mirror(self):
+        """Between batches: mirror the frames the walker read from Python, and rewrite
+        the stale lines."""
+        for frame in self._to_mirror:
+            self._mirror_frame(frame)
+        self._to_mirror.clear()
+        for line in self._stale:
+            if line >> 6 in self.mirror:
+                self._write_line(line)
+        self._stale.clear()
+
+    def _mirror_frame(self, frame):
+        slot = self._next_slot
+        self._next_slot = (slot + 1) % len(self._slot_frame)
+        evicted = self._slot_frame[slot]
+        if evicted is not None:
+            self._frame_map[evicted].value = 0
+            del self.mirror[evicted]
+        self._slot_frame[slot] = frame
+        self.mirror[frame] = slot
+        for line in range(frame << 6, (frame + 1) << 6):
+            self._write_line(line)
+        self._frame_map[frame].value = 1 | slot << 1      # pt_mirror.frame_entry
+
+    def _write_line(self, line):
+        index = self.mirror[line >> 6] * LINES_PER_FRAME + (line & (LINES_PER_FRAME - 1))
+        self._lines[index] = int.from_bytes(self.mem.data[line << 6:(line + 1) << 6], "little")
+
+
+def _field(name):
+    return BatchOp.as_shape()[name].offset
+
+
+_KIND, _OP, _BY_VADDR, _BY_ASID, _ASID = (
+    _field(name) for name in ("kind", "op", "by_vaddr", "by_asid", "asid"))
+#: The queue entry that copies the TLB's entries to ``batch_tlb_snapshot``.
+SNAPSHOT_OP = Op.SNAPSHOT.value << _OP
+
+
+def access_op(vaddr, kind):
+    """A queue entry (hdl/batch.py BatchOp) that translates ``vaddr`` for ``kind``."""
+    return vaddr | int(kind) << _KIND
+
+
+def split(ops):
+    """Queue entries (ints) as :meth:`BatchRtlMmu.write_ops` takes them."""
+    return [op & (1 << 64) - 1 for op in ops], [op >> 64 for op in ops]
+
+
+def fence_op(vaddr=None, asid=None):
+    """A queue entry for sfence.vma: ``None`` is x0 (all addresses, all ASIDs)."""
+    return ((vaddr or 0) | Op.SFENCE.value << _OP | (vaddr is not None) << _BY_VADDR |
+            (asid is not None) << _BY_ASID | (asid or 0) << _ASID)

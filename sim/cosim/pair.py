@@ -6,6 +6,7 @@ sides at the same transaction, so any difference in responses, in transactions o
 memory left behind is a disagreement between the RTL and the contract.
 """
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from ..model.memory import Memory
@@ -174,12 +175,9 @@ class Pair:
         """Compare every TLB entry through the RTL's debug port with the golden TLB."""
         rtl = await self.rtl.tlb_entries(self.params["tlb_entries"])
         for i, (r, g) in enumerate(zip(rtl, self.golden.tlb.entries)):
-            if not r["valid"] and not g.valid:
+            if not r.valid and not g.valid:
                 continue
-            want = {"valid": int(g.valid), "g": int(g.g), "level": g.level, "asid": g.asid,
-                    "vpn": g.vpn, "ppn": g.ppn, "r": int(g.r), "w": int(g.w), "x": int(g.x),
-                    "u": int(g.u), "a": int(g.a), "d": int(g.d)}
-            got = dict(r)
+            got, want = dataclasses.asdict(r), dataclasses.asdict(g)
             if got["level"] >= 1:  # the lower VPN fields of a superpage are not compared
                 mask = (1 << (9 * got["level"])) - 1
                 got["vpn"] &= ~mask

@@ -8,29 +8,32 @@ compare-and-swaps can never land inside the walker's locked A/D sequence (which 
 while the kernel waits on an access).
 
 Physical memory is one :class:`~mkclean.sim.model.memory.Memory`, the kernel's direct map
-and the memory behind the walker's Wishbone port alike. Accesses go through the batch top
-(hdl/batch.py): a batch of loads and stores is translated by the RTL at one per cycle with
-Python asleep, then their data moves in program order.
+and the memory behind the walker's Wishbone port alike; the batch top's page-table mirror
+holds copies of the frames the walker reads, which every write here keeps in step
+(``rtl.touch``). Accesses go through the batch top (hdl/batch.py): the kernel's pending
+sfences, then a batch of loads and stores translated by the RTL at one per cycle with
+Python asleep; then their data moves in program order.
 """
 
 import sys
 
 from ..hw.seam import Cause, Csr, Kind, Trap
 from ..model.memory import Memory
-from ..model.tlb import TlbEntry
-from .driver import BatchRtlMmu
+from .driver import SNAPSHOT_OP, BatchRtlMmu, fence_op, split
 
-_STORE, _AMO = int(Kind.STORE), int(Kind.AMO)
+_LOAD, _STORE, _AMO = int(Kind.LOAD), int(Kind.STORE), int(Kind.AMO)
 SWITCH_INTERVAL_S = 1e-5            # measured best of 1e-4, 1e-5 and 1e-6 on db
 
 
 class RtlHardware:
     """:class:`~mkclean.sim.hw.seam.Hardware` over the RTL MMU in a cocotb simulation.
 
-    ``step_check``, when set, is called with the TLB's entries before the first access
-    after kernel code has touched page tables, CSRs or the TLB: after every kernel step,
-    at the moment a stale translation could be used (the co-simulation checks invariant 2
-    there). It runs while the kernel's thread waits.
+    ``step_check``, when set, is called with the TLB's entries as they were before the
+    first access after kernel code touched page tables, CSRs or the TLB: after every
+    kernel step, at the moment a stale translation could be used (the co-simulation
+    checks invariant 2 there). A snapshot operation in the queue takes them after the
+    kernel's fences; the check runs when the batch is over, before any of its data moves,
+    while the kernel's thread waits.
 
     Parameters
     ----------
@@ -48,21 +51,22 @@ class RtlHardware:
     def __init__(self, dut, params, latency=0, rng=None, rtl=None):
         self.params = params
         self.phys_size = params["phys_size"]
-        self.depth = params["batch_depth"]
         self.mem = Memory(self.phys_size)
         if rtl is None:
             rtl = BatchRtlMmu(dut, self.mem, latency=latency, rng=rng)
         else:                    # a new run in the same simulation: new memory, reset MMU
-            rtl.mem = self.mem
-            rtl.hook = None
+            rtl.attach(self.mem)
         self.rtl = rtl
+        self.depth = rtl.depth
         self.csr = Csr()
         self.batches = 0
         self.step_check = None       # called with the TLB entries (see the class doc)
         self.step_checks = 0
-        self._pending = []
+        self._csr_writes = []
+        self._fences = []            # sfence.vma queue entries, for the next batch
         self._queued = None          # the accesses whose requests are in the RTL's queue
-        self._queued_at = None       # where the last batch stopped on a fault
+        self._queued_from = 0        # ... from this queue index
+        self._fault_at = None        # the queue index where the last batch stopped on a fault
         self._kernel_ran = True
         self._in_bus_hook = False
 
@@ -75,10 +79,12 @@ class RtlHardware:
         # the GIL, which cost more than everything else the co-simulation does.
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         await self.rtl.start()
+        self._first_cycle = self.rtl.cycle
         c = self.csr
         await self.rtl.set_csr(mode=c.mode, asid=c.asid, ppn=c.ppn, priv=int(c.priv),
                                sum=c.sum, mxr=c.mxr, adue=c.adue)
-        self._pending.clear()
+        self._csr_writes.clear()
+        self._fences.clear()
 
     @staticmethod
     def _resume(coroutine_function):
@@ -93,6 +99,7 @@ class RtlHardware:
     def write(self, paddr, data):
         self._kernel_ran = True
         self.mem.write(paddr, data)
+        self.rtl.touch(paddr, len(data))
 
     def read_pte(self, paddr):
         return self.mem.read64(paddr)
@@ -100,6 +107,7 @@ class RtlHardware:
     def write_pte(self, paddr, value):
         self._kernel_ran = True
         self.mem.write64(paddr, value)
+        self.rtl.touch(paddr, 8)
 
     def cas_pte(self, paddr, expected, new):
         self._kernel_ran = True
@@ -108,13 +116,16 @@ class RtlHardware:
         found = self.mem.read64(paddr)
         if found == expected:
             self.mem.write64(paddr, new)
+            self.rtl.touch(paddr, 8)
         return found
 
     # -- the MMU's control inputs ------------------------------------------------------
 
-    # sfence.vma and CSR writes wait in _pending until the simulator next runs: nothing
-    # happens in the MMU in between, and one hand-over to the simulator per batch instead
-    # of one per kernel action is most of the co-simulation's speed.
+    # sfence.vma goes into the batch queue ahead of the next accesses, and CSR writes wait
+    # until the simulator next runs: nothing happens in the MMU in between, and one
+    # hand-over to the simulator per batch instead of one per kernel action is most of
+    # the co-simulation's speed. Applying the CSR writes before the fences instead of in
+    # program order changes nothing: an sfence's effect depends on its operands alone.
 
     def sfence_vma(self, vaddr=None, asid=None):
         self._kernel_ran = True
@@ -124,13 +135,14 @@ class RtlHardware:
             # covers them all.
             self.rtl.sfence_now(None, None)
             return
-        self._pending.append(("sfence", (vaddr, asid)))
+        self._fences.append(fence_op(vaddr, asid))
 
     def on_ad_update(self, pte_addr, action):
         """Run ``action()`` (kernel code: "another hart") once, when the walker begins its
         A/D update of the PTE at ``pte_addr``: before the locked re-read is answered (or,
         in the unlocked variant, before the plain A/D write lands). This is the window
-        between the walker's read of the PTE and its A/D write."""
+        between the walker's read of the PTE and its A/D write. (While a hook is set, the
+        walker's reads all go to Python: the page-table mirror is off.)"""
         def hook(number, we, lock, addr):
             if addr == pte_addr and (lock or we):
                 self.rtl.hook = None
@@ -147,21 +159,26 @@ class RtlHardware:
             if not hasattr(self.csr, name):
                 raise TypeError(f"set_csr: no CSR field named {name!r}")
             setattr(self.csr, name, value)
-        self._pending.append(("csr", {k: int(v) for k, v in fields.items()}))
+        self._csr_writes.append({k: int(v) for k, v in fields.items()})
 
     async def _sync(self):
-        """In the simulator: apply the kernel's pending sfences and CSR writes, then run
-        the step check if kernel code ran since the last one."""
-        for what, args in self._pending:
-            if what == "sfence":
-                await self.rtl.sfence(*args)
-            else:
-                await self.rtl.set_csr(**args)
-        self._pending.clear()
-        if self._kernel_ran and self.step_check is not None:
-            self._kernel_ran = False
-            self.step_checks += 1
-            self.step_check(await self._read_tlb())
+        """In the simulator, before the MMU runs: the kernel's CSR writes, and the
+        page-table mirror brought up to date."""
+        for fields in self._csr_writes:
+            await self.rtl.set_csr(**fields)
+        self._csr_writes.clear()
+        self.rtl.sync_mirror()
+
+    async def _apply_fences(self):
+        """Run the pending sfences alone, from queue index 0 (keeping a faulted batch's
+        accesses when they are not in the way)."""
+        fences, self._fences = self._fences, []
+        for i in range(0, len(fences), self.depth):
+            part = fences[i:i + self.depth]
+            if self._fault_at is None or len(part) > self._fault_at:
+                self._queued = self._fault_at = None
+            self.rtl.write_ops(0, *split(part))
+            await self.rtl.run(0, len(part))
 
     # -- accesses --------------------------------------------------------------------------
 
@@ -173,53 +190,90 @@ class RtlHardware:
         """Translate ``accesses`` ((vaddr, kind, data, size)) in order on the RTL and do
         them, up to the first trap. Returns (results of those done, the trap or None)."""
         results = []
+        append = results.append
         pos = 0
+        mirror = self.rtl.mirror
         while pos < len(accesses):
-            chunk = accesses[pos:pos + self.depth]
+            chunk = accesses[pos:pos + self.depth] if pos or len(accesses) > self.depth \
+                else accesses
             responses = self._resume(self._translate)(chunk)
             buf = self.mem.data
             for (vaddr, kind, data, size), paddr in zip(chunk, responses):
                 if paddr < 0:
                     return results, Trap(Cause(-paddr), vaddr)
-                if kind == _STORE:            # the common case, inline
+                # Stores and loads, the common cases, inline.
+                if kind == _STORE:
                     buf[paddr:paddr + len(data)] = data
-                    results.append(b"")
+                    if paddr >> 12 in mirror:     # a store into a page table
+                        self.rtl.touch(paddr, len(data))
+                    append(b"")
+                elif kind == _LOAD:
+                    append(bytes(buf[paddr:paddr + size]))
                 else:
-                    results.append(self._perform(paddr, int(kind), data, size))
+                    append(self._perform(paddr, int(kind), data, size))
             pos += len(responses)
         return results, None
 
     async def _translate(self, accesses):
-        """Translate a prefix of ``accesses`` (all of them, or up to a fault)."""
+        """Translate a prefix of ``accesses``: all of them, as many as the queue holds
+        after the pending sfences, or up to a fault."""
         await self._sync()
+        if len(self._fences) >= self.depth:
+            await self._apply_fences()
+        ops, self._fences = self._fences, []
+        check = self._kernel_ran and self.step_check is not None
+        if check:
+            # The step check looks at the TLB as this batch finds it, after the kernel's
+            # fences and before its first access: a snapshot in the queue, read after.
+            self._kernel_ran = False
+            ops.append(SNAPSHOT_OP)
+        k = len(ops)
         # After a fault the kernel asks again for the rest of the same accesses: the queue
-        # still holds them from the one that faulted on; run that part without rewriting.
-        queued, at = self._queued, self._queued_at
-        if queued is not None and accesses[:len(queued) - at] == queued[at:]:
-            first, end = at, len(queued)
+        # still holds them from the one that faulted on. Run that part without rewriting
+        # it, with the other operations written into the slots just before it.
+        queued, at = self._queued, self._fault_at
+        rest = queued[at - self._queued_from:] if at is not None else None
+        if rest is not None and at >= k and accesses[:len(rest)] == rest:
+            first, end = at - k, self._queued_from + len(queued)
+            if k:
+                self.rtl.write_ops(first, *split(ops))
         else:
-            for vaddr, kind, data, size in accesses:
-                n = len(data) if data is not None else size
-                if (vaddr & 0xFFF) + n > 4096:
-                    raise ValueError(f"access of {n} bytes at {vaddr:#x} crosses a page")
-            self.rtl.write_requests(accesses)
-            self._queued, first, end = accesses, 0, len(accesses)
+            n = min(len(accesses), self.depth - k)
+            todo = accesses if n == len(accesses) else accesses[:n]
+            ends = [(a[0] & 0xFFF) + (a[3] if a[2] is None else len(a[2])) for a in todo]
+            if ends and max(ends) > 4096:
+                i = next(i for i, e in enumerate(ends) if e > 4096)
+                vaddr = todo[i][0]
+                raise ValueError(f"access of {ends[i] - (vaddr & 0xFFF)} bytes at "
+                                 f"{vaddr:#x} crosses a page")
+            low, high = split(ops)
+            low += [a[0] for a in todo]
+            high += [a[1] for a in todo]
+            self.rtl.write_ops(0, low, high)
+            self._queued, self._queued_from, first, end = todo, k, 0, k + n
         self.batches += 1
         responses = await self.rtl.run(first, end)
+        if check:
+            self.step_checks += 1
+            self.step_check(self.rtl.tlb_snapshot(self.params["tlb_entries"]))
+        if k:
+            responses = responses[k:]
         if responses and responses[-1] < 0:
-            self._queued_at = first + len(responses) - 1
+            self._fault_at = first + k + len(responses) - 1
         else:
-            self._queued = self._queued_at = None
+            self._queued = self._fault_at = None
         return responses
 
     def _perform(self, paddr, kind, data, size):
         mem = self.mem
         if kind == _STORE:
             mem.write(paddr, data)
+            self.rtl.touch(paddr, len(data))
             return b""
         if kind == _AMO:             # a swap, as the golden backend does
             old = mem.read(paddr, len(data))
             mem.write(paddr, data)
+            self.rtl.touch(paddr, len(data))
             return old
         return mem.read(paddr, size)
 
@@ -231,20 +285,20 @@ class RtlHardware:
 
     async def _tlb_entries(self):
         await self._sync()
+        await self._apply_fences()
         return await self._read_tlb()
 
     async def _read_tlb(self):
-        raw = await self.rtl.tlb_entries(self.params["tlb_entries"])
-        return [TlbEntry(bool(e["valid"]), e["asid"], bool(e["g"]), e["level"], e["vpn"],
-                         e["ppn"], bool(e["r"]), bool(e["w"]), bool(e["x"]), bool(e["u"]),
-                         bool(e["a"]), bool(e["d"])) for e in raw]
+        return await self.rtl.tlb_entries(self.params["tlb_entries"])
 
     def counters(self):
         return self._resume(self._counters)()
 
     async def _counters(self):
         await self._sync()
-        return {**self.rtl.counters(), "cycles": self.rtl.cycle, "batches": self.batches,
+        await self._apply_fences()
+        return {**self.rtl.counters(), "cycles": self.rtl.cycle - self._first_cycle,
+                "batches": self.batches,
                 "step_checks": self.step_checks}
 
 

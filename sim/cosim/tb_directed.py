@@ -232,7 +232,7 @@ async def sfence_four_cases(dut):
             await pair.translate(v, LOAD)
 
     async def cached():
-        return {(e["asid"], e["vpn"]) for e in await pair.rtl.tlb_entries(16) if e["valid"]}
+        return {(e.asid, e.vpn) for e in await pair.rtl.tlb_entries(16) if e.valid}
 
     async def fresh(vaddrs, asid):
         """Which of vaddrs walk (are not in the TLB) for asid."""
@@ -287,7 +287,7 @@ async def sfence_during_walk_installs_nothing(dut):
         await pair.sfence()
         events = [Event(at, "write", addr=l1, value=new_l1), Event(at, "sfence")]
         await expect(pair, VA, LOAD, paddr=answer, events=events)
-        assert not any(e["valid"] for e in await pair.rtl.tlb_entries(16))
+        assert not any(e.valid for e in await pair.rtl.tlb_entries(16))
         assert not any(valid for valid, *_ in pair.golden.walk_cache.entries)
         out = await expect(pair, VA, LOAD, paddr=DATA + 0x1000)
         assert len(out.bus_log) == 3, "the next walk used a stale cached PTE"

@@ -42,6 +42,17 @@ def program(hw):
     seen.append(hw.read_pte(addr))
     seen.append(hw.read(0x101000, 16))
     seen.append(hw.read(0x102008, 8))
+    # A page table reached through a user mapping of its own frame: a store through it
+    # rewrites page 6's PTE, and the walker must see the new one (on the RTL, the
+    # page-table mirror must not keep the old).
+    hw.write(0x120000, b"new page")
+    seen.append(hw.access(VA + 6 * 4096, Kind.LOAD, None, 8))
+    hw.write_pte(L0 + 7 * 8, pte(L0 >> 12, LEAF_RW | PTE_U))
+    hw.sfence_vma(VA + 7 * 4096, 3)
+    moved = pte(0x120, LEAF_RW | PTE_U).to_bytes(8, "little")
+    seen.append(hw.access(VA + 7 * 4096 + 6 * 8, Kind.STORE, moved))
+    hw.sfence_vma(VA + 6 * 4096, 3)
+    seen.append(hw.access(VA + 6 * 4096, Kind.LOAD, None, 8))
     return seen
 
 
@@ -58,5 +69,6 @@ async def rtl_backend_matches_golden(dut):
     assert got == want, f"rtl {got}\ngolden {want}"
     assert isinstance(got[2][1], Trap) and len(got[2][0]) == 3, got[2]
     assert isinstance(got[5], Trap) and got[5].cause == 15
+    assert got[-1] == b"new page" != got[-3], got[-3:]
     entries = await bridge(rtl.tlb_entries)()
     assert [e for e in entries if e.valid] == [e for e in golden.mmu.tlb.entries if e.valid]
