@@ -280,7 +280,7 @@ class BatchRtlMmu(RtlMmu):
         super().__init__(dut, mem, latency=latency, rng=rng)
         self._requests = WideArray(dut.u.batch_req)
         self._responses = WideArray(dut.u.batch_resp)
-        self._snapshot = WideArray(dut.batch_tlb_snapshot, element=False)
+        self._snapshot = WideArray(dut.batch_tlb_snapshot, indexed=False)
         self.depth = len(self._requests) * LANES
         # what batch_req holds: two 64-bit halves per operation
         self._lanes = array("Q", bytes(2 * 8 * self.depth))

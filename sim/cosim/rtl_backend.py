@@ -186,21 +186,31 @@ class RtlHardware:
         results, trap = self.access_batch([(vaddr, kind, data, size)])
         return trap if trap is not None else results[0]
 
-    def access_batch(self, accesses):
+    def access_batch(self, accesses, on_trap=None):
         """Translate ``accesses`` ((vaddr, kind, data, size)) in order on the RTL and do
-        them, up to the first trap. Returns (results of those done, the trap or None)."""
+        them, up to the first trap. Returns (results of those done, the trap or None).
+        With ``on_trap`` (see the seam) the kernel's trap handler runs in the simulator's
+        thread, between batches, and the accesses go on: one hand-over to the simulator
+        for the whole list, not one per fault."""
+        return self._resume(self._access_batch)(accesses, on_trap)
+
+    async def _access_batch(self, accesses, on_trap):
         results = []
         append = results.append
         pos = 0
         mirror = self.rtl.mirror
+        buf = self.mem.data
         while pos < len(accesses):
             chunk = accesses[pos:pos + self.depth] if pos or len(accesses) > self.depth \
                 else accesses
-            responses = self._resume(self._translate)(chunk)
-            buf = self.mem.data
+            responses = await self._translate(chunk)
             for (vaddr, kind, data, size), paddr in zip(chunk, responses):
                 if paddr < 0:
-                    return results, Trap(Cause(-paddr), vaddr)
+                    trap = Trap(Cause(-paddr), vaddr)
+                    if on_trap is None:
+                        return results, trap
+                    on_trap(trap, len(results))     # kernel code; the MMU is idle
+                    break
                 # Stores and loads, the common cases, inline.
                 if kind == _STORE:
                     buf[paddr:paddr + len(data)] = data
@@ -211,7 +221,7 @@ class RtlHardware:
                     append(bytes(buf[paddr:paddr + size]))
                 else:
                     append(self._perform(paddr, int(kind), data, size))
-            pos += len(responses)
+            pos = len(results)
         return results, None
 
     async def _translate(self, accesses):

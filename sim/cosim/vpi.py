@@ -16,13 +16,10 @@ VPI_NO_DELAY = 1        # vpiNoDelay
 VPI_SIZE = 4            # vpiSize
 
 
-class _VecVal(ctypes.Structure):
-    _fields_ = [("aval", ctypes.c_uint32), ("bval", ctypes.c_uint32)]
-
-
 class _Value(ctypes.Structure):
     class _Union(ctypes.Union):
-        _fields_ = [("vector", ctypes.POINTER(_VecVal)), ("integer", ctypes.c_int32),
+        # s_vpi_vecval *vector, as an address: set and read without ctypes casts
+        _fields_ = [("vector", ctypes.c_void_p), ("integer", ctypes.c_int32),
                     ("real", ctypes.c_double)]
     _fields_ = [("format", ctypes.c_int32), ("value", _Union)]
 
@@ -50,7 +47,7 @@ def _simulator():
 
 class WideArray:
     """An unpacked array of wide words (a memory), by element index; or, with
-    ``element=False``, one wide signal as element 0.
+    ``indexed=False``, one wide signal as element 0.
 
     Parameters
     ----------
@@ -58,13 +55,13 @@ class WideArray:
         The cocotb handle of the array (``dut.u.batch_req``) or signal.
     """
 
-    def __init__(self, handle, element=True):
+    def __init__(self, handle, indexed=True):
         self._vpi = _simulator()
         found = self._vpi.vpi_handle_by_name(handle._path.encode(), None)
         if not found:
             raise RuntimeError(f"VPI does not know {handle._path}")
         self._elements = ([self._vpi.vpi_handle_by_index(found, i)
-                           for i in range(len(handle))] if element else [found])
+                           for i in range(len(handle))] if indexed else [found])
         self.width = self._vpi.vpi_get(VPI_SIZE, self._elements[0])
         self._chunks = (self.width + 31) // 32
         self._value = _Value()
@@ -99,6 +96,7 @@ class WideArray:
         base, _ = vector.buffer_info()
         size = 8 * self._chunks
         put, value = self._vpi.vpi_put_value, self._value
+        ref = ctypes.byref(value)
         for i, element in enumerate(self._elements[first:first + len(words) // self._chunks]):
-            value.value.vector = ctypes.cast(base + i * size, ctypes.POINTER(_VecVal))
-            put(element, ctypes.byref(value), None, VPI_NO_DELAY)
+            value.value.vector = base + i * size
+            put(element, ref, None, VPI_NO_DELAY)

@@ -105,14 +105,18 @@ class GoldenHardware:
     def tlb_entries(self):
         return self.mmu.tlb.entries
 
-    def access_batch(self, accesses):
+    def access_batch(self, accesses, on_trap=None):
         """Do ``accesses`` ((vaddr, kind, data, size)) in order up to the first trap;
-        returns (results of those done, the trap or None)."""
+        returns (results of those done, the trap or None). With ``on_trap``, see the
+        seam."""
         results = []
         access = self.access
         for vaddr, kind, data, size in accesses:
             r = access(vaddr, kind, data, size)
-            if r.__class__ is Trap:
-                return results, r
+            while r.__class__ is Trap:
+                if on_trap is None:
+                    return results, r
+                on_trap(r, len(results))
+                r = access(vaddr, kind, data, size)
             results.append(r)
         return results, None

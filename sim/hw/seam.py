@@ -99,14 +99,19 @@ class Hardware(Protocol):
         ``b""``. The access must not cross a 4 KiB page.
         """
 
-    def access_batch(self, accesses: list[tuple[int, Kind, bytes | None, int]]
-                     ) -> tuple[list[bytes], Trap | None]:
+    def access_batch(self, accesses: list[tuple[int, Kind, bytes | None, int]],
+                     on_trap=None) -> tuple[list[bytes], Trap | None]:
         """:meth:`access` for each (vaddr, kind, data, size) in order, up to the first
         trap: returns the results of those done and that trap (or None).
 
+        With ``on_trap``, a trap calls ``on_trap(trap, done)`` instead (the kernel's trap
+        handler; ``done`` accesses completed before the one that trapped), and the batch
+        goes on from that access: the result is every access's, and None. Whatever
+        ``on_trap`` raises ends the batch.
+
         Semantically a loop over :meth:`access`; a backend far from Python (the RTL under
         cocotb, a board) translates the whole batch in one go, and wakes Python only for
-        the first fault.
+        faults (or, with ``on_trap``, runs the handler where it is and goes on).
         """
 
     def tlb_entries(self) -> list:

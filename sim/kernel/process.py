@@ -155,29 +155,30 @@ class Process:
                     break
             if load:
                 pieces.append(len(accesses) - first)
-        loads = []
-        done = 0
-        retries = 0
-        while done < len(accesses):
-            if kernel.current is not self:
-                kernel.switch_to(self)
-            todo = accesses[done:] if done else accesses
-            results, trap = kernel.hw.access_batch(todo)
-            loads += [r for a, r in zip(todo, results) if a[1] == _LOAD]
-            if results:
-                retries = 0
-            done += len(results)
-            if trap is None:
-                break
-            retries += 1
-            if retries > MAX_FAULT_RETRIES:
+        if kernel.current is not self:
+            kernel.switch_to(self)
+        mm = self.mm
+        last = [-1, 0]          # where the last trap was, and how many in a row there
+
+        def on_trap(trap, done):
+            """The trap handler, between two accesses of the batch (on a far backend,
+            where the hardware is)."""
+            if done != last[0]:
+                last[0], last[1] = done, 0
+            last[1] += 1
+            if last[1] > MAX_FAULT_RETRIES:
                 raise KernelBug(f"access at {trap.tval:#x} still faults after "
                                 f"{MAX_FAULT_RETRIES} faults (last trap {trap})")
             try:
-                do_page_fault(kernel, self.mm, int(trap.cause), trap.tval)
+                do_page_fault(kernel, mm, int(trap.cause), trap.tval)
             except Signal as e:
                 e.done = done
                 raise
+            if kernel.current is not self:
+                kernel.switch_to(self)
+
+        results, _ = kernel.hw.access_batch(accesses, on_trap)
+        loads = [r for a, r in zip(accesses, results) if a[1] == _LOAD]
         if len(pieces) != len(loads):           # some loads were split: join their parts
             parts = iter(loads)
             loads = [b"".join(next(parts) for _ in range(k)) for k in pieces]
