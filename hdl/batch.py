@@ -73,7 +73,8 @@ class BatchTop(MMUTop):
     batch_next : Out
         The index after the last response written: ``batch_end``, or the fault's + 1.
     batch_tlb_snapshot : Out
-        The TLB's entries (as ``dbg_tlb_entries``) when the last snapshot operation ran.
+        The TLB's entries (packed as :class:`~.top.MMUTop`'s ``dbg_tlb_entries``) when
+        the last snapshot operation ran. The batch top has no ``dbg_tlb_entries``.
     batch_wr_en, batch_wr_addr, batch_wr_data : In
         A write port into ``batch_req`` for hosts without direct access to it.
     mirror_* : In
@@ -90,8 +91,10 @@ class BatchTop(MMUTop):
     are arrays of its module, ``pt_mirror``.
     """
 
+    # No dbg_tlb_entries: a simulator would copy its ~2k bits into the port at every
+    # step; a snapshot operation reads the TLB here.
     PORTS = {name: port for name, port in _PORTS.items()
-             if not name.startswith(("req_", "resp_"))}
+             if not name.startswith(("req_", "resp_", "dbg_"))}
 
     def __init__(self, *, batch_depth=1024, mirror_slots=64, **params):
         if not isinstance(batch_depth, int) or batch_depth < LANES or batch_depth % LANES:

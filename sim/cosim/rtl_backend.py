@@ -169,12 +169,14 @@ class RtlHardware:
         self._csr_writes.clear()
         self.rtl.sync_mirror()
 
-    async def _apply_fences(self):
-        """Run the pending sfences alone, from queue index 0 (keeping a faulted batch's
-        accesses when they are not in the way)."""
-        fences, self._fences = self._fences, []
-        for i in range(0, len(fences), self.depth):
-            part = fences[i:i + self.depth]
+    async def _apply_fences(self, snapshot=False):
+        """Run the pending sfences alone (and then a TLB snapshot), from queue index 0,
+        keeping a faulted batch's accesses when they are not in the way."""
+        ops, self._fences = self._fences, []
+        if snapshot:
+            ops.append(SNAPSHOT_OP)
+        for i in range(0, len(ops), self.depth):
+            part = ops[i:i + self.depth]
             if self._fault_at is None or len(part) > self._fault_at:
                 self._queued = self._fault_at = None
             self.rtl.write_ops(0, *split(part))
@@ -290,16 +292,13 @@ class RtlHardware:
     # -- debug -----------------------------------------------------------------------------
 
     def tlb_entries(self):
-        """The RTL TLB's entries, read through the debug port."""
+        """The RTL TLB's entries, from a snapshot operation (the batch top's debug view)."""
         return self._resume(self._tlb_entries)()
 
     async def _tlb_entries(self):
         await self._sync()
-        await self._apply_fences()
-        return await self._read_tlb()
-
-    async def _read_tlb(self):
-        return await self.rtl.tlb_entries(self.params["tlb_entries"])
+        await self._apply_fences(snapshot=True)
+        return self.rtl.tlb_snapshot(self.params["tlb_entries"])
 
     def counters(self):
         return self._resume(self._counters)()
