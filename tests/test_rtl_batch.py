@@ -1,12 +1,21 @@
-"""The batch top (hdl/batch.py) under Verilator against the golden model."""
+"""The batch top (hdl/batch.py) under Verilator against the golden model.
+
+The random batches take their seed from MKCLEAN_SEED, or a fresh one that a failure
+prints with the command that replays it."""
+
+import os
+import random
 
 from mkclean.sim.cosim import runner
 
+SEED = int(os.environ.get("MKCLEAN_SEED", random.randrange(1 << 31)))
+
 
 def test_batches_match_golden_model():
-    results = runner.run("mkclean.sim.cosim.tb_batch", {"batch_depth": 64})
+    results = runner.run("mkclean.sim.cosim.tb_batch", {"batch_depth": 64}, seed=SEED)
     assert [r.name for r in results] == ["batches_match_golden"]
-    assert results[0].passed, results[0].message
+    assert results[0].passed, (f"{results[0].message}\nreplay: MKCLEAN_SEED={SEED} "
+                               f"pytest {__file__}::test_batches_match_golden_model")
 
 
 def test_rtl_backend_matches_golden_backend():
