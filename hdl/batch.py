@@ -47,8 +47,10 @@ RESP_BITS = 64
 #: reads or writes (a VPI call), not per operation.
 LANES = 16
 LANE_BITS = 4
-#: How much physical memory the page-table mirror's map covers at most.
-MIRROR_SPAN = 1 << 30
+#: How much physical memory the page-table mirror's map covers at most: reads above go to
+#: the host. (The map's size sets the Verilog's: Amaranth writes every word's initial
+#: value. Kernels take page tables from low memory.)
+MIRROR_SPAN = 256 << 20
 
 
 class BatchTop(MMUTop):
