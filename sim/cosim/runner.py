@@ -108,16 +108,17 @@ def build(params=None, *, build_root=None, waves=False, quiet=True) -> Path:
     # the C++ build when nothing did.
     stamp = folder / "design.key"
     key = _design_key(params)
-    if not (verilog.exists() and stamp.exists() and stamp.read_text() == key):
+    public = folder / "public.vlt"
+    if not (verilog.exists() and public.exists() and stamp.exists()
+            and stamp.read_text() == key):
         text = io.StringIO()
         component = top.generate(text, **params)
         text.write(clocked_wrapper(component, name))
         _write_if_changed(verilog, text.getvalue())
+        _write_if_changed(public, public_vlt(component, name))
         stamp.write_text(key)
     runner = _Verilator()
     log = folder / "build.log"
-    public = folder / "public.vlt"
-    _write_if_changed(public, PUBLIC_VLT.format(top=name + WRAPPER_SUFFIX, design=name))
     try:
         runner.build(
             sources=[VerilatorControlFile(VLT), VerilatorControlFile(public), verilog],
@@ -149,7 +150,7 @@ def clocked_wrapper(component, name):
     """
     from amaranth.hdl import Shape
     from amaranth.lib.wiring import Flow
-    decls, conns = [], [".clk(clk)", ".rst(rst)"]
+    decls, conns = [], [".clk(clk)", ".rst(rst_q)"]
     for port, member in component.signature.members.items():
         width = Shape.cast(member.shape).width
         kind = "reg" if member.flow is Flow.In else "wire"
@@ -161,6 +162,11 @@ def clocked_wrapper(component, name):
         "  reg clk = 1'b0;",
         f"  always #{CLOCK_HALF_PERIOD_NS} clk = ~clk;",
         "  reg rst = 1'b1;",
+        "  // The design's reset through a register: Amaranth folds reset into every",
+        "  // register's next-state logic, and Verilator re-evaluates at every step all logic",
+        "  // that hangs off a signal VPI may write. A host holds rst for clock edges anyway.",
+        "  reg rst_q = 1'b1;",
+        "  always @(posedge clk) rst_q <= rst;",
         *decls,
         f"  {name} u ({', '.join(conns)});",
         *(["  // batch_busy as it was at the last falling edge: a host that waits for it to",
@@ -171,17 +177,35 @@ def clocked_wrapper(component, name):
         "endmodule", ""])
 
 
-#: What cocotb may see: the wrapper's signals, the batch queues and the page-table mirror,
-#: nothing inside the MMU. cocotb's runner makes every signal public (--public-flat-rw),
-#: which keeps Verilator from optimising the design and costs most of its speed; the
-#: testbenches reach the MMU's internals only through its debug port.
-PUBLIC_VLT = """`verilator_config
-public_flat_rw -module "{top}" -var "*"
-public_flat_rw -module "{design}" -var "batch_req"
-public_flat_rw -module "{design}" -var "batch_resp"
-public_flat_rw -module "{design}.pt_mirror" -var "frame_map"
-public_flat_rw -module "{design}.pt_mirror" -var "lines"
-"""
+def public_vlt(component, name):
+    """The Verilator control file that says what cocotb may see: the wrapper's signals
+    (writable: the design's inputs and rst; read-only: the rest) and the batch top's
+    queue and mirror memories; nothing inside the MMU.
+
+    cocotb's runner would make every signal public and writable (--public-flat-rw), which
+    keeps Verilator from optimising the design and costs most of its speed. A writable
+    signal costs too: Verilator re-evaluates at every step all logic that depends on one
+    (it cannot know when VPI wrote it), so the design's outputs, which alias its
+    registers, are read-only. The testbenches reach the MMU's internals only through its
+    debug port.
+    """
+    from amaranth.lib.wiring import Flow
+    wrapper, lines = name + WRAPPER_SUFFIX, ["`verilator_config"]
+
+    def public(module, var, writable):
+        rule = "public_flat_rw" if writable else "public_flat_rd"
+        lines.append(f'{rule} -module "{module}" -var "{var}"')
+    public(wrapper, "rst", True)
+    public(wrapper, "clk", False)
+    for port, member in component.signature.members.items():
+        public(wrapper, port, member.flow is Flow.In)
+    if "batch_busy" in component.signature.members:
+        public(wrapper, "batch_busy_negedge", False)
+        public(name, "batch_req", True)
+        public(name, "batch_resp", False)
+        public(f"{name}.pt_mirror", "frame_map", True)
+        public(f"{name}.pt_mirror", "lines", True)
+    return "\n".join(lines) + "\n"
 
 
 def _Verilator():
