@@ -11,7 +11,7 @@ host has mirrored are answered inside (:class:`~.pt_mirror.PageTableMirror`).
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Cat, Const, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Mux, Signal
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -164,7 +164,11 @@ class BatchTop(MMUTop):
         issue = Signal.like(self.batch_next)   # next operation to start
         end = Signal.like(self.batch_end)
         read = requests.read_port(domain="comb")
-        op = BatchOp(read.data.word_select(issue[:LANE_BITS], REQ_BITS)[:BatchOp.as_shape().size])
+        # A case over the lanes, not a shift of the whole word by a variable amount: a
+        # simulator evaluates this every cycle.
+        lanes = Array(read.data[i * REQ_BITS:i * REQ_BITS + BatchOp.as_shape().size]
+                      for i in range(LANES))
+        op = BatchOp(lanes[issue[:LANE_BITS]])
         m.d.comb += [
             read.addr.eq(issue[LANE_BITS:]),
             mmu.req.payload.vaddr.eq(op.vaddr),

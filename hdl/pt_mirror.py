@@ -9,7 +9,7 @@ copied line in step with every write it makes or receives, before the walker can
 again.
 """
 
-from amaranth.hdl import Cat, Module, Mux
+from amaranth.hdl import Array, Cat, Module, Mux
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -115,6 +115,8 @@ class PageTableMirror(wiring.Component):
             host.stb.eq(bus.stb & ~mirrored),
             bus.ack.eq(answering | host.ack),
             bus.err.eq(host.err),
-            bus.dat_r.eq(Mux(answering, read.data.word_select(word, 64), host.dat_r)),
+            bus.dat_r.eq(Mux(answering, Array(read.data.word_select(i, 64)
+                                              for i in range(WORDS_PER_LINE))[word],
+                             host.dat_r)),
         ]
         return m
