@@ -14,7 +14,8 @@ from cocotb.utils import get_sim_time
 
 from ...hdl.batch import LANES, BatchOp, Op
 from ...hdl.mmu import COUNTERS
-from ...hdl.pt_mirror import LINES_PER_FRAME
+from ...hdl.pt_mirror import LINES_PER_FRAME, frame_entry
+from ...hdl.pte import TlbEntry as TlbEntryLayout
 from ..model.memory import Memory
 from ..model.mmu import Response
 from ..model.tlb import TlbEntry
@@ -23,19 +24,11 @@ from .vpi import WideArray
 
 CLOCK_NS = 2 * CLOCK_HALF_PERIOD_NS
 
-#: TlbEntry fields, LSB first, as packed in ``dbg_tlb_entries`` (hdl/pte.py order).
-TLB_ENTRY_FIELDS = (("valid", 1), ("g", 1), ("level", 2), ("asid", 16), ("vpn", 27),
-                    ("ppn", 44), ("r", 1), ("w", 1), ("x", 1), ("u", 1), ("a", 1), ("d", 1))
-
-
-TLB_ENTRY_BITS = sum(width for _, width in TLB_ENTRY_FIELDS)
-
-
-_TLB_FIELD_AT = {}
-_at = 0
-for _name, _width in TLB_ENTRY_FIELDS:
-    _TLB_FIELD_AT[_name] = (_at, (1 << _width) - 1)
-    _at += _width
+#: Where each TLB entry field sits in ``dbg_tlb_entries`` (the gateware's layout): bit
+#: offset and mask.
+_TLB_FIELD_AT = {name: (field.offset, (1 << field.width) - 1)
+                 for name, field in TlbEntryLayout.as_shape()}
+TLB_ENTRY_BITS = TlbEntryLayout.as_shape().size
 
 
 def unpack_tlb_entries(value, count):
@@ -290,6 +283,7 @@ class BatchRtlMmu(RtlMmu):
         #: mirrored frame -> its slot
         self.mirror = {}
         self._slot_frame = [None] * (len(self._lines) // LINES_PER_FRAME)
+        self._entry = frame_entry(len(self._slot_frame))
         self._next_slot = 0
         self._to_mirror = set()     # frames the walker read from Python
         self._stale = set()         # lines (paddr >> 6) of mirrored frames behind memory
@@ -325,10 +319,6 @@ class BatchRtlMmu(RtlMmu):
         first, last = start // LANES, (end + LANES - 1) // LANES
         self._requests.write_bytes(first, lanes[2 * LANES * first:2 * LANES * last].tobytes())
 
-    def write_requests(self, requests):
-        """Put ``requests`` (sequences starting with vaddr, kind) into the queue from 0."""
-        self.write_ops(0, [r[0] for r in requests], [int(r[1]) for r in requests])
-
     async def run(self, first, end):
         """Run queued operations ``first`` to ``end - 1``, stopping after the first fault.
         Returns one int each: the paddr (0 for an sfence), or minus the cause of a fault
@@ -337,7 +327,7 @@ class BatchRtlMmu(RtlMmu):
             return []
         dut = self.dut
         self.bus_log = []
-        enable = int(self.latency == 0 and self.hook is None)
+        enable = int(self.mirror_on)
         if enable != self._mirror_enable:
             dut.mirror_enable.value = self._mirror_enable = enable
         dut.batch_first.value = first
@@ -361,13 +351,18 @@ class BatchRtlMmu(RtlMmu):
 
     # -- the page-table mirror ---------------------------------------------------------
 
+    @property
+    def mirror_on(self):
+        """The mirror answers the walker: no wait states to model, no hook to run."""
+        return self.latency == 0 and self.hook is None
+
     def _answered(self, we, addr):
         frame = addr >> 12
         if we:
             if frame in self.mirror:
                 # The walker may read this line again in its next transaction.
                 self._write_line(addr >> 6)
-        elif self.latency == 0 and frame < self.mirror_frames and frame not in self.mirror:
+        elif self.mirror_on and frame < self.mirror_frames and frame not in self.mirror:
             self._to_mirror.add(frame)
 
     def touch(self, paddr, n):
@@ -401,7 +396,8 @@ class BatchRtlMmu(RtlMmu):
         self.mirror[frame] = slot
         for line in range(frame << 6, (frame + 1) << 6):
             self._write_line(line)
-        self._frame_map[frame].value = 1 | slot << 1      # pt_mirror.frame_entry
+        self._frame_map[frame].value = self._entry.const({"valid": 1, "slot": slot}) \
+            .as_value().value
 
     def _write_line(self, line):
         index = self.mirror[line >> 6] * LINES_PER_FRAME + (line & (LINES_PER_FRAME - 1))
