@@ -11,12 +11,12 @@ host has mirrored are answered inside (:class:`~.pt_mirror.PageTableMirror`).
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Array, Cat, Const, Mux, Signal
+from amaranth.hdl import Array, Const, Mux, Signal
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .pt_mirror import PageTableMirror, check_slots
-from .pte import ASID_BITS, Csr, Kind, Sfence
+from .pte import ASID_BITS, PADDR_BITS, Cause, Csr, Kind, Sfence
 from .top import _PORTS, MMUTop
 
 
@@ -37,12 +37,21 @@ class BatchOp(data.Struct):
     asid: ASID_BITS
 
 
+class BatchResponse(data.Struct):
+    """One entry of the response queue: a translation's answer; all zero for an
+    operation that is not a translation. (No tval: it is the request's vaddr.)"""
+    paddr: PADDR_BITS
+    cause: Cause
+    fault: 1
+
+
 #: Bits of a queue entry's lane: a BatchOp (vaddr in 0..63, kind in 64..65, then the
 #: other fields) in the low bits. Two 64-bit halves: a host packs lanes without shifting.
 REQ_BITS = 128
-#: A response: paddr in bits 0..55, cause in 56..59, fault in 60 (in a 64-bit lane); the
-#: lane of an entry that is not a translation is 0.
+#: Bits of a response's lane: a BatchResponse in the low bits of a 64-bit word, which a
+#: host reads as an array of 64-bit integers.
 RESP_BITS = 64
+assert BatchResponse.as_shape().size <= RESP_BITS
 #: Operations (and responses) per word of the queue memories: a host pays per word it
 #: reads or writes (a VPI call), not per operation.
 LANES = 16
@@ -204,11 +213,16 @@ class BatchTop(MMUTop):
         write = responses.write_port(granularity=RESP_BITS)
         resp = mmu.resp.payload
         lane = self.batch_next[:LANE_BITS]
-        answer = Mux(other, 0, Cat(resp.paddr, resp.cause, resp.fault, Const(0, 3)))
+        answer = Signal(BatchResponse)
+        lane_bits = Signal(RESP_BITS)       # the response zero-extended to its lane
+        m.d.comb += lane_bits.eq(answer.as_value())
+        with m.If(~other):
+            m.d.comb += [answer.paddr.eq(resp.paddr), answer.cause.eq(resp.cause),
+                         answer.fault.eq(resp.fault)]
         done = mmu.resp.valid | other
         m.d.comb += [
             write.addr.eq(self.batch_next[LANE_BITS:]),
-            write.data.eq(answer.replicate(LANES)),
+            write.data.eq(lane_bits.replicate(LANES)),
             write.en.eq(Mux(done, Const(1, LANES) << lane, 0)),
         ]
         with m.If(done):

@@ -12,7 +12,7 @@ import cocotb
 from cocotb.triggers import FallingEdge, RisingEdge
 from cocotb.utils import get_sim_time
 
-from ...hdl.batch import LANES, BatchOp, Op
+from ...hdl.batch import LANES, BatchOp, BatchResponse, Op
 from ...hdl.mmu import COUNTERS
 from ...hdl.pt_mirror import LINES_PER_FRAME, frame_entry
 from ...hdl.pte import TlbEntry as TlbEntryLayout
@@ -341,8 +341,8 @@ class BatchRtlMmu(RtlMmu):
         base = first // LANES
         raw = self._responses.read_bytes(base, (done + LANES - 1) // LANES)
         out = memoryview(raw).cast("Q")[first - base * LANES:done - base * LANES].tolist()
-        if out and out[-1] >> 60 & 1:          # only the last one can be a fault
-            out[-1] = -((out[-1] >> 56) & 0xF)
+        if out and out[-1] >> _RESP_FAULT & 1:          # only the last one can be a fault
+            out[-1] = -((out[-1] >> _RESP_CAUSE) & _RESP_CAUSE_MASK)
         return out
 
     def tlb_snapshot(self, count):
@@ -410,6 +410,10 @@ def _field(name):
 
 _KIND, _OP, _BY_VADDR, _BY_ASID, _ASID = (
     _field(name) for name in ("kind", "op", "by_vaddr", "by_asid", "asid"))
+#: where a BatchResponse's fault flag and cause sit in its 64-bit lane
+_RESP_FAULT = BatchResponse.as_shape()["fault"].offset
+_RESP_CAUSE = BatchResponse.as_shape()["cause"].offset
+_RESP_CAUSE_MASK = (1 << BatchResponse.as_shape()["cause"].width) - 1
 #: The queue entry that copies the TLB's entries to ``batch_tlb_snapshot``.
 SNAPSHOT_OP = Op.SNAPSHOT.value << _OP
 
