@@ -41,7 +41,7 @@ test: $(INSTALLED)
 
 verilog: $(INSTALLED)
 	mkdir -p build
-	$(BIN)/python -m mkclean.hdl.top -o build/mkclean_mmu.v
+	$(BIN)/python -m mkclean.hdl.verilog -o build/mkclean_mmu.v
 	@echo "wrote build/mkclean_mmu.v"
 
 lint: verilog

@@ -1,22 +1,13 @@
 """The MMU with flat, readable ports: the standalone Verilog for other SoCs, and the
-top that cocotb drives under Verilator.
-
-Run ``python -m mkclean.hdl.top -o mkclean_mmu.v`` (or ``make verilog``).
+top that cocotb drives under Verilator (written by :mod:`.verilog`).
 """
 
-import argparse
-import sys
-
-from amaranth.back import verilog
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .mmu import COUNTER_BITS, COUNTERS, MMU
 from .pte import ASID_BITS, PADDR_BITS, PPN_BITS, TlbEntry
-
-TOP_NAME = "mkclean_mmu"
-BATCH_TOP_NAME = "mkclean_batch"
 
 #: flat port -> (direction, width, path into the MMU's interfaces)
 _PORTS = {
@@ -104,42 +95,3 @@ class MMUTop(wiring.Component):
             else:
                 m.d.comb += port.eq(inner)
         return m
-
-
-def top_name(batch_depth=None, **params):
-    return TOP_NAME if batch_depth is None else BATCH_TOP_NAME
-
-
-def generate(out, batch_depth=None, **params):
-    """Write the Verilog of :class:`MMUTop`, or of :class:`~.batch.BatchTop` when
-    ``batch_depth`` is given."""
-    if batch_depth is None:
-        top = MMUTop(**params)
-    else:
-        from .batch import BatchTop
-        top = BatchTop(batch_depth=batch_depth, **params)
-    out.write(verilog.convert(top, name=top_name(batch_depth), emit_src=False))
-    return top
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description="Write the MMU as standalone Verilog.")
-    parser.add_argument("-o", "--output", default="-", help="file to write (default stdout)")
-    parser.add_argument("--phys-size", type=lambda s: int(s, 0), default=64 << 20)
-    parser.add_argument("--tlb-entries", type=int, default=16)
-    parser.add_argument("--walk-cache-entries", type=int, default=8)
-    args = parser.parse_args(argv)
-    params = dict(phys_size=args.phys_size, tlb_entries=args.tlb_entries,
-                  walk_cache_entries=args.walk_cache_entries)
-    try:
-        if args.output == "-":
-            generate(sys.stdout, **params)
-        else:
-            with open(args.output, "w") as f:
-                generate(f, **params)
-    except ValueError as e:
-        parser.exit(2, f"mkclean.hdl.top: {e}\n")
-
-
-if __name__ == "__main__":
-    main()

@@ -3,14 +3,14 @@
 
 import subprocess
 
-from mkclean.hdl import top
+from mkclean.hdl import verilog as hdl_verilog
 from mkclean.sim.cosim.runner import VLT, verilator_bin
 
 
 def test_standalone_verilog_lints_clean(tmp_path):
     out = tmp_path / "mkclean_mmu.v"
     with open(out, "w") as f:
-        top.generate(f, phys_size=64 << 20)
+        hdl_verilog.generate(f, phys_size=64 << 20)
     text = out.read_text()
     header = text[text.index("module mkclean_mmu(") + len("module mkclean_mmu("):
                   text.index(");")]
@@ -25,7 +25,7 @@ def test_batch_top_lints_clean(tmp_path):
     """The co-simulation's (and the board's) top: queue, page-table mirror, snapshot."""
     out = tmp_path / "mkclean_batch.v"
     with open(out, "w") as f:
-        top.generate(f, batch_depth=64, phys_size=16 << 20)
+        hdl_verilog.generate(f, batch_depth=64, phys_size=16 << 20)
     lint(out, "mkclean_batch")
 
 
@@ -39,6 +39,6 @@ def lint(verilog, top_module):
 
 def test_verilog_command_refuses_bad_configuration(tmp_path):
     import sys
-    p = subprocess.run([sys.executable, "-m", "mkclean.hdl.top", "--tlb-entries", "0",
+    p = subprocess.run([sys.executable, "-m", "mkclean.hdl.verilog", "--tlb-entries", "0",
                         "-o", str(tmp_path / "x.v")], capture_output=True, text=True)
     assert p.returncode == 2 and "tlb_entries" in p.stderr and "Traceback" not in p.stderr

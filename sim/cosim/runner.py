@@ -18,7 +18,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...hdl import top
+from ...hdl import verilog as hdl_verilog
 
 #: Where builds and test runs go; one sub-folder per MMU configuration.
 DEFAULT_BUILD_ROOT = Path(os.environ.get("MKCLEAN_BUILD", "build"))
@@ -26,7 +26,7 @@ DEFAULT_BUILD_ROOT = Path(os.environ.get("MKCLEAN_BUILD", "build"))
 #: builds the MMU behind the batch queue of hdl/batch.py instead of bare.
 DEFAULT_PARAMS = dict(phys_size=16 << 20, tlb_entries=16, walk_cache_entries=8, ad_lock=True)
 
-VLT = Path(top.__file__).with_name("mkclean_mmu.vlt")
+VLT = Path(hdl_verilog.__file__).with_name("mkclean_mmu.vlt")
 
 
 class ToolError(RuntimeError):
@@ -82,7 +82,7 @@ def _design_key(params) -> str:
     wrapper), Amaranth's version and the parameters."""
     import amaranth
     digest = hashlib.sha1(json.dumps([params, amaranth.__version__]).encode())
-    for path in sorted(Path(top.__file__).parent.glob("*.py")) + [Path(__file__)]:
+    for path in sorted(Path(hdl_verilog.__file__).parent.glob("*.py")) + [Path(__file__)]:
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -100,7 +100,7 @@ def build(params=None, *, build_root=None, waves=False, quiet=True) -> Path:
     _environment()
     folder = config_dir(params, build_root) / ("waves" if waves else "fast")
     folder.mkdir(parents=True, exist_ok=True)
-    name = top.top_name(**params)
+    name = hdl_verilog.top_name(**params)
     verilog = folder / f"{name}.v"
     # Elaborate only when the gateware, this file or the parameters changed (the
     # mirror's memory contents make it several seconds), and rewrite a file only when
@@ -112,7 +112,7 @@ def build(params=None, *, build_root=None, waves=False, quiet=True) -> Path:
     if not (verilog.exists() and public.exists() and stamp.exists()
             and stamp.read_text() == key):
         text = io.StringIO()
-        component = top.generate(text, **params)
+        component = hdl_verilog.generate(text, **params)
         text.write(clocked_wrapper(component, name))
         _write_if_changed(verilog, text.getvalue())
         _write_if_changed(public, public_vlt(component, name))
@@ -240,7 +240,7 @@ def run(test_module, params=None, *, testcase=None, env=None, build_root=None, w
     try:
         runner.test(
             test_module=test_module,
-            hdl_toplevel=top.top_name(**params) + WRAPPER_SUFFIX,
+            hdl_toplevel=hdl_verilog.top_name(**params) + WRAPPER_SUFFIX,
             hdl_toplevel_lang="verilog",
             build_dir=folder,
             test_dir=folder,
