@@ -71,7 +71,7 @@ def _options(pairs, cls):
 
 def parse(args):
     """Check every argument; returns (kernel options, workload class, options) or BadInput."""
-    from mkclean.sim.kernel.backends import backend_names
+    from mkclean.sim.hw.backends import backend_names
     from mkclean.sim.kernel.kernel import AD_MODES
     from mkclean.sim.kernel.policies import POLICIES
     from mkclean.sim.workloads import WORKLOADS

@@ -2,7 +2,7 @@
 
 import pytest
 
-from mkclean.sim.hw.golden import GoldenHardware
+from mkclean.sim.model.backend import GoldenHardware
 from mkclean.sim.hw.seam import Cause, Csr, Hardware, Kind, Priv, Trap
 from mkclean.sim.model import make_pte
 from mkclean.sim.model.pte import A, D

@@ -171,7 +171,7 @@ def test_backend_registry(k):
     made = []
 
     def factory(**kw):
-        from mkclean.sim.hw.golden import GoldenHardware
+        from mkclean.sim.model.backend import GoldenHardware
         made.append(kw)
         return GoldenHardware(phys_size=kw["phys_size"])
 

@@ -4,7 +4,7 @@ batches with faults in them) runs on both and must see the same results."""
 
 import cocotb
 
-from ..hw.golden import GoldenHardware
+from ..model.backend import GoldenHardware
 from ..hw.seam import Kind, Trap
 from .rtl_backend import RtlHardware
 from .runner import params_from_env

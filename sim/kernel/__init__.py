@@ -9,7 +9,7 @@ write_cache_pages), ``mprotect``, ``msync``, ``mmap``, ``fork``, ``trap`` (the p
 entry), ``policies``, ``process`` (the syscalls), ``kernel`` (the Kernel).
 """
 
-from .backends import backend_names, register_backend
+from mkclean.sim.hw.backends import backend_names, register_backend
 from .constants import (MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_LOCKED, MAP_POPULATE,
                         MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE, MS_ASYNC, MS_INVALIDATE,
                         MS_SYNC, PAGE_SIZE, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE)

@@ -5,7 +5,7 @@ import os
 import shutil
 import tempfile
 
-from .backends import make_hardware
+from mkclean.sim.hw.backends import make_hardware
 from .constants import MAX_FILE_SIZE, PAGE_SHIFT, PAGE_SIZE
 from .errors import KernelError
 from .locking import Sched

@@ -1,7 +1,9 @@
-"""The golden backend of the hardware seam: GoldenMMU over a bytearray memory."""
+"""The golden backend of the hardware seam: :class:`~.mmu.GoldenMMU` over a bytearray
+memory, in the kernel's own thread."""
 
-from ..model import GoldenMMU, Memory, MemoryBus
-from .seam import Cause, Csr, Kind, Trap
+from ..hw.seam import Cause, Csr, Kind, Trap
+from .memory import Memory, MemoryBus
+from .mmu import GoldenMMU
 
 _STORE, _AMO = int(Kind.STORE), int(Kind.AMO)
 
@@ -120,3 +122,12 @@ class GoldenHardware:
                 r = access(vaddr, kind, data, size)
             results.append(r)
         return results, None
+
+
+def make_golden(phys_size: int = 64 << 20, tlb_entries: int = 16, walk_cache_entries: int = 8,
+                **options) -> GoldenHardware:
+    """The backend registry's factory (:mod:`mkclean.sim.hw.backends`)."""
+    if options:
+        raise ValueError(f"the golden backend takes no options {sorted(options)}")
+    return GoldenHardware(phys_size=phys_size, tlb_entries=tlb_entries,
+                          walk_cache_entries=walk_cache_entries)

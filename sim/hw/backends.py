@@ -1,14 +1,22 @@
-"""Which hardware the kernel runs on: a small registry of seam backends.
+"""Which hardware the kernel runs on: the registry of the seam's backends.
 
 A backend is a factory ``make(phys_size, tlb_entries, walk_cache_entries, **options)``
-returning an object that implements :class:`mkclean.sim.hw.seam.Hardware`. The golden one
-is registered here; the rtl, board and qemu backends of later issues register theirs with
-:func:`register_backend` (by object, or lazily by "module:function" path).
+returning an object that implements :class:`~.seam.Hardware`. Each backend lives in its
+own folder, above the seam, and is named here by a "module:function" path that is
+imported on first use: the seam knows the backends' names, never their code, so that the
+kernel model (which asks for a backend by name) imports nothing of a backend.
 """
 
 import importlib
 
-_BACKENDS: dict[str, object] = {}
+#: name -> factory, or the "package.module:function" path of one
+_BACKENDS: dict[str, object] = {
+    # pure Python, in the kernel's thread
+    "golden": "mkclean.sim.model.backend:make_golden",
+    # The kernel on the RTL MMU runs inside a cocotb simulation, which hands the Kernel
+    # its hardware (Kernel(hw=...)); `mkclean run --backend rtl` starts that simulation.
+    "rtl": "mkclean.sim.cosim.rtl_backend:outside_simulation",
+}
 
 
 def register_backend(name: str, factory) -> None:
@@ -35,18 +43,3 @@ def make_hardware(name: str, **options):
         factory = getattr(importlib.import_module(module), attr)
         _BACKENDS[name] = factory
     return factory(**options)
-
-
-def _golden(phys_size: int = 64 << 20, tlb_entries: int = 16, walk_cache_entries: int = 8,
-            **options):
-    from mkclean.sim.hw.golden import GoldenHardware
-    if options:
-        raise ValueError(f"the golden backend takes no options {sorted(options)}")
-    return GoldenHardware(phys_size=phys_size, tlb_entries=tlb_entries,
-                          walk_cache_entries=walk_cache_entries)
-
-
-register_backend("golden", _golden)
-# The kernel on the RTL MMU runs inside a cocotb simulation, which hands the Kernel its
-# hardware (Kernel(hw=...)); `mkclean run --backend rtl` starts that simulation.
-register_backend("rtl", "mkclean.sim.cosim.rtl_backend:outside_simulation")
