@@ -20,7 +20,8 @@ from .pgtable import (maybe_mkwrite, mk_pte, pte_alloc, pte_dirty, pte_mkclean, 
                       set_pte_at)
 from .rmap import (page_add_file_rmap, page_add_new_anon_rmap, page_dup_rmap,
                    page_remove_rmap, ptep_clear_flush)
-from .tlbflush import MmuGather, flush_tlb_fix_spurious_fault, update_mmu_cache
+from .mmu_gather import MmuGather
+from .tlbflush import flush_tlb_fix_spurious_fault, update_mmu_cache
 from .writeback import balance_dirty_pages_ratelimited, set_page_dirty
 
 

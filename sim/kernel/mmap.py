@@ -5,7 +5,7 @@ from .memory import free_pgtables, unmap_page_range
 from .pagecache import delete_from_page_cache
 from .writeback import folio_cancel_dirty
 from .mm import Vma, split_vma, vma_flags_for, vma_link, vma_set_page_prot, vma_unlink, vmas_in_range
-from .tlbflush import MmuGather
+from .mmu_gather import MmuGather
 
 
 def mmap_region(kernel, mm, file, addr: int, length: int, vm_flags: int, pgoff: int) -> int:

@@ -11,7 +11,7 @@ from .memory import vm_normal_page
 from .mm import vma_modify_flags, vma_set_page_prot, vma_wants_manual_pte_write_upgrade
 from .pgtable import (pte_dirty, pte_mkwrite, pte_modify, pte_none, pte_present, pte_protnone,
                       pte_write, ptep_modify_prot_commit, ptep_modify_prot_start)
-from .tlbflush import MmuGather
+from .mmu_gather import MmuGather
 
 MM_CP_TRY_CHANGE_WRITABLE = 1
 
