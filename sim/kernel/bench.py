@@ -15,6 +15,7 @@ import time
 from .constants import MAP_POPULATE, MAP_SHARED, PROT_READ, PROT_WRITE
 from .kernel import Kernel
 from .locking import lock_page, unlock_page
+from .policies import HwDirty
 from .rmap import folio_mkclean
 from .writeback import WritebackControl
 
@@ -86,7 +87,6 @@ def _mkclean_by_mappings(quick: bool) -> dict:
 
 
 def _mkclean_by_address_space(quick: bool) -> dict:
-    from .policies import HwDirty
     out = {}
     sizes = (1_000, 10_000) if quick else (1_000, 100_000)
     for n in sizes:

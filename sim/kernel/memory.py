@@ -12,15 +12,15 @@ from .constants import (FAULT_FLAG_WRITE, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, PMD_
 from .errors import KernelBug
 from .locking import lock_page, pte_lock, pte_unlock, unlock_page
 from .mm import (anon_vma_prepare, is_cow_mapping, linear_page_index, vma_is_anonymous,
-                 vma_needs_copy)
-from .pgtable import (maybe_mkwrite, mk_pte, pte_alloc, pte_dirty, pte_mkclean, pte_mkdirty,
-                      pte_mkold, pte_mkwrite, pte_mkyoung, pte_none, pte_offset_map, pte_pfn,
-                      pte_present, pte_protnone, pte_write, pte_wrprotect,
-                      ptep_get_and_clear, ptep_set_access_flags, ptep_set_wrprotect,
-                      set_pte_at)
+                 vma_needs_copy, vmas_in_range)
+from .mmu_gather import MmuGather
+from .pgtable import (free_pmd_table, free_pte_table, maybe_mkwrite, mk_pte, pte_alloc,
+                      pte_dirty, pte_mkclean, pte_mkdirty, pte_mkold, pte_mkwrite, pte_mkyoung,
+                      pte_none, pte_offset_map, pte_pfn, pte_present, pte_protnone, pte_write,
+                      pte_wrprotect, ptep_get_and_clear, ptep_set_access_flags,
+                      ptep_set_wrprotect, set_pte_at)
 from .rmap import (page_add_file_rmap, page_add_new_anon_rmap, page_dup_rmap,
                    page_remove_rmap, ptep_clear_flush)
-from .mmu_gather import MmuGather
 from .tlbflush import flush_tlb_fix_spurious_fault, update_mmu_cache
 from .writeback import balance_dirty_pages_ratelimited, set_page_dirty
 
@@ -487,8 +487,6 @@ def unmap_mapping_range(kernel, mapping, holebegin: int, holelen: int, even_cows
 
 def free_pgtables(tlb: MmuGather, mm, start: int, end: int) -> None:
     """Free the PTE (and PMD) tables no VMA needs any more in ``[start, end)``."""
-    from .mm import vmas_in_range
-    from .pgtable import free_pmd_table, free_pte_table
     kernel = tlb.kernel
     hw = kernel.hw
     first, last = start >> PMD_SHIFT, (end - 1) >> PMD_SHIFT

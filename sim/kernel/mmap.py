@@ -2,10 +2,11 @@
 
 from .constants import MAP_LOCKED, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_TYPE, VM_LOCKED
 from .memory import free_pgtables, unmap_page_range
-from .pagecache import delete_from_page_cache
-from .writeback import folio_cancel_dirty
 from .mm import Vma, split_vma, vma_flags_for, vma_link, vma_set_page_prot, vma_unlink, vmas_in_range
 from .mmu_gather import MmuGather
+from .pagecache import delete_from_page_cache
+from .pgtable import free_pmd_table
+from .writeback import folio_cancel_dirty
 
 
 def mmap_region(kernel, mm, file, addr: int, length: int, vm_flags: int, pgoff: int) -> int:
@@ -62,7 +63,6 @@ def release_unused_shmem(kernel, vmas) -> None:
 
 def exit_mmap(kernel, mm) -> None:
     """Tear down the whole address space (exit, or the last user of an mm)."""
-    from .pgtable import free_pmd_table
     tlb = MmuGather(kernel, mm)
     vmas = list(mm.vmas)
     for vma in vmas:

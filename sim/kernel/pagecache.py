@@ -11,6 +11,7 @@ from .constants import (PAGE_SHIFT, PAGE_SIZE, VM_FAULT_LOCKED, VM_FAULT_NOPAGE,
                         VM_FAULT_SIGBUS)
 from .errors import KernelBug
 from .locking import lock_page, unlock_page
+from .memory import unmap_mapping_range
 from .writeback import (balance_dirty_pages_ratelimited, folio_cancel_dirty, folio_wait_stable,
                         folio_wait_writeback, set_page_dirty)
 
@@ -272,7 +273,6 @@ def generic_perform_write(kernel, mapping: File, pos: int, data: bytes) -> int:
 
 def truncate_inode_pages(kernel, mapping: File, lstart: int) -> None:
     """Drop the pages wholly beyond ``lstart``; zero the tail of the partial page."""
-    from .memory import unmap_mapping_range
     start = (lstart + PAGE_SIZE - 1) >> PAGE_SHIFT
     for index in sorted(i for i in mapping.pages if i >= start):
         page = mapping.pages.get(index)
@@ -297,7 +297,6 @@ def truncate_inode_pages(kernel, mapping: File, lstart: int) -> None:
 
 
 def truncate_pagecache(kernel, mapping: File, newsize: int) -> None:
-    from .memory import unmap_mapping_range
     holebegin = (newsize + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
     unmap_mapping_range(kernel, mapping, holebegin, 0, True)
     truncate_inode_pages(kernel, mapping, newsize)
