@@ -6,6 +6,7 @@ import shutil
 import tempfile
 
 from mkclean.sim.hw.backends import make_hardware
+from mkclean.sim.hw.seam import SATP_MODE_SV39, Priv
 from .constants import MAX_FILE_SIZE, PAGE_SHIFT, PAGE_SIZE
 from .errors import KernelError
 from .locking import Sched
@@ -21,8 +22,6 @@ from .tlbflush import flush_tlb_mm
 from .writeback import end_page_writeback, vfs_fsync_range, wb_writeback
 
 AD_MODES = ("svadu", "svade")
-SATP_MODE_SV39 = 8
-PRIV_U = 0
 ASID_LIMIT = 1 << 16
 
 COUNTER_NAMES = ("sfences", "mkclean_ptes", "mkclean_calls", "mkclean_cleaned", "rmap_ptes",
@@ -99,7 +98,7 @@ class Kernel:
         self._next_asid = 1
         self._free_asids = []
         # Boot: user mode, no SUM/MXR, A/D per the ad mode. satp is set per process.
-        hw.set_csr(priv=PRIV_U, sum=False, mxr=False, adue=(ad == "svadu"))
+        hw.set_csr(priv=Priv.U, sum=False, mxr=False, adue=(ad == "svadu"))
         hw.sfence_vma(None, None)
 
     # -- lifetime -------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ kernel's page-fault handler and the access is retried, or the process gets a Sig
 import errno
 import numbers
 
-from mkclean.sim.hw.seam import Trap
+from mkclean.sim.hw.seam import Kind, Trap
 
 from . import mmap as mmap_mod
 from .constants import (MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_KNOWN, MAP_POPULATE,
@@ -27,8 +27,8 @@ from .pagecache import File, filemap_read, generic_perform_write, truncate_setsi
 from .pgtable import PteView, pte_offset_map
 from .trap import do_page_fault
 
-_LOAD, _STORE, _FETCH = 0, 1, 2
-_Trap = Trap
+#: The seam's access kinds as plain ints, what the TLB-hit path hands the hardware.
+_LOAD, _STORE, _FETCH = int(Kind.LOAD), int(Kind.STORE), int(Kind.FETCH)
 _VA_LIMIT = 1 << 64
 #: A fault that does not let the access through after this many tries is a kernel bug.
 MAX_FAULT_RETRIES = 8
@@ -81,7 +81,7 @@ class Process:
         access = kernel.hw.access
         for _ in range(MAX_FAULT_RETRIES):
             r = access(va, kind, data, size)
-            if not isinstance(r, _Trap):
+            if not isinstance(r, Trap):
                 return r
             do_page_fault(kernel, self.mm, int(r.cause), r.tval)
             if kernel.current is not self:
@@ -97,7 +97,7 @@ class Process:
         if 0 <= va < _VA_LIMIT and (va & 0xFFF) + len(data) <= 4096:
             # The TLB-hit path: one access and nothing else.
             r = kernel.access(va, _STORE, data)
-            if r.__class__ is not _Trap:
+            if r.__class__ is not Trap:
                 return
             do_page_fault(kernel, self.mm, int(r.cause), r.tval)
             self._access(va, _STORE, data, 0)
@@ -111,7 +111,7 @@ class Process:
             kernel.switch_to(self)
         if 0 <= va < _VA_LIMIT and 0 <= n and (va & 0xFFF) + n <= 4096:
             r = kernel.access(va, _LOAD, None, n)
-            if r.__class__ is not _Trap:
+            if r.__class__ is not Trap:
                 return r
             do_page_fault(kernel, self.mm, int(r.cause), r.tval)
             return self._access(va, _LOAD, None, n)

@@ -2,25 +2,25 @@
 
 import signal
 
+from mkclean.sim.hw.seam import Cause
+
 from .constants import (FAULT_FLAG_INSTRUCTION, FAULT_FLAG_WRITE, TASK_SIZE, VM_EXEC,
                         VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_READ, VM_WRITE)
 from .errors import Signal
 from .memory import count, handle_mm_fault
 from .mm import find_vma
 
-LOAD_ACCESS, STORE_ACCESS, FETCH_ACCESS = 5, 7, 1
-FETCH_PAGE, LOAD_PAGE, STORE_PAGE = 12, 13, 15
-CAUSE_NAMES = {1: "fetch_access", 5: "load_access", 7: "store_access",
-               12: "fetch_page", 13: "load_page", 15: "store_page"}
+#: The key of each cause in the traps counter: "fetch_access", ..., "store_page".
+CAUSE_NAMES = {cause: cause.name.lower() for cause in Cause}
 
 
 def access_error(cause: int, vma) -> bool:
-    if cause == FETCH_PAGE:
+    if cause == Cause.FETCH_PAGE:
         return not vma.vm_flags & VM_EXEC
-    if cause == LOAD_PAGE:
+    if cause == Cause.LOAD_PAGE:
         # Write implies read.
         return not vma.vm_flags & (VM_READ | VM_WRITE)
-    if cause == STORE_PAGE:
+    if cause == Cause.STORE_PAGE:
         return not vma.vm_flags & VM_WRITE
     return True
 
@@ -37,7 +37,7 @@ def do_page_fault(kernel, mm, cause: int, addr: int) -> None:
     traps[name] = traps.get(name, 0) + 1
     if kernel.trace is not None:
         kernel.trace.append((mm.asid, cause, addr))
-    if cause in (LOAD_ACCESS, STORE_ACCESS, FETCH_ACCESS):
+    if cause in (Cause.LOAD_ACCESS, Cause.STORE_ACCESS, Cause.FETCH_ACCESS):
         raise bad_area(kernel, addr, f"{name} (physical address out of range)")
     if addr >= TASK_SIZE:
         raise bad_area(kernel, addr, "address outside user space")
@@ -47,9 +47,9 @@ def do_page_fault(kernel, mm, cause: int, addr: int) -> None:
     if access_error(cause, vma):
         raise bad_area(kernel, addr, f"{name} not allowed by the mapping")
     flags = 0
-    if cause == STORE_PAGE:
+    if cause == Cause.STORE_PAGE:
         flags |= FAULT_FLAG_WRITE
-    elif cause == FETCH_PAGE:
+    elif cause == Cause.FETCH_PAGE:
         flags |= FAULT_FLAG_INSTRUCTION
     fault = handle_mm_fault(kernel, vma, addr, flags)
     if fault & VM_FAULT_OOM:
