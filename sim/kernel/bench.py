@@ -12,14 +12,13 @@
 import statistics
 import time
 
-from .constants import MAP_POPULATE, MAP_SHARED, PROT_READ, PROT_WRITE
+from .constants import MAP_POPULATE, MAP_SHARED, PAGE_SIZE, PROT_READ, PROT_WRITE
 from .kernel import Kernel
 from .locking import lock_page, unlock_page
 from .policies import HwDirty
 from .rmap import folio_mkclean
 from .writeback import WritebackControl
 
-PAGE = 4096
 RW = PROT_READ | PROT_WRITE
 
 
@@ -67,9 +66,9 @@ def _mkclean_by_mappings(quick: bool) -> dict:
     for n in (1, 8, 64):
         k = Kernel(phys_size=16 << 20)
         try:
-            f = k.create_file("shared", 4 * PAGE)
+            f = k.create_file("shared", 4 * PAGE_SIZE)
             procs = [k.spawn() for _ in range(n)]
-            vas = [p.mmap(4 * PAGE, RW, MAP_SHARED, file=f) for p in procs]
+            vas = [p.mmap(4 * PAGE_SIZE, RW, MAP_SHARED, file=f) for p in procs]
 
             def redirty():
                 for p, va in zip(procs, vas):
@@ -90,18 +89,18 @@ def _mkclean_by_address_space(quick: bool) -> dict:
     out = {}
     sizes = (1_000, 10_000) if quick else (1_000, 100_000)
     for n in sizes:
-        k = Kernel(phys_size=((n * PAGE + (32 << 20)) + (1 << 20) - 1) & ~((1 << 20) - 1))
+        k = Kernel(phys_size=((n * PAGE_SIZE + (32 << 20)) + (1 << 20) - 1) & ~((1 << 20) - 1))
         try:
-            f = k.create_file("big", n * PAGE)
+            f = k.create_file("big", n * PAGE_SIZE)
             p = k.spawn()
             t = time.perf_counter()
-            va = p.mmap(n * PAGE, RW, MAP_SHARED | MAP_POPULATE, file=f)
+            va = p.mmap(n * PAGE_SIZE, RW, MAP_SHARED | MAP_POPULATE, file=f)
             populate_s = time.perf_counter() - t
             target = n // 2
             page = k.page(f, target)
 
             def redirty():
-                p.store(va + target * PAGE, b"dirty")
+                p.store(va + target * PAGE_SIZE, b"dirty")
 
             r = _time_mkclean(k, page, redirty, 10 if quick else 30)
             # What finding dirty pages costs without write faults: a D-bit scan of every

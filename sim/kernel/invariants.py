@@ -14,10 +14,10 @@ Each function returns a list of problems (empty: all well); :func:`check_all` ra
 
 import struct
 
-from .constants import PAGE_SHIFT, PAGE_SIZE, PMD_SHIFT, VM_SHARED
+from .constants import PAGE_SHIFT, PAGE_SIZE, PMD_SHIFT, VM_PFNMAP, VM_SHARED
 from .mm import linear_page_index, vma_lookup
-from .pgtable import (_PAGE_PRESENT, pgd_index, pmd_index, pte_dirty, pte_pfn, pte_present,
-                      pte_write, table_of)
+from .pgtable import (_PAGE_PRESENT, pgd_index, pmd_index, pte_dirty, pte_exec, pte_pfn,
+                      pte_present, pte_read, pte_user, pte_write, table_of)
 
 _UNPACK = struct.Struct("<512Q").unpack
 
@@ -55,7 +55,7 @@ def check_page_tables(kernel, ptes=None) -> list[str]:
             pmd = hw.read_pte(table_of(pgd) + pmd_index(addr) * 8)
             if not pmd & _PAGE_PRESENT or table_of(pmd) != table:
                 problems.append(f"{mm!r}: PMD entry of {addr:#x} is {pmd:#x}, table {table:#x}")
-            if mem_map[table >> PAGE_SHIFT].kind != "pgtable":
+            if not mem_map[table >> PAGE_SHIFT].PageTable():
                 problems.append(f"{mm!r}: PTE table {table:#x} is not a table frame")
     if ptes is None:
         ptes = mapped_ptes(kernel)
@@ -132,8 +132,9 @@ def check_tlb(kernel, ptes=None) -> list[str]:
             problems.append(f"TLB[{i}] asid {e.asid} va {va:#x}: ppn {e.ppn:#x}, the PTE "
                             f"maps {pte_pfn(pte):#x}")
             continue
-        for bit, name in ((1, "r"), (2, "w"), (3, "x"), (4, "u"), (7, "d")):
-            if getattr(e, name) and not pte >> bit & 1:
+        for name, pte_has in (("r", pte_read), ("w", pte_write), ("x", pte_exec),
+                              ("u", pte_user), ("d", pte_dirty)):
+            if getattr(e, name) and not pte_has(pte):
                 problems.append(f"TLB[{i}] asid {e.asid} va {va:#x}: {name}=1, the PTE "
                                 f"{pte:#x} has {name}=0")
     # The walker's cache of non-leaf PTEs: an entry the kernel changed or freed must be gone.
@@ -235,7 +236,7 @@ def check_dirty(kernel, ptes=None) -> list[str]:
             if page.kind != "pagecache" or page.mapping is None or not page.mapping.can_writeback:
                 continue
             vma = vma_lookup(mm, va)
-            if vma is None or not vma.vm_flags & VM_SHARED or vma.vm_flags & 0x400:
+            if vma is None or not vma.vm_flags & VM_SHARED or vma.vm_flags & VM_PFNMAP:
                 continue
             if not page.dirty:
                 problems.append(f"{mm!r} {va:#x}: PTE {pte:#x} writable/dirty, {page!r} clean")

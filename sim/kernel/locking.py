@@ -9,6 +9,7 @@ path asks the scheduler to run others until it is free; without a scheduler that
 deadlock, reported as a KernelBug.
 """
 
+from .constants import PAGE_SHIFT
 from .errors import KernelBug
 
 
@@ -60,13 +61,13 @@ def unlock_page(kernel, page) -> None:
 
 def pte_lockptr(kernel, ptep: int):
     """The struct page of the PTE table holding ``ptep``: its ptl is the lock."""
-    return kernel.mem.mem_map[ptep >> 12]
+    return kernel.mem.mem_map[ptep >> PAGE_SHIFT]
 
 
 def pte_lock(kernel, ptep: int):
     """spin_lock(ptl) for the table of ``ptep``; returns the lock to give to pte_unlock."""
     sched = kernel.sched
-    ptl = kernel.mem.mem_map[ptep >> 12]
+    ptl = pte_lockptr(kernel, ptep)
     sched.point("pte_lock", ptl)
     if ptl.ptl_owner is not None:
         if ptl.ptl_owner == sched.current:

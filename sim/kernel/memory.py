@@ -303,7 +303,7 @@ def do_wp_page(vmf: Vmf) -> int:
             return wp_pfn_shared(vmf)
         return wp_page_shared(vmf)
     page = vmf.page
-    if page is not None and page.kind == "anon" and page.mapcount == 1:
+    if page is not None and page.PageAnon() and page.mapcount == 1:
         # An exclusive anonymous page: reuse it in place.
         wp_page_reuse(vmf)
         count(kernel, "wp_reuse")
@@ -389,7 +389,7 @@ def wp_page_copy(vmf: Vmf) -> int:
     update_mmu_cache(kernel, vma, vmf.address)
     if old_page is not None:
         page_remove_rmap(kernel, old_page)
-        if old_page.kind == "anon" and old_page.mapcount == 0:
+        if old_page.PageAnon() and old_page.mapcount == 0:
             kernel.mem.free_page(old_page)               # flushed above
     pte_unlock(kernel, vmf.ptl)
     count(kernel, "wp_copy")
@@ -430,7 +430,7 @@ def zap_pte_range(tlb: MmuGather, vma, addr: int, end: int, details=None) -> Non
             continue
         page = vm_normal_page(kernel, vma, a, ptent)
         if details is not None and page is not None:
-            if page.kind == "anon":
+            if page.PageAnon():
                 if not details.even_cows:
                     continue
             elif page.mapping is not details.mapping:
@@ -439,7 +439,7 @@ def zap_pte_range(tlb: MmuGather, vma, addr: int, end: int, details=None) -> Non
         tlb.tlb_remove_tlb_entry(a)
         if page is None:
             continue
-        if page.kind != "anon":
+        if not page.PageAnon():
             if pte_dirty(ptent):
                 set_page_dirty(page)
                 force_flush = True

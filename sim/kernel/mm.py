@@ -7,10 +7,9 @@ store to each clean page faults.
 
 import bisect
 
-from .constants import (MMAP_MIN_ADDR, PAGE_SHIFT, PAGE_SIZE, PROT_EXEC, PROT_READ,
-                        PROT_WRITE, TASK_SIZE, TASK_UNMAPPED_BASE, VM_EXEC, VM_MAYEXEC,
-                        VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_MIXEDMAP, VM_PFNMAP, VM_READ,
-                        VM_SHARED, VM_SOFTDIRTY, VM_UFFD_WP, VM_WRITE)
+from .constants import (MMAP_MIN_ADDR, PAGE_SHIFT, PAGE_SIZE, TASK_SIZE, TASK_UNMAPPED_BASE,
+                        VM_MAYWRITE, VM_MIXEDMAP, VM_PFNMAP, VM_SHARED, VM_SOFTDIRTY, VM_UFFD_WP,
+                        VM_WRITE)
 from .errors import KernelBug
 from .pgtable import vm_get_page_prot
 
@@ -315,7 +314,6 @@ def split_vma(mm: MmStruct, vma: Vma, addr: int) -> Vma:
     return new
 
 
-
 def vma_modify_flags(mm: MmStruct, vma: Vma, start: int, end: int, newflags: int) -> Vma:
     """Give ``[start, end)`` of ``vma`` the flags ``newflags``, splitting it where the range
     ends inside it; returns the VMA that covers exactly that range."""
@@ -325,17 +323,3 @@ def vma_modify_flags(mm: MmStruct, vma: Vma, start: int, end: int, newflags: int
         split_vma(mm, vma, end)
     vma.vm_flags = newflags
     return vma
-
-def vma_flags_for(prot: int, shared: bool) -> int:
-    """calc_vm_prot_bits | calc_vm_flag_bits | mm->def_flags | VM_MAY*."""
-    flags = 0
-    if prot & PROT_READ:
-        flags |= VM_READ
-    if prot & PROT_WRITE:
-        flags |= VM_WRITE
-    if prot & PROT_EXEC:
-        flags |= VM_EXEC
-    flags |= VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC
-    if shared:
-        flags |= VM_SHARED | VM_MAYSHARE
-    return flags

@@ -1,8 +1,10 @@
 """mmap, munmap and exit_mmap (mm/mmap.c, mm/vma.c)."""
 
-from .constants import MAP_LOCKED, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_TYPE, VM_LOCKED
+from .constants import (MAP_LOCKED, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_TYPE, PROT_EXEC,
+                        PROT_READ, PROT_WRITE, TASK_SIZE, VM_EXEC, VM_LOCKED, VM_MAYEXEC,
+                        VM_MAYREAD, VM_MAYSHARE, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE)
 from .memory import free_pgtables, unmap_page_range
-from .mm import Vma, split_vma, vma_flags_for, vma_link, vma_set_page_prot, vma_unlink, vmas_in_range
+from .mm import Vma, split_vma, vma_link, vma_set_page_prot, vma_unlink, vmas_in_range
 from .mmu_gather import MmuGather
 from .pagecache import delete_from_page_cache
 from .pgtable import free_pmd_table
@@ -69,7 +71,7 @@ def exit_mmap(kernel, mm) -> None:
         unmap_page_range(tlb, vma, vma.vm_start, vma.vm_end)
     for vma in vmas:
         vma_unlink(mm, vma)
-    free_pgtables(tlb, mm, 0, 1 << 38)
+    free_pgtables(tlb, mm, 0, TASK_SIZE)
     for key in list(mm.pmd_tables):
         tlb.tables.append(free_pmd_table(mm, key))
         tlb.freed_tables = True
@@ -77,9 +79,28 @@ def exit_mmap(kernel, mm) -> None:
     release_unused_shmem(kernel, vmas)
 
 
+def calc_vm_prot_bits(prot: int) -> int:
+    """PROT_READ/WRITE/EXEC as VM_READ/WRITE/EXEC (include/linux/mman.h)."""
+    vm_flags = 0
+    if prot & PROT_READ:
+        vm_flags |= VM_READ
+    if prot & PROT_WRITE:
+        vm_flags |= VM_WRITE
+    if prot & PROT_EXEC:
+        vm_flags |= VM_EXEC
+    return vm_flags
+
+
+def calc_vm_flag_bits(flags: int) -> int:
+    """The vm_flags that mmap's flags ask for (include/linux/mman.h)."""
+    return VM_LOCKED if flags & MAP_LOCKED else 0
+
+
 def calc_vm_flags(prot: int, flags: int) -> int:
-    vm_flags = vma_flags_for(prot, (flags & MAP_TYPE) in (MAP_SHARED, MAP_SHARED_VALIDATE))
-    if flags & MAP_LOCKED:
-        vm_flags |= VM_LOCKED
+    """The vm_flags of a new mapping, as do_mmap computes them."""
+    vm_flags = calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags) | VM_MAYREAD | VM_MAYWRITE \
+        | VM_MAYEXEC
+    if (flags & MAP_TYPE) in (MAP_SHARED, MAP_SHARED_VALIDATE):
+        vm_flags |= VM_SHARED | VM_MAYSHARE
     return vm_flags
 

@@ -52,7 +52,7 @@ class MmuGather:
         self.tlb_flush_rmaps()
         mem = self.kernel.mem
         for page in self.pages:
-            if page.kind == "anon" and page.mapcount == 0:
+            if page.PageAnon() and page.mapcount == 0:
                 mem.free_page(page)
         self.pages.clear()
         for pfn in self.tables:

@@ -23,7 +23,7 @@ def can_change_pte_writable(kernel, vma, addr: int, pte: int) -> bool:
         return False
     if not vma.vm_flags & VM_SHARED:
         page = vm_normal_page(kernel, vma, addr, pte)
-        return page is not None and page.kind == "anon" and page.mapcount == 1
+        return page is not None and page.PageAnon() and page.mapcount == 1
     # A writable MAP_SHARED mapping: "clean" may mean the file still needs its write fault.
     return pte_dirty(pte)
 

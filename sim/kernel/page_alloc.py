@@ -67,6 +67,9 @@ class Page:
     def PageAnon(self) -> bool:
         return self.kind == "anon"
 
+    def PageTable(self) -> bool:
+        return self.kind == "pgtable"
+
     def __repr__(self) -> str:
         flags = "".join(c for c, on in (("D", self.dirty), ("W", self.writeback),
                                         ("L", self.locked), ("U", self.uptodate)) if on)
@@ -128,7 +131,7 @@ class PhysMem:
 
     def free_pgtable(self, pfn: int) -> None:
         page = self.mem_map[pfn]
-        if page.kind != "pgtable":
+        if not page.PageTable():
             raise KernelBug(f"freeing a non-table frame as a table: {page!r}")
         self.free_page(page)
 

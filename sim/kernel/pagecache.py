@@ -7,8 +7,8 @@ reverse map walks), the dirty accounting, and the real file on disk behind it.
 
 import os
 
-from .constants import (PAGE_SHIFT, PAGE_SIZE, VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_OOM,
-                        VM_FAULT_SIGBUS)
+from .constants import (PAGE_ALIGN, PAGE_SHIFT, PAGE_SIZE, VM_FAULT_LOCKED, VM_FAULT_NOPAGE,
+                        VM_FAULT_OOM, VM_FAULT_SIGBUS)
 from .errors import KernelBug
 from .locking import lock_page, unlock_page
 from .memory import unmap_mapping_range
@@ -297,7 +297,7 @@ def truncate_inode_pages(kernel, mapping: File, lstart: int) -> None:
 
 
 def truncate_pagecache(kernel, mapping: File, newsize: int) -> None:
-    holebegin = (newsize + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
+    holebegin = PAGE_ALIGN(newsize)
     unmap_mapping_range(kernel, mapping, holebegin, 0, True)
     truncate_inode_pages(kernel, mapping, newsize)
     unmap_mapping_range(kernel, mapping, holebegin, 0, True)

@@ -108,6 +108,10 @@ def pte_exec(pte: int) -> bool:
     return bool(pte & _PAGE_EXEC)
 
 
+def pte_user(pte: int) -> bool:
+    return bool(pte & _PAGE_USER)
+
+
 def pte_dirty(pte: int) -> bool:
     return bool(pte & _PAGE_DIRTY)
 

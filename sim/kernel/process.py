@@ -7,15 +7,16 @@ kernel's page-fault handler and the access is retried, or the process gets a Sig
 
 import errno
 import numbers
+import signal
 
 from mkclean.sim.hw.seam import Kind, Trap
 
 from . import mmap as mmap_mod
-from .constants import (MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_KNOWN, MAP_POPULATE,
-                        MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_TYPE, MAX_FILE_SIZE,
-                        MMAP_MIN_ADDR, MS_ASYNC, MS_INVALIDATE, MS_SYNC, PAGE_ALIGN, PAGE_MASK,
-                        PAGE_SHIFT, PAGE_SIZE, PROT_MASK, TASK_SIZE, VM_LOCKED, VM_WRITE,
-                        VM_SHARED)
+from .constants import (FAULT_FLAG_WRITE, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE,
+                        MAP_KNOWN, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE,
+                        MAP_TYPE, MAX_FILE_SIZE, MMAP_MIN_ADDR, MS_ASYNC, MS_INVALIDATE, MS_SYNC,
+                        PAGE_ALIGN, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, PROT_MASK, TASK_SIZE,
+                        VM_ACCESS_FLAGS, VM_LOCKED, VM_SHARED, VM_WRITE)
 from .errors import KernelBug, KernelError, Signal
 from .fork import dup_mm
 from .memory import handle_mm_fault
@@ -94,7 +95,7 @@ class Process:
         kernel = self.kernel
         if kernel.current is not self:
             kernel.switch_to(self)
-        if 0 <= va < _VA_LIMIT and (va & 0xFFF) + len(data) <= 4096:
+        if 0 <= va < _VA_LIMIT and (va & ~PAGE_MASK) + len(data) <= PAGE_SIZE:
             # The TLB-hit path: one access and nothing else.
             r = kernel.access(va, _STORE, data)
             if r.__class__ is not Trap:
@@ -109,7 +110,7 @@ class Process:
         kernel = self.kernel
         if kernel.current is not self:
             kernel.switch_to(self)
-        if 0 <= va < _VA_LIMIT and 0 <= n and (va & 0xFFF) + n <= 4096:
+        if 0 <= va < _VA_LIMIT and 0 <= n and (va & ~PAGE_MASK) + n <= PAGE_SIZE:
             r = kernel.access(va, _LOAD, None, n)
             if r.__class__ is not Trap:
                 return r
@@ -134,7 +135,7 @@ class Process:
         for va, what in ops:
             load = isinstance(what, int)
             n = what if load else len(what)
-            if (va & 0xFFF) + n <= PAGE_SIZE:       # the common case: within a page
+            if (va & ~PAGE_MASK) + n <= PAGE_SIZE:       # the common case: within a page
                 if load:
                     append((va, _LOAD, None, n))
                     pieces.append(1)
@@ -143,7 +144,7 @@ class Process:
                 continue
             first = len(accesses)
             while True:             # split at page boundaries
-                chunk = min(n, PAGE_SIZE - (va & 0xFFF))
+                chunk = min(n, PAGE_SIZE - (va & ~PAGE_MASK))
                 if load:
                     accesses.append((va, _LOAD, None, chunk))
                 else:
@@ -193,11 +194,11 @@ class Process:
         if n < 0:
             raise ValueError(f"negative access size {n}")
         if not 0 <= va < _VA_LIMIT or va + n > _VA_LIMIT:
-            raise Signal(11, va % _VA_LIMIT, "address outside the 64-bit space")
+            raise Signal(signal.SIGSEGV, va % _VA_LIMIT, "address outside the 64-bit space")
         out = []
         done = 0
         while done < n or not out:
-            chunk = min(PAGE_SIZE - ((va + done) & 0xFFF), n - done)
+            chunk = min(PAGE_SIZE - ((va + done) & ~PAGE_MASK), n - done)
             part = data[done:done + chunk] if data is not None else None
             out.append(self._access(va + done, kind, part, chunk if part is None else 0))
             done += chunk
@@ -293,13 +294,13 @@ class Process:
         mm = self.mm
         for addr in range(start, end, PAGE_SIZE):
             vma = vma_lookup(mm, addr)
-            if vma is None or not vma.vm_flags & 0x7:
+            if vma is None or not vma.vm_flags & VM_ACCESS_FLAGS:
                 continue
-            if pte_offset_map(mm, addr) is not None and \
-                    self.kernel.hw.read_pte(pte_offset_map(mm, addr)):
+            ptep = pte_offset_map(mm, addr)
+            if ptep is not None and self.kernel.hw.read_pte(ptep):
                 continue
             write = (vma.vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE
-            handle_mm_fault(self.kernel, vma, addr, 1 if write else 0)
+            handle_mm_fault(self.kernel, vma, addr, FAULT_FLAG_WRITE if write else 0)
 
     def munmap(self, addr: int, length: int) -> None:
         mm = self._alive()
@@ -331,13 +332,14 @@ class Process:
         end = addr + length
         if end > TASK_SIZE or not range_fully_mapped(mm, addr, end):
             raise KernelError(errno.ENOMEM, f"[{addr:#x}, {end:#x}) is not all mapped")
-        vm_prot = mmap_mod.calc_vm_flags(prot, 0) & 0x7
+        vm_prot = mmap_mod.calc_vm_prot_bits(prot)
         for vma in vmas_in_range(mm, addr, end):
-            newflags = (vma.vm_flags & ~0x7) | vm_prot
-            if (newflags & ~(newflags >> 4)) & 0x7:
+            newflags = vm_prot | (vma.vm_flags & ~VM_ACCESS_FLAGS)
+            # newflags >> 4 shifts VM_MAY% in place of VM_%
+            if (newflags & ~(newflags >> 4)) & VM_ACCESS_FLAGS:
                 raise KernelError(errno.EACCES, f"{vma!r} may not get prot {prot:#x}")
         for vma in vmas_in_range(mm, addr, end):
-            newflags = (vma.vm_flags & ~0x7) | vm_prot
+            newflags = vm_prot | (vma.vm_flags & ~VM_ACCESS_FLAGS)
             mprotect_fixup(self.kernel, mm, vma, max(addr, vma.vm_start),
                            min(end, vma.vm_end), newflags)
 

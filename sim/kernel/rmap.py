@@ -48,7 +48,7 @@ def page_remove_rmap(kernel, page) -> None:
 
 def rmap_vmas(page):
     """The VMAs that may map ``page``: its anon_vma's, or its file's i_mmap."""
-    if page.kind == "anon":
+    if page.PageAnon():
         return list(page.anon_vma.vmas) if page.anon_vma is not None else []
     if page.mapping is None:
         return []
