@@ -1,4 +1,7 @@
-"""The ``mkclean`` command: one subcommand a module, each with ``add_arguments`` and ``main``."""
+"""The ``mkclean`` command: one subcommand a module, each with ``add_arguments`` and ``main``.
+
+Only the module of the command asked for is imported: ``mkclean run`` need not load cocotb.
+"""
 
 import argparse
 import importlib
@@ -12,15 +15,35 @@ COMMANDS = {
 }
 
 
+DESCRIPTION = """\
+Run Linux's tracking of shared dirty pages (a kernel model: clean pages of shared
+writable file mappings are mapped read-only, the store fault makes them writable and
+dirty, writeback write-protects and cleans them again) on a RISC-V Sv39 MMU: a golden
+Python model, or the RTL of the MMU under Verilator; check that no write is ever lost."""
+
+EPILOG = """\
+examples:
+  mkclean run --workload db --seed 1              the kernel model on the golden MMU
+  mkclean run --backend rtl --workload random     ... on the RTL MMU under Verilator
+  mkclean verify --seed 7                         RTL against the golden MMU, at random
+  mkclean bench                                   figures of the MMU and the kernel
+
+'mkclean COMMAND --help' tells more of each. Exit status: 0, 1 when a run failed (a lost
+write, a mismatch), 2 for bad input."""
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="mkclean", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="mkclean", description=DESCRIPTION,
+                                     epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # Only the command asked for is imported: `mkclean run` need not load cocotb.
     chosen = next((a for a in argv if not a.startswith("-")), None)
     module = None
     for name, (module_name, help_text) in COMMANDS.items():
-        command = sub.add_parser(name, help=help_text, description=help_text)
+        command = sub.add_parser(name, help=help_text, description=help_text,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
         if name == chosen:
             module = importlib.import_module(module_name)
             module.add_arguments(command)

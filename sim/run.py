@@ -6,6 +6,7 @@ Prints a progress bar and a summary; ``--json PATH`` writes the figures. Exit st
 
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 USAGE_ERROR = 2
@@ -33,6 +34,17 @@ def add_arguments(parser):
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a workload option, e.g. hot_pages=16 (repeatable)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.epilog = _workload_options_help()
+
+
+def _workload_options_help() -> str:
+    from mkclean.sim.workloads import WORKLOADS
+    lines = ["workload options (--set KEY=VALUE):"]
+    for name, cls in WORKLOADS.items():
+        lines.append(f"  {name}")
+        for key, option in cls.options.items():
+            lines.append(f"    {key:<16} {option.help} ({option.describe()})")
+    return "\n".join(lines)
 
 
 class BadInput(Exception):
@@ -50,23 +62,54 @@ def _integer(value, what, minimum=None):
 
 
 def _options(pairs, cls):
-    import inspect
-    params = inspect.signature(cls.__init__).parameters
+    """``--set KEY=VALUE`` pairs as the workload's options, each checked against its
+    declaration (:class:`~mkclean.sim.workloads.base.Option`)."""
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or key not in params or params[key].kind != inspect.Parameter.KEYWORD_ONLY:
-            known = [n for n, p in params.items() if p.kind == inspect.Parameter.KEYWORD_ONLY]
+        if not sep or key not in cls.options:
             raise BadInput(f"--set {pair!r}: the {cls.name} workload's options are "
-                           f"{', '.join(known)}")
-        default = params[key].default
+                           f"{', '.join(cls.options)}")
         try:
-            out[key] = type(default)(value) if default is not inspect.Parameter.empty \
-                and not isinstance(default, bool) else value
-        except ValueError:
-            raise BadInput(f"--set {pair!r}: {value!r} is not a {type(default).__name__}") \
-                from None
+            out[key] = cls.options[key].parse(key, value)
+        except ValueError as e:
+            raise BadInput(f"--set {pair!r}: {e}") from None
     return out
+
+
+def _writable_file(path, what):
+    """Check before any work that ``path`` can be written, by opening it for appending
+    (its folder is made now; a file that was not there is removed again): permission
+    bits do not tell root, or a read-only file system, or /proc."""
+    if path is None:
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise BadInput(f"{what} {path!r} is a folder, not a file")
+    existed = p.exists()
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        with open(p, "a"):
+            pass
+    except OSError as e:
+        raise BadInput(f"{what} {path!r} cannot be written: {e.strerror}") from None
+    if not existed:
+        p.unlink()
+
+
+def _writable_dir(path, what):
+    """Check before any work that files can be made in the folder ``path`` (made now)."""
+    if path is None:
+        return
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise BadInput(f"{what} {path!r} is a file, not a folder")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=p):
+            pass
+    except OSError as e:
+        raise BadInput(f"{what} {path!r} cannot be written: {e.strerror}") from None
 
 
 def parse(args):
@@ -93,9 +136,26 @@ def parse(args):
         raise BadInput(f"--tlb-entries must be a power of two, got {tlb}")
     cls = WORKLOADS[args.workload]
     options = _options(args.set, cls)
+    try:
+        cls.checked_options(**options)
+    except ValueError as e:
+        raise BadInput(f"--set: {e}") from None
+    _writable_file(args.json, "--json")
+    _writable_file(args.plot, "--plot")
+    _writable_dir(args.store_dir, "--store-dir")
     kernel = dict(policy=args.policy, ad=args.ad, backend=args.backend,
                   store_dir=args.store_dir, phys_size=phys << 20, tlb_entries=tlb)
     return kernel, cls, seed, accesses, options
+
+
+def replay_command(args) -> str:
+    """The command line that runs this run again: every choice that shapes it, none of
+    the outputs."""
+    words = ["mkclean run", f"--backend {args.backend}", f"--workload {args.workload}",
+             f"--seed {args.seed}", f"--accesses {args.accesses}", f"--policy {args.policy}",
+             f"--ad {args.ad}", f"--phys-mb {args.phys_mb}",
+             f"--tlb-entries {args.tlb_entries}", *(f"--set {pair}" for pair in args.set)]
+    return " ".join(words)
 
 
 def summary(r) -> str:
@@ -123,8 +183,8 @@ def summary(r) -> str:
 
 
 def run_on_rtl(kernel_opts, cls, seed, accesses, options, progress=None):
-    """The same run inside a cocotb simulation of the RTL MMU (sim/cosim/tb_run.py)."""
-    from mkclean.sim.cosim import runner
+    """The same run inside a cocotb simulation of the RTL MMU (sim/cosim/commands/run.py)."""
+    from mkclean.sim.cosim import jobs
     kernel = {k: v for k, v in kernel_opts.items() if k != "backend"}
     params = {"phys_size": kernel["phys_size"], "tlb_entries": kernel["tlb_entries"],
               "batch_depth": RTL_BATCH_DEPTH}
@@ -136,7 +196,7 @@ def run_on_rtl(kernel_opts, cls, seed, accesses, options, progress=None):
         if progress:
             progress(done - last[0])
         last[0] = done
-    return runner.run_job("mkclean.sim.cosim.tb_run", job, params, advance)
+    return jobs.run_job("mkclean.sim.cosim.commands.run", job, params, advance)
 
 
 #: requests the RTL's batch queue holds (hdl/batch.py)
@@ -158,14 +218,21 @@ def main(args):
         progress = bar.update
     try:
         if kernel_opts["backend"] == "rtl":
-            from mkclean.sim.cosim.runner import ToolError
+            from mkclean.sim.cosim.jobs import SimulatorDied, ToolError
             try:
                 result = run_on_rtl(kernel_opts, cls, seed, accesses, options, progress)
+            except SimulatorDied as e:
+                if bar is not None:
+                    bar.close()
+                print(f"mkclean run: the simulator died ({e.how}) after {e.done or 0} of "
+                      f"{accesses} accesses; log: {e.log}; replay: {replay_command(args)}",
+                      file=sys.stderr)
+                return 1
             except ToolError as e:
                 print(f"mkclean run: {e}", file=sys.stderr)
                 return USAGE_ERROR
         else:
-            from mkclean.sim.kernel import Kernel
+            from mkclean.sim.kernel import Kernel, KernelError, Signal
             try:
                 k = Kernel(**kernel_opts)
             except ValueError as e:
@@ -173,21 +240,32 @@ def main(args):
                 return USAGE_ERROR
             try:
                 result = cls(k, seed, accesses, **options).run(progress)
+            except (Signal, KernelError, MemoryError) as e:
+                # the workload's own process died or the machine ran out: the run ends
+                # here, as a real one would, and says why
+                print(f"\nmkclean run: the {cls.name} workload stopped: {e or type(e).__name__}"
+                      f" (more --phys-mb, or smaller files?); replay: {replay_command(args)}",
+                      file=sys.stderr)
+                return 1
+            except AssertionError as e:         # KernelBug, InvariantError: a model bug
+                print(f"\nmkclean run: FAILED: {type(e).__name__}: {e}; replay: "
+                      f"{replay_command(args)}", file=sys.stderr)
+                return 1
             finally:
                 k.close()
     finally:
         if bar is not None:
             bar.close()
     print(summary(result))
-    if args.json:
-        path = Path(args.json)
-        if path.parent != Path(""):
-            path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=1) + "\n")
-    if args.plot:
-        from mkclean.sim.plot import plot_run
-        Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
-        plot_run(result, args.plot)
+    try:                    # checked before the run; a disk can still fill up since
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
+        if args.plot:
+            from mkclean.sim.plot import plot_run
+            plot_run(result, args.plot)
+    except OSError as e:
+        print(f"mkclean run: writing {e.filename}: {e.strerror}", file=sys.stderr)
+        return 1
     violations = result.get("invariant_violations") or []
     if violations:
         print(f"mkclean run: FAILED: invariant 2 on the RTL TLB: {violations[0]}",
@@ -195,9 +273,7 @@ def main(args):
         return 1
     if result["lost_writes"] or result["mismatches"]:
         print(f"mkclean run: FAILED ({result['lost_writes']} lost writes, "
-              f"{result['mismatches']} mismatches); replay: mkclean run --workload "
-              f"{result['workload']} --seed {result['seed']} --accesses {result['accesses']} "
-              f"--policy {result['policy']} --ad {result['ad']} --backend {result['backend']}",
+              f"{result['mismatches']} mismatches); replay: {replay_command(args)}",
               file=sys.stderr)
         return 1
     return 0

@@ -3,22 +3,74 @@ check for lost writes, the timing and the JSON."""
 
 import random
 import time
+from dataclasses import dataclass
 
 from mkclean.sim.kernel import MS_SYNC
+
+
+@dataclass(frozen=True)
+class Option:
+    """A workload option: its default (whose type is the option's), its range and what it
+    means. Declared once, on the workload class; ``mkclean run --set`` and the workload's
+    constructor both check values against it."""
+    default: int | float
+    minimum: int | float | None = None
+    maximum: int | float | None = None
+    help: str = ""
+
+    def parse(self, name: str, text: str):
+        """The value of ``text`` (a command-line string), of the option's type but not yet
+        checked against its range (:meth:`Workload.checked_options` does that);
+        ValueError naming the problem."""
+        kind = type(self.default)
+        try:
+            value = int(text.replace("_", ""), 0) if kind is int else kind(text)
+        except ValueError:
+            raise ValueError(f"{name}={text!r} is not {_article(kind)}") from None
+        return value
+
+    def check(self, name: str, value):
+        """``value`` if it is of the option's type and in range; ValueError otherwise."""
+        kind = type(self.default)
+        if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float
+                                                     else kind):
+            raise ValueError(f"{name}={value!r} is not {_article(kind)}")
+        if value != value:
+            raise ValueError(f"{name}={value!r} is not a number")
+        if self.minimum is not None and value < self.minimum:
+            raise ValueError(f"{name} must be at least {self.minimum}, got {value}")
+        if self.maximum is not None and value > self.maximum:
+            raise ValueError(f"{name} must be at most {self.maximum}, got {value}")
+        return value
+
+    def describe(self) -> str:
+        """The range and default, for --help: ``1..4096, default 8``."""
+        low = "" if self.minimum is None else self.minimum
+        high = "" if self.maximum is None else self.maximum
+        return f"{low}..{high}, default {self.default}"
+
+
+def _article(kind) -> str:
+    return {int: "an integer", float: "a number"}.get(kind, f"a {kind.__name__}")
 
 
 class Workload:
     """A workload: ``run()`` does ``accesses`` loads and stores (and its syscalls) on a kernel.
 
-    Subclasses implement :meth:`setup` and :meth:`steps` (a generator doing the work in
-    chunks, yielding the accesses done since the last yield).
+    Subclasses declare their :attr:`options` and implement :meth:`setup` and :meth:`steps`
+    (a generator doing the work in chunks, yielding the accesses done since the last
+    yield). Each option is an attribute of the same name.
     """
 
     name = "?"
     #: Physical memory the workload wants by default.
     phys_size = 64 << 20
+    #: name -> Option: what ``mkclean run --set NAME=VALUE`` may change
+    options: dict[str, Option] = {}
 
-    def __init__(self, kernel, seed: int, accesses: int, samples: int = 50):
+    def __init__(self, kernel, seed: int, accesses: int, samples: int = 50, **options):
+        for key, value in self.checked_options(**options).items():
+            setattr(self, key, value)
         self.k = kernel
         self.seed = seed
         self.rng = random.Random(seed)
@@ -37,6 +89,24 @@ class Workload:
         self.lost_bytes = 0
 
     # -- to implement ----------------------------------------------------------------------------
+
+    @classmethod
+    def checked_options(cls, **options) -> dict:
+        """Every option's value, ``options`` over the defaults, each checked against its
+        declaration and then together (:meth:`check_together`); ValueError naming the
+        problem. What a command calls to check its input before any work starts."""
+        unknown = sorted(set(options) - set(cls.options))
+        if unknown:
+            raise ValueError(f"the {cls.name} workload has no option {unknown[0]!r}: its "
+                             f"options are {', '.join(cls.options)}")
+        values = {key: option.check(key, options.get(key, option.default))
+                  for key, option in cls.options.items()}
+        cls.check_together(values)
+        return values
+
+    @classmethod
+    def check_together(cls, values: dict) -> None:
+        """What one option's range cannot say: ValueError, or adjust ``values``."""
 
     def setup(self) -> None:
         raise NotImplementedError

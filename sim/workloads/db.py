@@ -7,7 +7,7 @@ accesses and a flusher pass every ``writeback_every``.
 
 from mkclean.sim.kernel import MAP_SHARED, MS_SYNC, PROT_READ, PROT_WRITE
 
-from .base import Workload
+from .base import Option, Workload
 
 PAGE = 4096
 
@@ -15,18 +15,19 @@ PAGE = 4096
 class Db(Workload):
     name = "db"
 
-    def __init__(self, kernel, seed, accesses, *, file_pages: int = 4096, hot_pages: int = 8,
-                 hot_fraction: float = 0.995, load_fraction: float = 0.2,
-                 msync_every: int = 100_000, writeback_every: int = 100_000, chunk: int = 4096,
-                 **kw):
-        super().__init__(kernel, seed, accesses, **kw)
-        self.file_pages = file_pages
-        self.hot_pages = min(hot_pages, file_pages)
-        self.hot_fraction = hot_fraction
-        self.load_fraction = load_fraction
-        self.msync_every = msync_every
-        self.writeback_every = writeback_every
-        self.chunk = chunk
+    options = {
+        "file_pages": Option(4096, 1, 1 << 18, "pages of the shared file"),
+        "hot_pages": Option(8, 1, 1 << 18, "pages most stores go to (at most file_pages)"),
+        "hot_fraction": Option(0.995, 0.0, 1.0, "share of accesses to the hot pages"),
+        "load_fraction": Option(0.2, 0.0, 1.0, "share of accesses that are loads"),
+        "msync_every": Option(100_000, 1, help="accesses between msync(MS_SYNC) checkpoints"),
+        "writeback_every": Option(100_000, 1, help="accesses between flusher passes"),
+        "chunk": Option(4096, 1, 1 << 16, "accesses handed to the hardware at once"),
+    }
+
+    @classmethod
+    def check_together(cls, values):
+        values["hot_pages"] = min(values["hot_pages"], values["file_pages"])
 
     def setup(self):
         k = self.k

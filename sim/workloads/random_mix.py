@@ -9,7 +9,7 @@ from mkclean.sim.kernel import (MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARE
                                 Signal)
 from mkclean.sim.kernel.invariants import InvariantError, check_all
 
-from .base import Workload
+from .base import Option, Workload
 from .oracle import Oracle
 
 PAGE = 4096
@@ -22,38 +22,46 @@ KINDS = ("shared", "shared", "shared", "private", "anon", "shanon")
 class RandomMix(Workload):
     name = "random"
 
-    def __init__(self, kernel, seed, accesses, *, files: int = 3, file_pages: int = 16,
-                 procs: int = 2, max_procs: int = 5, writeback_every: int = 500,
-                 check_every: int = 0, chunk: int = 256, **kw):
+    options = {
+        "files": Option(3, 1, 64, "files every process maps shared"),
+        "file_pages": Option(16, 4, 4096, "pages of each file (the private mapping takes 4)"),
+        "procs": Option(2, 1, 64, "processes at the start"),
+        "max_procs": Option(5, 1, 64, "processes at most (fork stops there)"),
+        "writeback_every": Option(500, 1, help="steps between writeback passes"),
+        "check_every": Option(0, 0, help="steps between checks of the kernel's invariants "
+                                         "(0: never)"),
+        "chunk": Option(256, 1, 1 << 16, "steps between progress reports"),
+    }
+
+    def __init__(self, kernel, seed, accesses, **kw):
         super().__init__(kernel, seed, accesses, **kw)
-        self.n_files = files
-        self.file_pages = file_pages
-        self.n_procs = procs
-        self.max_procs = max_procs
-        self.writeback_every = writeback_every
-        self.check_every = check_every
-        self.chunk = chunk
         self.signals = 0
+
+    @classmethod
+    def check_together(cls, values):
+        if values["max_procs"] < values["procs"]:
+            raise ValueError(f"max_procs ({values['max_procs']}) must be at least procs "
+                             f"({values['procs']})")
 
     # -- set-up -----------------------------------------------------------------------------------
 
     def setup(self):
         k, o = self.k, Oracle()
         self.o = o
-        self.files = []
-        for i in range(self.n_files):
+        self.file_list = []
+        for i in range(self.files):
             f = k.create_file(f"file{i}", self.file_pages * PAGE)
             o.create_file(f.name, f.size)
-            self.files.append(f)
-        self.procs = []
+            self.file_list.append(f)
+        self.proc_list = []
         self.pages = {}
-        for _ in range(self.n_procs):
+        for _ in range(self.procs):
             p = k.spawn()
             o.spawn(p.pid)
-            self.procs.append(p)
-            for f in self.files:
+            self.proc_list.append(p)
+            for f in self.file_list:
                 self.do_mmap(p, "shared", f, 0, self.file_pages, RW)
-            self.do_mmap(p, "private", self.files[0], 0, 4, RW)
+            self.do_mmap(p, "private", self.file_list[0], 0, 4, RW)
             self.do_mmap(p, "anon", None, 0, 4, RW)
         self.seq = self.seed << 20
 
@@ -82,7 +90,7 @@ class RandomMix(Workload):
     # -- one step --------------------------------------------------------------------------------
 
     def access(self, rng):
-        p = rng.choice(self.procs)
+        p = rng.choice(self.proc_list)
         pages = self.pages[p.pid]
         if not pages:
             return
@@ -112,7 +120,7 @@ class RandomMix(Workload):
 
     def syscall(self, rng):
         o, k = self.o, self.k
-        p = rng.choice(self.procs)
+        p = rng.choice(self.proc_list)
         pages = self.pages[p.pid]
         r = rng.random()
         if r < 0.25 and pages:                                         # msync
@@ -147,22 +155,23 @@ class RandomMix(Workload):
             p.munmap(va, n * PAGE)
             o.munmap(p.pid, va, n * PAGE)
             kind = rng.choice(KINDS)
-            f = rng.choice(self.files) if kind in ("shared", "private") else None
+            f = rng.choice(self.file_list) if kind in ("shared", "private") else None
             off = rng.randrange(self.file_pages) if f is not None else 0
             self.do_mmap(p, kind, f, off, rng.randint(1, 4), rng.choice(PROTS), addr=va)
         elif r < 0.72:                                                 # fork / exit
-            if len(self.procs) < self.max_procs and (rng.random() < 0.6 or len(self.procs) == 1):
+            if len(self.proc_list) < self.max_procs and (rng.random() < 0.6
+                                                         or len(self.proc_list) == 1):
                 c = p.fork()
                 o.fork(p.pid, c.pid)
-                self.procs.append(c)
+                self.proc_list.append(c)
                 self.refresh(c)
-            elif len(self.procs) > 1:
+            elif len(self.proc_list) > 1:
                 p.exit()
                 o.exit(p.pid)
-                self.procs.remove(p)
+                self.proc_list.remove(p)
                 del self.pages[p.pid]
         elif r < 0.92:                                                 # write / read
-            f = rng.choice(self.files)
+            f = rng.choice(self.file_list)
             off = rng.randrange(f.size + 64)
             if rng.random() < 0.5:
                 data = self.payload(rng.randint(1, 300))
@@ -173,7 +182,7 @@ class RandomMix(Workload):
                 if p.read(f, off, n) != o.read(f.name, off, n):
                     self.mismatch(f"read {f.name}@{off}")
         elif r < 0.97:                                                 # ftruncate
-            f = rng.choice(self.files)
+            f = rng.choice(self.file_list)
             size = self.file_pages * PAGE
             if rng.random() < 0.4:
                 size = rng.randrange(size + 1)
@@ -207,12 +216,12 @@ class RandomMix(Workload):
             yield n
 
     def finish(self):
-        for f in self.files:
+        for f in self.file_list:
             self.shadow[f] = bytearray(self.o.files[f.name].contents())
         super().finish()
 
     def result(self):
         out = super().result()
         out["signals"] = self.signals
-        out["processes"] = len(self.procs)
+        out["processes"] = len(self.proc_list)
         return out

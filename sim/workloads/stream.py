@@ -7,7 +7,7 @@ and every ``write_every``-th record goes through write() instead of a store.
 
 from mkclean.sim.kernel import MAP_SHARED, PROT_READ, PROT_WRITE
 
-from .base import Workload
+from .base import Option, Workload
 
 PAGE = 4096
 
@@ -15,14 +15,20 @@ PAGE = 4096
 class Stream(Workload):
     name = "stream"
 
-    def __init__(self, kernel, seed, accesses, *, file_pages: int = 4096, record: int = 256,
-                 writeback_every: int = 16_384, write_every: int = 0, chunk: int = 4096, **kw):
-        super().__init__(kernel, seed, accesses, **kw)
-        self.file_pages = file_pages
-        self.record = record
-        self.writeback_every = writeback_every
-        self.write_every = write_every
-        self.chunk = chunk
+    options = {
+        "file_pages": Option(4096, 1, 1 << 18, "pages of the shared file"),
+        "record": Option(256, 1, PAGE, "bytes a store writes (divides 4096: no store "
+                                       "crosses a page)"),
+        "writeback_every": Option(16_384, 1, help="accesses between flusher passes"),
+        "write_every": Option(0, 0, help="every N-th record goes through write() (0: none)"),
+        "chunk": Option(4096, 1, 1 << 16, "accesses handed to the hardware at once"),
+    }
+
+    @classmethod
+    def check_together(cls, values):
+        if PAGE % values["record"]:
+            raise ValueError(f"record must divide {PAGE} (a store may not cross a page), "
+                             f"got {values['record']}")
 
     def setup(self):
         k = self.k
