@@ -8,6 +8,7 @@ PTRS_PER_PTE = 512
 PMD_SHIFT = 21                       # one PTE table covers 2 MiB
 PGDIR_SHIFT = 30                     # one PMD table covers 1 GiB
 PMD_SIZE = 1 << PMD_SHIFT
+PMD_MASK = ~(PMD_SIZE - 1)
 PGDIR_SIZE = 1 << PGDIR_SHIFT
 #: Sv39 user space: [0, TASK_SIZE) (riscv's TASK_SIZE_64 for Sv39).
 TASK_SIZE = 1 << 38

@@ -14,12 +14,12 @@ Each function returns a list of problems (empty: all well); :func:`check_all` ra
 
 import struct
 
-from .constants import PAGE_SHIFT, PAGE_SIZE, PMD_SHIFT, VM_PFNMAP, VM_SHARED
+from .constants import PAGE_SHIFT, PAGE_SIZE, PMD_SHIFT, PTRS_PER_PTE, VM_PFNMAP, VM_SHARED
 from .mm import linear_page_index, vma_lookup
-from .pgtable import (_PAGE_PRESENT, pgd_index, pmd_index, pte_dirty, pte_exec, pte_pfn,
-                      pte_present, pte_read, pte_user, pte_write, table_of)
+from .pgtable import (_PAGE_PRESENT, pgd_offset, pmd_offset, pte_dirty, pte_exec, pte_offset_map,
+                      pte_pfn, pte_present, pte_read, pte_user, pte_write, table_of)
 
-_UNPACK = struct.Struct("<512Q").unpack
+_UNPACK = struct.Struct(f"<{PTRS_PER_PTE}Q").unpack
 
 
 class InvariantError(AssertionError):
@@ -48,11 +48,11 @@ def check_page_tables(kernel, ptes=None) -> list[str]:
         mm = p.mm
         for key, table in mm.pte_tables.items():
             addr = key << PMD_SHIFT
-            pgd = hw.read_pte(mm.pgd + pgd_index(addr) * 8)
+            pgd = hw.read_pte(pgd_offset(mm, addr))
             if not pgd & _PAGE_PRESENT:
                 problems.append(f"{mm!r}: PGD entry of {addr:#x} missing")
                 continue
-            pmd = hw.read_pte(table_of(pgd) + pmd_index(addr) * 8)
+            pmd = hw.read_pte(pmd_offset(table_of(pgd), addr))
             if not pmd & _PAGE_PRESENT or table_of(pmd) != table:
                 problems.append(f"{mm!r}: PMD entry of {addr:#x} is {pmd:#x}, table {table:#x}")
             if not mem_map[table >> PAGE_SHIFT].PageTable():
@@ -122,8 +122,8 @@ def check_tlb(kernel, ptes=None) -> list[str]:
             problems.append(f"TLB[{i}] {e}: ASID of no live process")
             continue
         va = e.vpn << PAGE_SHIFT
-        table = mm.pte_tables.get(va >> PMD_SHIFT)
-        pte = hw.read_pte(table + ((va >> PAGE_SHIFT) & 511) * 8) if table is not None else 0
+        ptep = pte_offset_map(mm, va)
+        pte = hw.read_pte(ptep) if ptep is not None else 0
         if not pte & _PAGE_PRESENT:
             problems.append(f"TLB[{i}] asid {e.asid} va {va:#x} -> ppn {e.ppn:#x}: stale, "
                             f"the PTE is {pte:#x}")
@@ -193,9 +193,8 @@ def check_clean_pages_not_writable(kernel, entries) -> list[str]:
                 by_asid = {p.mm.asid: p.mm for p in kernel.processes}
             mm = by_asid.get(e.asid)
             va = e.vpn << PAGE_SHIFT
-            table = mm.pte_tables.get(va >> PMD_SHIFT) if mm is not None else None
-            if table is not None and pte_dirty(
-                    kernel.hw.read_pte(table + ((va >> PAGE_SHIFT) & 511) * 8)):
+            ptep = pte_offset_map(mm, va) if mm is not None else None
+            if ptep is not None and pte_dirty(kernel.hw.read_pte(ptep)):
                 continue
         problems.append(f"{page!r} is clean but TLB entry {i} {e} lets a store through")
     return problems

@@ -5,7 +5,7 @@ where it takes and drops the PTE lock and the page lock (see locking.py): a late
 can interleave paths exactly there.
 """
 
-from .constants import (FAULT_FLAG_WRITE, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, PMD_SHIFT,
+from .constants import (FAULT_FLAG_WRITE, PAGE_MASK, PAGE_SHIFT, PGDIR_SHIFT, PMD_SHIFT,
                         PMD_SIZE, VM_FAULT_ERROR, VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_OOM,
                         VM_FAULT_RETRY, VM_FAULT_SIGSEGV, VM_MAYSHARE, VM_MIXEDMAP, VM_PFNMAP,
                         VM_SHARED, VM_WRITE)
@@ -14,11 +14,11 @@ from .locking import lock_page, pte_lock, pte_unlock, unlock_page
 from .mm import (anon_vma_prepare, is_cow_mapping, linear_page_index, vma_is_anonymous,
                  vma_needs_copy, vmas_in_range)
 from .mmu_gather import MmuGather
-from .pgtable import (free_pmd_table, free_pte_table, maybe_mkwrite, mk_pte, pte_alloc,
-                      pte_dirty, pte_mkclean, pte_mkdirty, pte_mkold, pte_mkwrite, pte_mkyoung,
-                      pte_none, pte_offset_map, pte_pfn, pte_present, pte_protnone, pte_write,
-                      pte_wrprotect, ptep_get_and_clear, ptep_set_access_flags,
-                      ptep_set_wrprotect, set_pte_at)
+from .pgtable import (for_each_pte, free_pmd_table, free_pte_table, maybe_mkwrite, mk_pte,
+                      pmd_addr_end, pte_alloc, pte_dirty, pte_mkclean, pte_mkdirty, pte_mkold,
+                      pte_mkwrite, pte_mkyoung, pte_none, pte_offset_map, pte_pfn, pte_present,
+                      pte_protnone, pte_write, pte_wrprotect, ptep_get_and_clear,
+                      ptep_set_access_flags, ptep_set_wrprotect, set_pte_at)
 from .rmap import (page_add_file_rmap, page_add_new_anon_rmap, page_dup_rmap,
                    page_remove_rmap, ptep_clear_flush)
 from .tlbflush import flush_tlb_fix_spurious_fault, update_mmu_cache
@@ -416,16 +416,13 @@ def zap_pte_range(tlb: MmuGather, vma, addr: int, end: int, details=None) -> Non
     """
     kernel = tlb.kernel
     hw = kernel.hw
-    mm = vma.vm_mm
-    ptep = pte_offset_map(mm, addr)
-    if ptep is None:
+    start_pte = pte_offset_map(vma.vm_mm, addr)
+    if start_pte is None:
         return
-    ptl = pte_lock(kernel, ptep)
+    ptl = pte_lock(kernel, start_pte)
     force_flush = False
-    table = mm.pte_tables[addr >> PMD_SHIFT]
-    for a in range(addr, end, PAGE_SIZE):
-        slot = table + ((a >> PAGE_SHIFT) & 511) * 8
-        ptent = hw.read_pte(slot)
+    for ptep, a in for_each_pte(start_pte, addr, end):
+        ptent = hw.read_pte(ptep)
         if pte_none(ptent):
             continue
         page = vm_normal_page(kernel, vma, a, ptent)
@@ -435,7 +432,7 @@ def zap_pte_range(tlb: MmuGather, vma, addr: int, end: int, details=None) -> Non
                     continue
             elif page.mapping is not details.mapping:
                 continue
-        ptent = ptep_get_and_clear(hw, slot)
+        ptent = ptep_get_and_clear(hw, ptep)
         tlb.tlb_remove_tlb_entry(a)
         if page is None:
             continue
@@ -458,7 +455,7 @@ def zap_pte_range(tlb: MmuGather, vma, addr: int, end: int, details=None) -> Non
 def unmap_page_range(tlb: MmuGather, vma, start: int, end: int, details=None) -> None:
     addr = start
     while addr < end:
-        next_ = min((addr | (PMD_SIZE - 1)) + 1, end)
+        next_ = pmd_addr_end(addr, end)
         zap_pte_range(tlb, vma, addr, next_, details)
         addr = next_
 
@@ -494,15 +491,14 @@ def free_pgtables(tlb: MmuGather, mm, start: int, end: int) -> None:
         lo = key << PMD_SHIFT
         if vmas_in_range(mm, lo, lo + PMD_SIZE):
             continue
-        table = mm.pte_tables[key]
-        for i in range(512):
-            if hw.read_pte(table + i * 8):
-                raise KernelBug(f"freeing a PTE table with a live entry at {lo + i * PAGE_SIZE:#x}")
+        for ptep, a in for_each_pte(mm.pte_tables[key], lo, lo + PMD_SIZE):
+            if hw.read_pte(ptep):
+                raise KernelBug(f"freeing a PTE table with a live entry at {a:#x}")
         tlb.tables.append(free_pte_table(mm, key))
         tlb.freed_tables = True
-    gfirst, glast = start >> 30, (end - 1) >> 30
+    gfirst, glast = start >> PGDIR_SHIFT, (end - 1) >> PGDIR_SHIFT
     for gkey in [k for k in mm.pmd_tables if gfirst <= k <= glast]:
-        if any(k >> 9 == gkey for k in mm.pte_tables):
+        if any(k >> (PGDIR_SHIFT - PMD_SHIFT) == gkey for k in mm.pte_tables):
             continue
         tlb.tables.append(free_pmd_table(mm, gkey))
         tlb.freed_tables = True
@@ -532,32 +528,41 @@ def copy_present_pte(kernel, dst_vma, src_vma, dst_ptep: int, src_ptep: int, add
     return wrprotected
 
 
+def copy_pte_range(kernel, dst_vma, src_vma, addr: int, end: int) -> bool:
+    """Copy the present PTEs of ``[addr, end)``, within one PTE table, into the child;
+    True if any parent PTE lost W."""
+    src_pte = pte_offset_map(src_vma.vm_mm, addr)
+    if src_pte is None:
+        return False
+    hw = kernel.hw
+    dst_mm = dst_vma.vm_mm
+    wrprotected = False
+    src_ptl = None
+    dst_ptl = None
+    for src_ptep, a in for_each_pte(src_pte, addr, end):
+        if not pte_present(hw.read_pte(src_ptep)):
+            continue
+        dst_ptep = pte_alloc(dst_mm, a)
+        if dst_ptl is None:
+            dst_ptl = pte_lock(kernel, dst_ptep)
+            src_ptl = pte_lock(kernel, src_ptep)
+        if copy_present_pte(kernel, dst_vma, src_vma, dst_ptep, src_ptep, a):
+            wrprotected = True
+    if dst_ptl is not None:
+        pte_unlock(kernel, src_ptl)
+        pte_unlock(kernel, dst_ptl)
+    return wrprotected
+
+
 def copy_page_range(kernel, dst_vma, src_vma) -> bool:
     """Copy the parent's PTEs of one VMA; True if any parent PTE lost W (flush needed)."""
     if not vma_needs_copy(dst_vma, src_vma):
         return False
-    hw = kernel.hw
-    src_mm, dst_mm = src_vma.vm_mm, dst_vma.vm_mm
     wrprotected = False
     addr = src_vma.vm_start
     while addr < src_vma.vm_end:
-        next_ = min((addr | (PMD_SIZE - 1)) + 1, src_vma.vm_end)
-        src_table = src_mm.pte_tables.get(addr >> PMD_SHIFT)
-        if src_table is not None:
-            src_ptl = None
-            dst_ptl = None
-            for a in range(addr, next_, PAGE_SIZE):
-                src_ptep = src_table + ((a >> PAGE_SHIFT) & 511) * 8
-                if not pte_present(hw.read_pte(src_ptep)):
-                    continue
-                dst_ptep = pte_alloc(dst_mm, a)
-                if dst_ptl is None:
-                    dst_ptl = pte_lock(kernel, dst_ptep)
-                    src_ptl = pte_lock(kernel, src_ptep)
-                if copy_present_pte(kernel, dst_vma, src_vma, dst_ptep, src_ptep, a):
-                    wrprotected = True
-            if dst_ptl is not None:
-                pte_unlock(kernel, src_ptl)
-                pte_unlock(kernel, dst_ptl)
+        next_ = pmd_addr_end(addr, src_vma.vm_end)
+        if copy_pte_range(kernel, dst_vma, src_vma, addr, next_):
+            wrprotected = True
         addr = next_
     return wrprotected

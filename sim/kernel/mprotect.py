@@ -5,12 +5,13 @@ already dirty (a clean one still needs its write fault); in a private VMA, only 
 exclusive anonymous pages.
 """
 
-from .constants import PAGE_SHIFT, PAGE_SIZE, PMD_SHIFT, PMD_SIZE, VM_SHARED, VM_WRITE
+from .constants import VM_SHARED, VM_WRITE
 from .locking import pte_lock, pte_unlock
 from .memory import vm_normal_page
 from .mm import vma_modify_flags, vma_set_page_prot, vma_wants_manual_pte_write_upgrade
-from .pgtable import (pte_dirty, pte_mkwrite, pte_modify, pte_none, pte_present, pte_protnone,
-                      pte_write, ptep_modify_prot_commit, ptep_modify_prot_start)
+from .pgtable import (for_each_pte, pmd_addr_end, pte_dirty, pte_mkwrite, pte_modify, pte_none,
+                      pte_offset_map, pte_present, pte_protnone, pte_write,
+                      ptep_modify_prot_commit, ptep_modify_prot_start)
 from .mmu_gather import MmuGather
 
 MM_CP_TRY_CHANGE_WRITABLE = 1
@@ -32,13 +33,12 @@ def change_pte_range(tlb: MmuGather, vma, addr: int, end: int, newprot: int,
                      cp_flags: int) -> int:
     kernel = tlb.kernel
     hw = kernel.hw
-    table = vma.vm_mm.pte_tables.get(addr >> PMD_SHIFT)
-    if table is None:
+    start_pte = pte_offset_map(vma.vm_mm, addr)
+    if start_pte is None:
         return 0
-    ptl = pte_lock(kernel, table)
+    ptl = pte_lock(kernel, start_pte)
     pages = 0
-    for a in range(addr, end, PAGE_SIZE):
-        ptep = table + ((a >> PAGE_SHIFT) & 511) * 8
+    for ptep, a in for_each_pte(start_pte, addr, end):
         oldpte = hw.read_pte(ptep)
         if pte_none(oldpte) or not pte_present(oldpte):
             continue
@@ -61,7 +61,7 @@ def change_protection(kernel, vma, start: int, end: int, cp_flags: int) -> int:
     pages = 0
     addr = start
     while addr < end:
-        next_ = min((addr | (PMD_SIZE - 1)) + 1, end)
+        next_ = pmd_addr_end(addr, end)
         pages += change_pte_range(tlb, vma, addr, next_, newprot, cp_flags)
         addr = next_
     tlb.tlb_finish_mmu()

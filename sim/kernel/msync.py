@@ -1,9 +1,9 @@
 """msync (mm/msync.c), and the pre-patch msync that found dirtiness in PTE D bits."""
 
-from .constants import PAGE_SHIFT, PAGE_SIZE, PMD_SHIFT, MS_SYNC, VM_SHARED
+from .constants import MS_SYNC, PAGE_SHIFT, VM_SHARED
 from .locking import pte_lock, pte_unlock
 from .memory import vm_normal_page
-from .pgtable import pte_dirty, pte_mkclean, pte_present
+from .pgtable import for_each_pte, pmd_addr_end, pte_dirty, pte_mkclean, pte_offset_map, pte_present
 from .tlbflush import flush_tlb_page
 from .writeback import set_page_dirty, vfs_fsync_range
 
@@ -49,12 +49,11 @@ def msync_pte_range(kernel, vma, start: int, end: int) -> int:
     found = 0
     addr = start
     while addr < end:
-        next_ = min(((addr >> PMD_SHIFT) + 1) << PMD_SHIFT, end)
-        table = mm.pte_tables.get(addr >> PMD_SHIFT)
-        if table is not None:
-            ptl = pte_lock(kernel, table)
-            for a in range(addr, next_, PAGE_SIZE):
-                ptep = table + ((a >> PAGE_SHIFT) & 511) * 8
+        next_ = pmd_addr_end(addr, end)
+        start_pte = pte_offset_map(mm, addr)
+        if start_pte is not None:
+            ptl = pte_lock(kernel, start_pte)
+            for ptep, a in for_each_pte(start_pte, addr, next_):
                 pte = hw.read_pte(ptep)
                 if not pte_present(pte):
                     continue

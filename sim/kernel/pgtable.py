@@ -8,9 +8,10 @@ A/D in it at any moment under Svadu).
 """
 
 from dataclasses import dataclass
+from itertools import count
 
-from .constants import (PAGE_SHIFT, PGDIR_SHIFT, PMD_SHIFT, PTRS_PER_PTE, VM_ACCESS_FLAGS,
-                        VM_EXEC, VM_READ, VM_SHARED, VM_WRITE)
+from .constants import (PAGE_SHIFT, PAGE_SIZE, PGDIR_SHIFT, PMD_MASK, PMD_SHIFT, PMD_SIZE,
+                        PTRS_PER_PTE, VM_ACCESS_FLAGS, VM_EXEC, VM_READ, VM_SHARED, VM_WRITE)
 from .errors import KernelBug
 
 # -- asm/pgtable-bits.h ---------------------------------------------------------------------
@@ -74,10 +75,6 @@ def vm_get_page_prot(vm_flags: int) -> int:
 
 def mk_pte(pfn: int, prot: int) -> int:
     return (pfn << _PAGE_PFN_SHIFT) | prot
-
-
-def pfn_pte(pfn: int, prot: int) -> int:
-    return mk_pte(pfn, prot)
 
 
 def pte_pfn(pte: int) -> int:
@@ -150,20 +147,11 @@ def pte_modify(pte: int, newprot: int) -> int:
     return (pte & _PAGE_CHG_MASK) | newprot
 
 
-def pte_same(a: int, b: int) -> bool:
-    return a == b
-
-
 def maybe_mkwrite(pte: int, vma) -> int:
     """W only if the VMA is writable (include/linux/mm.h)."""
     if vma.vm_flags & VM_WRITE:
         pte = pte_mkwrite(pte)
     return pte
-
-
-def pgprot_modify_write(prot: int) -> int:
-    """The prot without W: what writenotify maps clean pages with."""
-    return prot & ~_PAGE_WRITE
 
 
 # -- the Python view of a PTE (Process.pte) -----------------------------------------------------
@@ -193,6 +181,10 @@ class PteView:
 
 # -- walking and building the tables ------------------------------------------------------------
 
+#: sizeof(pte_t): a table is PTRS_PER_PTE entries of PTESIZE bytes (the privileged spec's name).
+PTESIZE = PAGE_SIZE // PTRS_PER_PTE
+
+
 def pgd_index(addr: int) -> int:
     return (addr >> PGDIR_SHIFT) & (PTRS_PER_PTE - 1)
 
@@ -210,43 +202,57 @@ def table_of(entry: int) -> int:
     return pte_pfn(entry) << PAGE_SHIFT
 
 
-def pmd_offset(mm, addr: int) -> int | None:
-    """Physical address of the PMD entry (level 1) of ``addr``, or None if no PMD table."""
-    pgd = mm.kernel.hw.read_pte(mm.pgd + pgd_index(addr) * 8)
-    if not pgd & _PAGE_PRESENT:
-        return None
-    return table_of(pgd) + pmd_index(addr) * 8
+def pgd_offset(mm, addr: int) -> int:
+    """Physical address of the PGD entry (level 2) of ``addr``."""
+    return mm.pgd + pgd_index(addr) * PTESIZE
 
 
-def pte_table(mm, addr: int) -> int | None:
-    """Physical address of the PTE table (level 0) covering ``addr``, or None.
+def pmd_offset(pmd_table: int, addr: int) -> int:
+    """Physical address of the PMD entry (level 1) of ``addr`` in the PMD table at
+    ``pmd_table`` (Sv39 folds the PUD: the PGD entry points to the PMD table)."""
+    return pmd_table + pmd_index(addr) * PTESIZE
 
-    The kernel keeps, per mm, which PTE table sits under each PMD entry it wrote
-    (:attr:`MmStruct.pte_tables`): non-leaf entries are written only by the kernel, so this
-    is exactly what reading the PGD and PMD entries would give (tests check it), and it
-    saves two PTE reads per lookup.
-    """
-    return mm.pte_tables.get(addr >> PMD_SHIFT)
+
+def pte_offset_kernel(pte_table: int, addr: int) -> int:
+    """Physical address of the PTE (level 0) of ``addr`` in the PTE table at ``pte_table``."""
+    return pte_table + pte_index(addr) * PTESIZE
 
 
 def pte_offset_map(mm, addr: int) -> int | None:
-    """Physical address of the PTE slot of ``addr``, or None when there is no PTE table."""
+    """Physical address of the PTE of ``addr``, or None when there is no PTE table.
+
+    The kernel keeps, per mm, which PTE table sits under each PMD entry it wrote
+    (:attr:`MmStruct.pte_tables`): non-leaf entries are written only by the kernel, so this
+    is exactly what reading the PGD and PMD entries would give (:func:`walk_tables`, tests
+    check it), and it saves two PTE reads per lookup.
+    """
     table = mm.pte_tables.get(addr >> PMD_SHIFT)
     if table is None:
         return None
-    return table + ((addr >> PAGE_SHIFT) & 511) * 8
+    return pte_offset_kernel(table, addr)
+
+
+def pmd_addr_end(addr: int, end: int) -> int:
+    """The end of the part of ``[addr, end)`` that the PTE table of ``addr`` maps."""
+    return min((addr + PMD_SIZE) & PMD_MASK, end)
+
+
+def for_each_pte(ptep: int, addr: int, end: int):
+    """(ptep, addr) for each page of ``[addr, end)``, within one PTE table, from ``ptep``,
+    the PTE of ``addr``: the ``pte++, addr += PAGE_SIZE`` loop of the kernel's *_pte_range."""
+    return zip(count(ptep, PTESIZE), range(addr, end, PAGE_SIZE))
 
 
 def walk_tables(mm, addr: int) -> int | None:
-    """The PTE slot of ``addr`` found by reading PGD and PMD entries from memory."""
+    """The PTE of ``addr`` found by reading PGD and PMD entries from memory."""
     hw = mm.kernel.hw
-    pgd = hw.read_pte(mm.pgd + pgd_index(addr) * 8)
+    pgd = hw.read_pte(pgd_offset(mm, addr))
     if not pgd & _PAGE_PRESENT:
         return None
-    pmd = hw.read_pte(table_of(pgd) + pmd_index(addr) * 8)
+    pmd = hw.read_pte(pmd_offset(table_of(pgd), addr))
     if not pmd & _PAGE_PRESENT:
         return None
-    return table_of(pmd) + pte_index(addr) * 8
+    return pte_offset_kernel(table_of(pmd), addr)
 
 
 def pgd_alloc(kernel) -> int:
@@ -266,7 +272,7 @@ def pte_alloc(mm, addr: int) -> int:
         return slot
     kernel = mm.kernel
     hw = kernel.hw
-    pgd_slot = mm.pgd + pgd_index(addr) * 8
+    pgd_slot = pgd_offset(mm, addr)
     pgd = hw.read_pte(pgd_slot)
     if not pgd & _PAGE_PRESENT:
         page = kernel.mem.alloc_page(zero=True, kind="pgtable")
@@ -274,7 +280,7 @@ def pte_alloc(mm, addr: int) -> int:
         pgd = mk_pte(page.pfn, _PAGE_TABLE)
         hw.write_pte(pgd_slot, pgd)                         # pgd_populate
         mm.pmd_tables[addr >> PGDIR_SHIFT] = page.pfn << PAGE_SHIFT
-    pmd_slot = table_of(pgd) + pmd_index(addr) * 8
+    pmd_slot = pmd_offset(table_of(pgd), addr)
     pmd = hw.read_pte(pmd_slot)
     if pmd & _PAGE_PRESENT:
         raise KernelBug(f"PMD entry of {addr:#x} present but not in mm.pte_tables")
@@ -284,7 +290,7 @@ def pte_alloc(mm, addr: int) -> int:
     hw.write_pte(pmd_slot, mk_pte(page.pfn, _PAGE_TABLE))   # pmd_populate
     table = page.pfn << PAGE_SHIFT
     mm.pte_tables[addr >> PMD_SHIFT] = table
-    return table + pte_index(addr) * 8
+    return pte_offset_kernel(table, addr)
 
 
 def free_pte_table(mm, pmd_key: int) -> int:
@@ -297,7 +303,7 @@ def free_pte_table(mm, pmd_key: int) -> int:
     table = mm.pte_tables.pop(pmd_key)
     addr = pmd_key << PMD_SHIFT
     pmd_table = mm.pmd_tables[addr >> PGDIR_SHIFT]
-    kernel.hw.write_pte(pmd_table + pmd_index(addr) * 8, 0)     # pmd_clear
+    kernel.hw.write_pte(pmd_offset(pmd_table, addr), 0)         # pmd_clear
     return table >> PAGE_SHIFT
 
 
@@ -305,15 +311,11 @@ def free_pmd_table(mm, pgd_key: int) -> int:
     """Clear the PGD entry of a PMD table with no PTE table left (free_pmd_range); its pfn."""
     kernel = mm.kernel
     table = mm.pmd_tables.pop(pgd_key)
-    kernel.hw.write_pte(mm.pgd + (pgd_key & (PTRS_PER_PTE - 1)) * 8, 0)   # pgd_clear
+    kernel.hw.write_pte(pgd_offset(mm, pgd_key << PGDIR_SHIFT), 0)      # pgd_clear
     return table >> PAGE_SHIFT
 
 
 # -- changing live leaf PTEs (all through cas_pte: the walker may be setting A/D) --------------
-
-def ptep_get(hw, ptep: int) -> int:
-    return hw.read_pte(ptep)
-
 
 def set_pte_at(hw, ptep: int, pte: int) -> None:
     """Install a PTE into an empty slot (the walker cannot be updating an invalid PTE)."""
