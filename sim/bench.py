@@ -5,7 +5,7 @@ import json
 import sys
 from pathlib import Path
 
-from .cosim import runner
+from .cosim import jobs
 
 
 def add_arguments(parser):
@@ -16,9 +16,9 @@ def add_arguments(parser):
 
 
 def mmu_bench(quick=False):
-    return runner.run_job("mkclean.sim.cosim.tb_bench",
-                          {"stream": 1000 if quick else 4000,
-                           "idle_cycles": 20_000 if quick else 200_000})
+    return jobs.run_job("mkclean.sim.cosim.commands.bench_mmu",
+                        {"stream": 1000 if quick else 4000,
+                         "idle_cycles": 20_000 if quick else 200_000})
 
 
 def cosim_bench(quick=False):
@@ -27,11 +27,11 @@ def cosim_bench(quick=False):
                       "phys_size": 64 << 20, "tlb_entries": 16},
            "workload": "db", "seed": 1, "accesses": 20_000 if quick else 300_000,
            "options": {}}
-    return runner.run_job("mkclean.sim.cosim.tb_cosim_bench",
-                          {"job": job, "clock_cycles": 20_000 if quick else 200_000,
-                           "repeats": 1 if quick else 3},
-                          {"phys_size": 64 << 20, "tlb_entries": 16,
-                           "batch_depth": RTL_BATCH_DEPTH})
+    return jobs.run_job("mkclean.sim.cosim.commands.bench_cosim",
+                        {"job": job, "clock_cycles": 20_000 if quick else 200_000,
+                         "repeats": 1 if quick else 3},
+                        {"phys_size": 64 << 20, "tlb_entries": 16,
+                         "batch_depth": RTL_BATCH_DEPTH})
 
 
 def format_cosim(d):
@@ -96,7 +96,7 @@ def main(args):
                 return 2
             figures["kernel"] = kernel_bench(args.quick)
             text.append(format_kernel_bench(figures["kernel"]))
-    except runner.ToolError as e:
+    except jobs.ToolError as e:
         print(f"mkclean bench: {e}", file=sys.stderr)
         return 2
     # The MMU's and the co-simulation's figures at the top level (the keys the issues name),

@@ -1,20 +1,28 @@
-"""Amaranth-simulator harness for the MMU: a Wishbone memory process with latency and
-injected errors, and a request/response helper. Used by the fast unit tests."""
+"""Amaranth-simulator harness for the MMU: the Wishbone RAM (with wait states and a hook
+that can answer a transaction with a bus error, mkclean.sim.cosim.wishbone_ram) as a
+simulator process, and a request/response helper. Used by the fast unit tests."""
 
 from amaranth.sim import Simulator
 
 from mkclean.hdl.mmu import MMU
+from mkclean.sim.cosim.wishbone_ram import WishboneRam
 from mkclean.sim.model.memory import Memory
 
 
 class Harness:
     def __init__(self, phys_size=1 << 22, latency=1, **params):
         self.dut = MMU(phys_size=phys_size, **params)
-        self.mem = Memory(phys_size)
-        self.latency = latency
-        self.bus_log = []          # (we, lock, byte address, value) per transaction
-        self.error_at = set()      # transaction numbers answered with err
-        self.on_transaction = None  # callback(number, we, addr) before it is answered
+        #: the walker's memory: ``ram.hook`` as everywhere (wishbone_ram's protocol)
+        self.ram = WishboneRam(Memory(phys_size), latency)
+
+    @property
+    def mem(self):
+        return self.ram.mem
+
+    @property
+    def bus_log(self):
+        """(we, lock, byte address, value or None) per transaction"""
+        return self.ram.bus_log
 
     def csr(self, ctx, *, mode=8, asid=0, ppn=0, priv=1, sum=0, mxr=0, adue=1):
         c = self.dut.csr
@@ -26,34 +34,7 @@ class Harness:
         ctx.set(c.adue, adue)
 
     async def memory(self, ctx):
-        bus = self.dut.bus
-        waited = 0
-        async for _, _, cyc, stb, adr, we, dat_w, lock, ack, err in ctx.tick().sample(
-                bus.cyc, bus.stb, bus.adr, bus.we, bus.dat_w, bus.lock, bus.ack, bus.err):
-            ctx.set(bus.ack, 0)
-            ctx.set(bus.err, 0)
-            if ack or err or not (cyc and stb):
-                waited = 0
-                continue
-            waited += 1
-            if waited < self.latency:
-                continue
-            number = len(self.bus_log)
-            addr = adr << 3
-            if self.on_transaction:
-                self.on_transaction(number, we, addr)
-            if number in self.error_at:
-                self.bus_log.append((we, lock, addr, None))
-                ctx.set(bus.err, 1)
-                continue
-            if we:
-                self.mem.write64(addr, dat_w)
-                self.bus_log.append((1, lock, addr, dat_w))
-            else:
-                value = self.mem.read64(addr)
-                self.bus_log.append((0, lock, addr, value))
-                ctx.set(bus.dat_r, value)
-            ctx.set(bus.ack, 1)
+        await self.ram.serve_amaranth(ctx, self.dut.bus)
 
     async def translate(self, ctx, vaddr, kind=0):
         """One request; returns (fault, cause, paddr, cycles from accept to response)."""

@@ -2,19 +2,23 @@
 
 The golden and RTL backends, given the same workload and seed, must reach the same
 kernel-visible outcome: the same traps in the same order, the same files on disk. All RTL
-runs go into one simulation (runner.run_job with several jobs), each on a reset MMU.
+runs go into one simulation (jobs.run_job with several jobs), each on a reset MMU.
 """
 
 import hashlib
 import json
 import os
 import random
+import re
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
-from mkclean.sim.cosim import runner
+from mkclean.sim.cosim import build, jobs
 from mkclean.sim.kernel import Kernel
 from mkclean.sim.run import RTL_BATCH_DEPTH
 from mkclean.sim.workloads import WORKLOADS
@@ -52,9 +56,8 @@ def on_golden(j):
 
 @pytest.fixture(scope="module")
 def rtl_results():
-    out = runner.run_job("mkclean.sim.cosim.tb_run", {"jobs": [job(*c) for c in CONFIGS]},
-                         {"phys_size": PHYS, "tlb_entries": 16,
-                          "batch_depth": RTL_BATCH_DEPTH})
+    out = jobs.run_job("mkclean.sim.cosim.commands.run", {"jobs": [job(*c) for c in CONFIGS]},
+                       {"phys_size": PHYS, "tlb_entries": 16, "batch_depth": RTL_BATCH_DEPTH})
     return dict(zip(CONFIGS, out["results"]))
 
 
@@ -105,3 +108,61 @@ def test_run_on_rtl_bad_input(args, message):
     p = mkclean("run", "--backend", "rtl", "--no-progress", *args)
     assert p.returncode == 2
     assert message in p.stderr and "Traceback" not in p.stderr, p.stderr
+
+
+def _children(pid):
+    """(pid, argv) of the processes whose parent is ``pid``, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append((int(entry.name), (entry / "cmdline").read_bytes().split(b"\0")))
+        except (OSError, ValueError, IndexError):
+            pass
+    return found
+
+
+def _reported(sim):
+    """The progress count the simulator process ``sim`` last reported to its job file."""
+    env = dict(v.split(b"=", 1) for v in Path(f"/proc/{sim}/environ").read_bytes()
+               .split(b"\0") if b"=" in v)
+    try:
+        return int(Path(json.loads(env[b"MKCLEAN_JOB"])["progress"]).read_text())
+    except (OSError, ValueError):
+        return 0
+
+
+def test_run_on_rtl_says_when_the_simulator_dies():
+    """``kill -9`` of the simulator mid-run: one line with the signal, how far the run got,
+    the log and the replay command; exit status 1."""
+    accesses = 300_000
+    p = subprocess.Popen([sys.executable, "-m", "mkclean.sim.cli", "run", "--backend", "rtl",
+                          "--workload", "db", "--accesses", str(accesses), "--seed", "1",
+                          "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        deadline = time.monotonic() + 900           # the first run may build the design
+        sim = done = None
+        while not done:
+            assert p.poll() is None, p.communicate()
+            assert time.monotonic() < deadline, "the simulation never reported progress"
+            time.sleep(0.1)
+            if sim is None:     # the simulator: the Verilator executable, named after its top
+                sim = next((pid for pid, argv in _children(p.pid)
+                            if argv[0].endswith(build.WRAPPER_SUFFIX.encode())), None)
+            else:
+                done = _reported(sim)
+        os.kill(sim, signal.SIGKILL)
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 1, (out, err)
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    m = re.fullmatch(r"mkclean run: the simulator died \(SIGKILL\) after (\d+) of "
+                     rf"{accesses} accesses; log: (\S+); replay: (mkclean run .*)\n", err)
+    assert m, err
+    assert done <= int(m[1]) < accesses and Path(m[2]).exists(), err
+    assert "--backend rtl --workload db --seed 1 --accesses 300000" in m[3], err

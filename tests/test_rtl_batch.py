@@ -6,19 +6,19 @@ prints with the command that replays it."""
 import os
 import random
 
-from mkclean.sim.cosim import runner
+from mkclean.sim.cosim import build
 
 SEED = int(os.environ.get("MKCLEAN_SEED", random.randrange(1 << 31)))
 
 
 def test_batches_match_golden_model():
-    results = runner.run("mkclean.sim.cosim.tb_batch", {"batch_depth": 64}, seed=SEED)
+    results = build.run("cosim_benches.batch_top", {"batch_depth": 64}, seed=SEED)
     assert [r.name for r in results] == ["batches_match_golden"]
     assert results[0].passed, (f"{results[0].message}\nreplay: MKCLEAN_SEED={SEED} "
                                f"pytest {__file__}::test_batches_match_golden_model")
 
 
 def test_rtl_backend_matches_golden_backend():
-    results = runner.run("mkclean.sim.cosim.tb_rtl_backend", {"batch_depth": 64})
+    results = build.run("cosim_benches.rtl_backend_vs_golden", {"batch_depth": 64})
     assert [r.name for r in results] == ["rtl_backend_matches_golden"]
     assert results[0].passed, results[0].message

@@ -1,17 +1,18 @@
-"""The directed cocotb tests (sim/cosim/tb_directed.py), run once under Verilator and
-reported here one pytest test each."""
+"""The directed cocotb tests (tests/cosim_benches/directed.py), run once under Verilator
+and reported here one pytest test each."""
 
 import pytest
 
-from mkclean.sim.cosim import runner, tb_directed
+from cosim_benches import directed
+from mkclean.sim.cosim import build
 
 
 @pytest.fixture(scope="module")
 def results():
-    return {r.name: r for r in runner.run("mkclean.sim.cosim.tb_directed")}
+    return {r.name: r for r in build.run("cosim_benches.directed")}
 
 
-@pytest.mark.parametrize("name", tb_directed.NAMES)
+@pytest.mark.parametrize("name", directed.NAMES)
 def test_directed(results, name):
     assert name in results, f"cocotb did not run {name}; see the build folder's test.log"
     assert results[name].passed, results[name].message

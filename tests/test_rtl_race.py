@@ -1,13 +1,12 @@
 """mkclean racing the walker's A/D update, on the RTL with the kernel model
-(sim/cosim/tb_race.py): the locked compare-and-write loses nothing; the test-only unlocked
-walker loses the store, which shows the test can fail."""
+(tests/cosim_benches/ad_race.py): the locked compare-and-write loses nothing; the
+test-only unlocked walker loses the store, which shows the test can fail."""
 
-from mkclean.sim.cosim import runner
+from mkclean.sim.cosim import jobs
 
 
 def race(ad_lock):
-    return runner.run_job("mkclean.sim.cosim.tb_race", {},
-                          {"batch_depth": 64, "ad_lock": ad_lock})
+    return jobs.run_job("cosim_benches.ad_race", {}, {"batch_depth": 64, "ad_lock": ad_lock})
 
 
 def test_locked_ad_update_loses_nothing():
@@ -25,7 +24,7 @@ def test_unlocked_ad_update_loses_the_store():
 
 
 def test_invariant_2_check_on_the_rtl_tlb_can_fail():
-    out = runner.run_job("mkclean.sim.cosim.tb_invariant", {},
-                         {"phys_size": 16 << 20, "batch_depth": 64})
+    out = jobs.run_job("cosim_benches.missing_flush", {},
+                       {"phys_size": 16 << 20, "batch_depth": 64})
     assert out["False"] == [], out                   # the real kernel flushes
     assert out["True"] and "lets a store through" in out["True"][0], out

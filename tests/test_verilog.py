@@ -4,7 +4,7 @@
 import subprocess
 
 from mkclean.hdl import verilog as hdl_verilog
-from mkclean.sim.cosim.runner import VLT, verilator_bin
+from mkclean.sim.cosim.build import VLT, verilator_bin
 
 
 def test_standalone_verilog_lints_clean(tmp_path):

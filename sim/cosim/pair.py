@@ -4,14 +4,22 @@ Each side has its own copy of physical memory. Events scripted against a request
 transactions (a PTE store by "the kernel", an sfence, a bus error) are applied to both
 sides at the same transaction, so any difference in responses, in transactions or in the
 memory left behind is a disagreement between the RTL and the contract.
+
+Both sides' memories are :class:`~.wishbone_ram.WishboneRam`: the RTL's on the walker's
+bus, the golden model's as its walker's Bus, with the same hook applying the events.
+
+Runs inside the simulator. Imports: the golden model, :mod:`.mmu_driver`,
+:mod:`.wishbone_ram`.
 """
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 
 from ..model.memory import Memory
 from ..model.mmu import GoldenMMU, Response
-from .driver import RtlMmu
+from .mmu_driver import RtlMmu
+from .wishbone_ram import ERROR, WishboneRam
 
 
 @dataclass
@@ -32,36 +40,6 @@ class Event:
 
 class Mismatch(AssertionError):
     pass
-
-
-class _ScriptedBus:
-    """The golden walker's bus: one call per transaction, events applied as on the RTL."""
-
-    def __init__(self, pair):
-        self.pair = pair
-        self.log = []
-
-    def _transaction(self, we, lock, addr):
-        return self.pair._apply(self.pair.golden_side, len(self.log), we, lock, addr)
-
-    def read(self, addr, lock):
-        if self._transaction(0, lock, addr) == "error":
-            self.log.append((0, int(lock), addr, None))
-            return None
-        value = self.pair.golden_mem.read64(addr)
-        self.log.append((0, int(lock), addr, value))
-        return value
-
-    def write(self, addr, value, lock):
-        if self._transaction(1, lock, addr) == "error":
-            self.log.append((1, int(lock), addr, None))
-            return False
-        self.pair.golden_mem.write64(addr, value)
-        self.log.append((1, int(lock), addr, value))
-        return True
-
-    def unlock(self):
-        pass
 
 
 class Mirrored:
@@ -115,13 +93,16 @@ class Pair:
         self.rtl_mem = Memory(params["phys_size"])
         self.golden_mem = Memory(params["phys_size"])
         self.rtl = RtlMmu(dut, self.rtl_mem, latency=latency, rng=rng)
-        self.bus = _ScriptedBus(self)
+        #: the golden walker's bus: one call a transaction, no time
+        self.bus = WishboneRam(self.golden_mem)
         self.golden = GoldenMMU(self.golden_mem, tlb_entries=params["tlb_entries"],
                                 walk_cache_entries=params["walk_cache_entries"], bus=self.bus)
         self.rtl_side = _Side(self.rtl_mem, lambda vaddr, asid: self.rtl.sfence_now(vaddr, asid))
         self.golden_side = _Side(self.golden_mem, lambda vaddr, asid: self.golden.sfence(
             vaddr is not None, vaddr or 0, asid is not None, asid or 0))
-        self.rtl.hook = lambda n, we, lock, addr: self._apply(self.rtl_side, n, we, lock, addr)
+        # One hook protocol on both sides: the same events at the same transaction.
+        self.rtl.ram.hook = functools.partial(self._apply, self.rtl_side)
+        self.bus.hook = functools.partial(self._apply, self.golden_side)
         self.events = {}
         #: write here to change both memories alike
         self.memory = Mirrored(self)
@@ -139,7 +120,7 @@ class Pair:
         outcome = None
         for event in self.events.get(number, ()):
             if event.what == "error":
-                outcome = "error"
+                outcome = ERROR
             elif event.what == "write" and not (we and lock):
                 side.mem.write64(event.addr, event.value)
             elif event.what == "sfence":
@@ -160,15 +141,16 @@ class Pair:
         self.events = {}
         for event in events:
             self.events.setdefault(event.at, []).append(event)
-        self.bus.log = []
+        self.bus.bus_log = []
         response, cycles = await self.rtl.translate(vaddr, kind)
-        rtl_log = self.rtl.bus_log
+        rtl_log = self.rtl.ram.bus_log
         golden = self.golden.translate(vaddr, kind)
         self.events = {}
-        if response != golden or rtl_log != self.bus.log:
+        golden_log = self.bus.bus_log
+        if response != golden or rtl_log != golden_log:
             raise Mismatch(
                 f"vaddr={vaddr:#x} kind={int(kind)}: rtl {response} vs golden {golden}\n"
-                f"  rtl bus    {_fmt_log(rtl_log)}\n  golden bus {_fmt_log(self.bus.log)}")
+                f"  rtl bus    {_fmt_log(rtl_log)}\n  golden bus {_fmt_log(golden_log)}")
         return Outcome(response, cycles, rtl_log)
 
     async def check_tlb(self):

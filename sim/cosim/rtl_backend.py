@@ -13,13 +13,18 @@ holds copies of the frames the walker reads, which every write here keeps in ste
 (``rtl.touch``). Accesses go through the batch top (hdl/batch.py): the kernel's pending
 sfences, then a batch of loads and stores translated by the RTL at one per cycle with
 Python asleep; then their data moves in program order.
+
+Runs inside the simulator (the kernel's thread and cocotb's). Imports: the seam
+(sim/hw/seam.py), the golden model's Memory, :mod:`.batch_driver`. It must stay
+importable outside a simulator: the backend registry (sim/hw/backends.py) names
+:func:`outside_simulation` here by its path.
 """
 
 import sys
 
 from ..hw.seam import Cause, Csr, Kind, Trap
 from ..model.memory import Memory
-from .driver import SNAPSHOT_OP, BatchRtlMmu, fence_op, split
+from .batch_driver import SNAPSHOT_OP, BatchRtlMmu, fence_op, split
 
 _LOAD, _STORE, _AMO = int(Kind.LOAD), int(Kind.STORE), int(Kind.AMO)
 SWITCH_INTERVAL_S = 1e-5            # measured best of 1e-4, 1e-5 and 1e-6 on db
@@ -111,7 +116,7 @@ class RtlHardware:
 
     def cas_pte(self, paddr, expected, new):
         self._kernel_ran = True
-        if self.rtl.locked:
+        if self.rtl.ram.locked:
             raise RuntimeError("cas_pte inside the walker's locked A/D sequence")
         found = self.mem.read64(paddr)
         if found == expected:
@@ -143,15 +148,17 @@ class RtlHardware:
         in the unlocked variant, before the plain A/D write lands). This is the window
         between the walker's read of the PTE and its A/D write. (While a hook is set, the
         walker's reads all go to Python: the page-table mirror is off.)"""
+        ram = self.rtl.ram
+
         def hook(number, we, lock, addr):
             if addr == pte_addr and (lock or we):
-                self.rtl.hook = None
+                ram.hook = None
                 self._in_bus_hook = True
                 try:
                     action()
                 finally:
                     self._in_bus_hook = False
-        self.rtl.hook = hook
+        ram.hook = hook
 
     def set_csr(self, **fields):
         self._kernel_ran = True

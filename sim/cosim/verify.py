@@ -1,5 +1,10 @@
 """``mkclean verify``: the random differential campaign of the RTL MMU against the golden
-model, under Verilator."""
+model, under Verilator.
+
+The command's host side (arguments, progress bar, summary); the campaign runs inside the
+simulator (:mod:`.commands.verify`, :mod:`.campaign`). Imports: :mod:`.build`,
+:mod:`.jobs`; nothing that runs only in a simulator.
+"""
 
 import json
 import random
@@ -7,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import runner
+from . import build, jobs
 
 
 def add_arguments(parser):
@@ -16,18 +21,18 @@ def add_arguments(parser):
     parser.add_argument("--walks", type=int, default=2000, metavar="N",
                         help="translations to request (default 2000)")
     parser.add_argument("--json", metavar="PATH", help="write the result here as JSON")
-    parser.add_argument("--tlb-entries", type=int, default=runner.DEFAULT_PARAMS["tlb_entries"])
+    parser.add_argument("--tlb-entries", type=int, default=build.DEFAULT_PARAMS["tlb_entries"])
     parser.add_argument("--walk-cache-entries", type=int,
-                        default=runner.DEFAULT_PARAMS["walk_cache_entries"])
+                        default=build.DEFAULT_PARAMS["walk_cache_entries"])
     parser.add_argument("--phys-size", type=lambda s: int(s, 0),
-                        default=runner.DEFAULT_PARAMS["phys_size"], metavar="BYTES")
+                        default=build.DEFAULT_PARAMS["phys_size"], metavar="BYTES")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run_campaign(seed, translations, params=None, progress=None):
     """Build (cached) and run one campaign; returns the result dict."""
-    return runner.run_job("mkclean.sim.cosim.tb_verify",
-                          {"seed": seed, "translations": translations}, params, progress)
+    return jobs.run_job("mkclean.sim.cosim.commands.verify",
+                        {"seed": seed, "translations": translations}, params, progress)
 
 
 def main(args):
@@ -39,7 +44,7 @@ def main(args):
               "walk_cache_entries": args.walk_cache_entries}
     replay = f"mkclean verify --seed {seed} --walks {args.walks}" + "".join(
         f" --{k.replace('_', '-')} {v}" for k, v in params.items()
-        if v != runner.DEFAULT_PARAMS[k])
+        if v != build.DEFAULT_PARAMS[k])
     print(f"mkclean verify: seed {seed}, {args.walks} translations (replay: {replay})",
           file=sys.stderr)
     bar = None
@@ -56,7 +61,7 @@ def main(args):
         check_params(**params)             # refuse a bad configuration before building
         t0 = time.monotonic()
         result = run_campaign(seed, args.walks, params, progress)
-    except (runner.ToolError, ValueError) as e:
+    except (jobs.ToolError, ValueError) as e:
         if bar:
             bar.close()
         print(f"mkclean verify: {e}", file=sys.stderr)

@@ -9,11 +9,12 @@ import time
 
 import cocotb
 
-from ..model.memory import Memory
-from ..model.mmu import GoldenMMU
-from .driver import SNAPSHOT_OP, BatchRtlMmu, access_op, fence_op, split
-from .runner import params_from_env
-from .stimulus import LEAF_RW, PTE_A, PTE_R, PTE_V, PTE_W, PageTables
+from mkclean.sim.cosim.batch_driver import (SNAPSHOT_OP, BatchRtlMmu, access_op, fence_op,
+                                             split)
+from mkclean.sim.cosim.build import params_from_env
+from mkclean.sim.cosim.stimulus import LEAF_RW, PTE_A, PTE_R, PTE_V, PTE_W, PageTables
+from mkclean.sim.model.memory import Memory
+from mkclean.sim.model.mmu import GoldenMMU
 
 VA = 0x40_0000
 PAGES = 64
@@ -58,7 +59,7 @@ async def batches_match_golden(dut):
     t0 = time.perf_counter()
     for batch in range(200):
         # Latency 0 lets the mirror answer the walker; 1 sends every PTE read to Python.
-        rtl.latency = rng.choice((0, 0, 1))
+        rtl.ram.latency = rng.choice((0, 0, 1))
         n = rng.randrange(1, depth + 1)
         ops, meaning = zip(*(random_op(rng) for _ in range(n)))
         rtl.write_ops(0, *split(ops))

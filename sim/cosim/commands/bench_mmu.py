@@ -1,15 +1,16 @@
-"""cocotb entry of ``mkclean bench``'s MMU figures: latencies and throughput measured in
-RTL simulation cycles, and the simulator's speed. Writes JSON to MKCLEAN_BENCH."""
+"""Simulator side of ``mkclean bench``'s MMU figures: latencies and throughput measured in
+RTL simulation cycles, and the simulator's speed, on the bare MMU top."""
 
 import time
 
 import cocotb
 from cocotb.triggers import FallingEdge
 
-from ..model.memory import Memory
-from .driver import RtlMmu
-from .runner import job_config, params_from_env, write_result
-from .stimulus import LEAF_RW, PTE_A, PTE_D, PageTables
+from ...model.memory import Memory
+from ..build import params_from_env
+from ..jobs import job_config, write_result
+from ..mmu_driver import RtlMmu
+from ..stimulus import LEAF_RW, PTE_A, PTE_D, PageTables
 
 LOAD = 0
 VA_4K = 0x40_2000
@@ -38,7 +39,7 @@ async def measure(dut):
         """A walk with nothing cached: cycles and memory reads."""
         await rtl.sfence()
         _, cycles = await rtl.translate(vaddr, LOAD)
-        return cycles, len(rtl.bus_log)
+        return cycles, len(rtl.ram.bus_log)
 
     out = {"memory_latency_cycles": list(LATENCIES), "tlb_entries": params["tlb_entries"],
            "walk_cache_entries": params["walk_cache_entries"]}
@@ -47,13 +48,13 @@ async def measure(dut):
                  "ad_update_extra_cycles", "miss_4k_bound_cycles"):
         out[name] = {}
     for latency in LATENCIES:
-        rtl.latency = latency
+        rtl.ram.latency = latency
         key = str(latency)
         out["miss_4k_cycles"][key], out["miss_4k_reads"] = await cold(VA_4K)
         # The neighbour page shares both non-leaf PTEs, now in the walk cache.
         _, cycles = await rtl.translate(VA_4K + 0x1000, LOAD)
         out["miss_4k_pwc_cycles"][key] = cycles
-        out["miss_4k_pwc_reads"] = len(rtl.bus_log)
+        out["miss_4k_pwc_reads"] = len(rtl.ram.bus_log)
         out["miss_2m_cycles"][key], _ = await cold(VA_2M)
         _, out["miss_2m_pwc_cycles"][key] = await rtl.translate(VA_2M + (2 << 20), LOAD)
         out["miss_1g_cycles"][key], _ = await cold(VA_1G)
@@ -62,7 +63,7 @@ async def measure(dut):
         out["ad_update_extra_cycles"][key] = with_ad - out["miss_4k_cycles"][key]
         out["miss_4k_bound_cycles"][key] = 3 * (latency + 1) + 2
 
-    rtl.latency = 1
+    rtl.ram.latency = 1
     await rtl.translate(VA_4K, LOAD)
     _, out["tlb_hit_latency_cycles"] = await rtl.translate(VA_4K + 8, LOAD)
     n = config.get("stream", 4000)

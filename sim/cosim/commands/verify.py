@@ -1,14 +1,15 @@
-"""cocotb entry of ``mkclean verify``: runs the campaign inside the simulator and hands
-its result back to the command (runner.run_job)."""
+"""Simulator side of ``mkclean verify``: runs the campaign (:mod:`..campaign`) on the RTL
+and golden pair and hands its result back to the command (jobs.run_job)."""
 
 import random
 import time
 
 import cocotb
 
-from . import campaign
-from .pair import Pair
-from .runner import JobProgress, job_config, params_from_env, write_result
+from .. import campaign
+from ..build import params_from_env
+from ..jobs import JobProgress, job_config, write_result
+from ..pair import Pair
 
 
 @cocotb.test()

@@ -6,11 +6,12 @@ from unittest import mock
 
 import cocotb
 
-from ..kernel import MAP_SHARED, PROT_READ, PROT_WRITE, Kernel
-from ..kernel import rmap
-from ..kernel.invariants import check_clean_pages_not_writable
-from .rtl_backend import fresh_hardware
-from .runner import job_config, params_from_env, write_result
+from mkclean.sim.cosim.build import params_from_env
+from mkclean.sim.cosim.jobs import job_config, write_result
+from mkclean.sim.cosim.rtl_backend import fresh_hardware
+from mkclean.sim.kernel import MAP_SHARED, PROT_READ, PROT_WRITE, Kernel
+from mkclean.sim.kernel import rmap
+from mkclean.sim.kernel.invariants import check_clean_pages_not_writable
 
 
 def scenario(hw, params, forget_flush):

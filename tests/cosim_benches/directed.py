@@ -5,11 +5,11 @@ outcome the contract prescribes, so a bug shared by both sides still fails."""
 
 import cocotb
 
-from ..hw.seam import Kind
-from .pair import Event, Pair
-from .runner import params_from_env
-from .stimulus import (LEAF_RW, PTE_A, PTE_D, PTE_G, PTE_R, PTE_U, PTE_V, PTE_W, PTE_X,
-                       PageTables, pte)
+from mkclean.sim.cosim.build import params_from_env
+from mkclean.sim.cosim.pair import Event, Pair
+from mkclean.sim.cosim.stimulus import (LEAF_RW, PTE_A, PTE_D, PTE_G, PTE_R, PTE_U, PTE_V,
+                                        PTE_W, PTE_X, PageTables, pte)
+from mkclean.sim.hw.seam import Kind
 
 #: names of the tests here, for pytest to parametrize over
 NAMES = []

@@ -1,15 +1,17 @@
-"""cocotb entry of ``mkclean run --backend rtl``: the kernel model and a workload on the
-RTL MMU, with invariant 2 checked on the RTL's TLB after every kernel step."""
+"""Simulator side of ``mkclean run --backend rtl``: the kernel model and a workload on the
+RTL MMU, with invariant 2 checked on the RTL's TLB after every kernel step; one job, or
+several in one simulation (tests/test_cosim.py)."""
 
 import hashlib
 
 import cocotb
 
-from ..kernel import Kernel
-from ..kernel.invariants import check_clean_pages_not_writable
-from ..workloads import WORKLOADS
-from .rtl_backend import fresh_hardware
-from .runner import JobProgress, job_config, params_from_env, write_result
+from ...kernel import Kernel
+from ...kernel.invariants import check_clean_pages_not_writable
+from ...workloads import WORKLOADS
+from ..build import params_from_env
+from ..jobs import JobProgress, job_config, write_result
+from ..rtl_backend import fresh_hardware
 
 RTL_COUNTERS = ("cycles", "walks", "walk_cycles", "tlb_hits", "tlb_misses", "ad_updates",
                 "page_faults", "access_faults", "batches", "step_checks")

@@ -4,11 +4,11 @@ batches with faults in them) runs on both and must see the same results."""
 
 import cocotb
 
-from ..model.backend import GoldenHardware
-from ..hw.seam import Kind, Trap
-from .rtl_backend import RtlHardware
-from .runner import params_from_env
-from .stimulus import LEAF_RW, PTE_A, PTE_D, PTE_R, PTE_U, PTE_V, PTE_W, pte
+from mkclean.sim.cosim.build import params_from_env
+from mkclean.sim.cosim.rtl_backend import RtlHardware
+from mkclean.sim.cosim.stimulus import LEAF_RW, PTE_A, PTE_D, PTE_R, PTE_U, PTE_V, PTE_W, pte
+from mkclean.sim.hw.seam import Kind, Trap
+from mkclean.sim.model.backend import GoldenHardware
 
 ROOT, L1, L0 = 0x1000, 0x2000, 0x3000
 VA = 0x40_0000

@@ -1,0 +1,211 @@
+"""cocotb driver of the batch top (hdl/batch.py): the RTL MMU behind an operation queue,
+with the page-table mirror (hdl/pt_mirror.py) that answers the walker inside the design.
+
+What lives here: :class:`BatchRtlMmu` (the queue, a batch's run, the TLB snapshot, the
+mirror's bookkeeping) and the queue entries' encoders (:func:`access_op`,
+:func:`fence_op`, :data:`SNAPSHOT_OP`, :func:`split`). Queue entries, responses, TLB
+entries and the mirror's map entries are encoded and decoded with the gateware's
+``lib.data`` layouts (BatchOp, BatchResponse, TlbEntry, frame_entry): no field offset is
+written out here.
+
+Runs inside the simulator. Imports: cocotb, the gateware's layouts (hdl/),
+:mod:`.mmu_driver`, :mod:`.vpi`.
+"""
+
+from array import array
+
+from cocotb.triggers import FallingEdge
+
+from ...hdl.batch import LANES, BatchOp, BatchResponse, Op
+from ...hdl.pt_mirror import LINES_PER_FRAME, frame_entry
+from ..model.memory import Memory
+from .mmu_driver import RtlMmu, unpack_tlb_entries
+from .vpi import WideArray
+
+
+class BatchRtlMmu(RtlMmu):
+    """:class:`RtlMmu` on the batch top (hdl/batch.py): operations go through the top's
+    queue, so Python sleeps while a batch runs, and PTE reads of frames in the top's
+    page-table mirror are answered inside it. Python wakes for the batch's end and for
+    the walker's transactions the mirror leaves to it: A/D writes, reads of frames not
+    mirrored yet, and all of them while the mirror is off.
+
+    The mirror is on when the RAM has no wait states (``ram.latency`` 0) and no
+    ``ram.hook`` needs to see transactions. Its bookkeeping is here: a frame the walker read from
+    Python is mirrored before the next batch (:meth:`sync_mirror`); a line of a mirrored
+    frame is rewritten at once when the walker writes it, and before the next batch when
+    anybody else does (:meth:`touch`).
+    """
+
+    ZEROED_INPUTS = ("batch_token", "batch_wr_en", "sfence_valid", "wb_ack", "wb_err", "sum",
+                     "mxr", "satp_mode", "satp_asid", "satp_ppn", "mirror_enable",
+                     "mirror_frame_wr_en", "mirror_line_wr_en")
+    SET_INPUTS = ()
+
+    def __init__(self, dut, mem: Memory, latency=0, rng=None):
+        super().__init__(dut, mem, latency=latency, rng=rng)
+        self.ram.answered = self._answered
+        self._requests = WideArray(dut.u.batch_req)
+        self._responses = WideArray(dut.u.batch_resp)
+        self._snapshot = WideArray(dut.batch_tlb_snapshot, indexed=False)
+        self.depth = len(self._requests) * LANES
+        # what batch_req holds: two 64-bit halves per operation
+        self._lanes = array("Q", bytes(2 * 8 * self.depth))
+        mirror = dut.u.pt_mirror
+        self._frame_map, self._lines = mirror.frame_map, WideArray(mirror.lines)
+        self.mirror_frames = len(self._frame_map)
+        #: mirrored frame -> its slot
+        self.mirror = {}
+        self._slot_frame = [None] * (len(self._lines) // LINES_PER_FRAME)
+        self._entry = frame_entry(len(self._slot_frame))
+        self._next_slot = 0
+        self._to_mirror = set()     # frames the walker read from Python
+        self._stale = set()         # lines (paddr >> 6) of mirrored frames behind memory
+        self._mirror_enable = 0
+        self._token = 0
+
+    async def reset(self):
+        self.dut.batch_token.value = self._token = 0
+        await super().reset()
+
+    def attach(self, mem: Memory):
+        """Use ``mem`` from now on (a new run in the same simulation): forget the mirror."""
+        self.ram.mem = mem
+        self.ram.hook = None
+        for frame in self.mirror:
+            self._frame_map[frame].value = 0
+        self.mirror.clear()
+        self._slot_frame = [None] * len(self._slot_frame)
+        self._next_slot = 0
+        self._to_mirror.clear()
+        self._stale.clear()
+
+    # -- the queue ---------------------------------------------------------------------
+
+    def write_ops(self, start, low, high):
+        """Put operations into the queue from index ``start``: their low 64 bits in
+        ``low``, the rest in ``high`` (:func:`access_op` and :func:`fence_op` split by
+        :func:`split`; a translation is ``vaddr``, ``kind``)."""
+        lanes = self._lanes
+        end = start + len(low)
+        lanes[2 * start:2 * end:2] = array("Q", low)
+        lanes[2 * start + 1:2 * end:2] = array("Q", high)
+        first, last = start // LANES, (end + LANES - 1) // LANES
+        self._requests.write_bytes(first, lanes[2 * LANES * first:2 * LANES * last].tobytes())
+
+    async def run(self, first, end):
+        """Run queued operations ``first`` to ``end - 1``, stopping after the first fault.
+        Returns one int each: the paddr (0 for an sfence), or minus the cause of a fault
+        (the last one)."""
+        if first >= end:
+            return []
+        dut = self.dut
+        self.ram.bus_log = []
+        enable = int(self.mirror_on)
+        if enable != self._mirror_enable:
+            dut.mirror_enable.value = self._mirror_enable = enable
+        dut.batch_first.value = first
+        dut.batch_end.value = end
+        self._token ^= 1
+        dut.batch_token.value = self._token
+        # batch_busy sampled on falling edges (build.clocked_wrapper): one wake-up, at the
+        # end, on a falling edge, where everything here drives.
+        await FallingEdge(dut.batch_busy_negedge)
+        done = int(dut.batch_next.value)
+        base = first // LANES
+        raw = self._responses.read_bytes(base, (done + LANES - 1) // LANES)
+        out = memoryview(raw).cast("Q")[first - base * LANES:done - base * LANES].tolist()
+        if out and out[-1] >> _RESP_FAULT & 1:          # only the last one can be a fault
+            out[-1] = -((out[-1] >> _RESP_CAUSE) & _RESP_CAUSE_MASK)
+        return out
+
+    def tlb_snapshot(self, count):
+        """The TLB's entries as the last snapshot operation found them."""
+        return unpack_tlb_entries(self._snapshot[0], count)
+
+    # -- the page-table mirror ---------------------------------------------------------
+
+    @property
+    def mirror_on(self):
+        """The mirror answers the walker: no wait states to model, no hook to run."""
+        ram = self.ram
+        return ram.latency == 0 and ram.hook is None
+
+    def _answered(self, we, addr):
+        """Called by the RAM for every transaction it answers."""
+        frame = addr >> 12
+        if we:
+            if frame in self.mirror:
+                # The walker may read this line again in its next transaction.
+                self._write_line(addr >> 6)
+        elif self.mirror_on and frame < self.mirror_frames and frame not in self.mirror:
+            self._to_mirror.add(frame)
+
+    def touch(self, paddr, n):
+        """Somebody other than the walker wrote ``n`` bytes at ``paddr``: rewrite what
+        the mirror holds of them before the next batch."""
+        mirror = self.mirror
+        for frame in range(paddr >> 12, (paddr + n + 4095) >> 12):
+            if frame in mirror:
+                self._stale.update(range(max(paddr >> 6, frame << 6),
+                                         min((paddr + n + 63) >> 6, (frame + 1) << 6)))
+
+    def sync_mirror(self):
+        """Between batches: mirror the frames the walker read from Python, and rewrite
+        the stale lines."""
+        for frame in self._to_mirror:
+            self._mirror_frame(frame)
+        self._to_mirror.clear()
+        for line in self._stale:
+            if line >> 6 in self.mirror:
+                self._write_line(line)
+        self._stale.clear()
+
+    def _mirror_frame(self, frame):
+        slot = self._next_slot
+        self._next_slot = (slot + 1) % len(self._slot_frame)
+        evicted = self._slot_frame[slot]
+        if evicted is not None:
+            self._frame_map[evicted].value = 0
+            del self.mirror[evicted]
+        self._slot_frame[slot] = frame
+        self.mirror[frame] = slot
+        for line in range(frame << 6, (frame + 1) << 6):
+            self._write_line(line)
+        self._frame_map[frame].value = self._entry.const({"valid": 1, "slot": slot}) \
+            .as_value().value
+
+    def _write_line(self, line):
+        index = self.mirror[line >> 6] * LINES_PER_FRAME + (line & (LINES_PER_FRAME - 1))
+        data = self.ram.mem.data
+        self._lines[index] = int.from_bytes(data[line << 6:(line + 1) << 6], "little")
+
+
+def _field(name):
+    return BatchOp.as_shape()[name].offset
+
+
+_KIND, _OP, _BY_VADDR, _BY_ASID, _ASID = (
+    _field(name) for name in ("kind", "op", "by_vaddr", "by_asid", "asid"))
+#: where a BatchResponse's fault flag and cause sit in its 64-bit lane
+_RESP_FAULT = BatchResponse.as_shape()["fault"].offset
+_RESP_CAUSE = BatchResponse.as_shape()["cause"].offset
+_RESP_CAUSE_MASK = (1 << BatchResponse.as_shape()["cause"].width) - 1
+#: The queue entry that copies the TLB's entries to ``batch_tlb_snapshot``.
+SNAPSHOT_OP = Op.SNAPSHOT.value << _OP
+
+
+def access_op(vaddr, kind):
+    """A queue entry (hdl/batch.py BatchOp) that translates ``vaddr`` for ``kind``."""
+    return vaddr | int(kind) << _KIND
+
+
+def split(ops):
+    """Queue entries (ints) as :meth:`BatchRtlMmu.write_ops` takes them."""
+    return [op & (1 << 64) - 1 for op in ops], [op >> 64 for op in ops]
+
+
+def fence_op(vaddr=None, asid=None):
+    """A queue entry for sfence.vma: ``None`` is x0 (all addresses, all ASIDs)."""
+    return ((vaddr or 0) | Op.SFENCE.value << _OP | (vaddr is not None) << _BY_VADDR |
+            (asid is not None) << _BY_ASID | (asid or 0) << _ASID)
