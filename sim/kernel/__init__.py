@@ -1,12 +1,15 @@
 """The Linux kernel's shared-dirty-page tracking (2.6.19 "mm: tracking shared dirty pages"
 and its later fixes), modelled in Python over the hardware seam.
 
-One module per area, functions named after the kernel functions they model:
-``mm`` (mm_struct, VMAs, vma_wants_writenotify), ``pgtable`` (Sv39 tables in hardware
-memory), ``memory`` (faults, zap, fork's copy), ``rmap`` (page_mkclean), ``pagecache``
-(files, read/write, truncate), ``writeback`` (set_page_dirty, clear_page_dirty_for_io,
-write_cache_pages), ``mprotect``, ``msync``, ``mmap``, ``fork``, ``trap`` (the page-fault
-entry), ``policies``, ``process`` (the syscalls), ``kernel`` (the Kernel).
+One module per area, named after the kernel's files, functions named after the kernel
+functions they model: ``mm`` (mm_struct, VMAs, vma_wants_writenotify), ``pgtable`` (Sv39
+tables in hardware memory: pte_offset_map, pmd_addr_end, the ptep_* updates), ``memory``
+(faults, zap, fork's copy), ``rmap`` (page_mkclean), ``tlbflush`` (the arch TLB flush),
+``mmu_gather`` (unmapping's flushes and deferred frees), ``pagecache`` (files, read/write,
+truncate), ``writeback`` (set_page_dirty, clear_page_dirty_for_io, write_cache_pages),
+``mprotect``, ``msync``, ``mmap``, ``fork``, ``trap`` (the page-fault entry), ``policies``,
+``process`` (the syscalls), ``kernel`` (the Kernel). The hardware's vocabulary (access
+kinds, causes, privilege levels, satp modes) is the seam's, ``mkclean.sim.hw.seam``.
 """
 
 from mkclean.sim.hw.backends import backend_names, register_backend

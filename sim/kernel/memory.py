@@ -49,7 +49,8 @@ class Vmf:
         return bool(self.flags & FAULT_FLAG_WRITE)
 
 
-def count(kernel, what: str) -> None:
+def count_vm_event(kernel, what: str) -> None:
+    """One more fault of kind ``what`` in the ``faults`` counter (the vm_event counters)."""
     faults = kernel.counters["faults"]
     faults[what] = faults.get(what, 0) + 1
 
@@ -98,13 +99,13 @@ def handle_pte_fault(vmf: Vmf) -> int:
     if ptep_set_access_flags(hw, vmf.ptep, vmf.orig_pte, entry):
         # Svade: the kernel sets A (and D for a store) that the hardware would not.
         if vmf.write and not pte_dirty(vmf.orig_pte):
-            count(kernel, "svade_dirty")
+            count_vm_event(kernel, "svade_dirty")
         else:
-            count(kernel, "svade_access")
+            count_vm_event(kernel, "svade_access")
         update_mmu_cache(kernel, vmf.vma, vmf.address)
     else:
         # Nothing to change: a stale, less permissive TLB entry made the access fault.
-        count(kernel, "spurious")
+        count_vm_event(kernel, "spurious")
         flush_tlb_fix_spurious_fault(kernel, vmf.vma, vmf.address)
     pte_unlock(kernel, vmf.ptl)
     return 0
@@ -126,7 +127,7 @@ def do_anonymous_page(vmf: Vmf) -> int:
         set_pte_at(hw, vmf.ptep, entry)
         update_mmu_cache(kernel, vma, vmf.address)
         pte_unlock(kernel, vmf.ptl)
-        count(kernel, "anon_zero")
+        count_vm_event(kernel, "anon_zero")
         return 0
     anon_vma_prepare(vma)
     try:
@@ -145,7 +146,7 @@ def do_anonymous_page(vmf: Vmf) -> int:
     set_pte_at(hw, vmf.ptep, entry)
     update_mmu_cache(kernel, vma, vmf.address)
     pte_unlock(kernel, vmf.ptl)
-    count(kernel, "anon")
+    count_vm_event(kernel, "anon")
     return 0
 
 
@@ -209,7 +210,7 @@ def do_read_fault(vmf: Vmf) -> int:
         return ret
     ret |= finish_fault(vmf)
     unlock_page(kernel, vmf.page)
-    count(kernel, "read")
+    count_vm_event(kernel, "read")
     return ret & ~VM_FAULT_LOCKED
 
 
@@ -230,7 +231,7 @@ def do_cow_fault(vmf: Vmf) -> int:
     unlock_page(kernel, vmf.page)
     if ret & VM_FAULT_NOPAGE:
         kernel.mem.free_page(vmf.cow_page)
-    count(kernel, "cow")
+    count_vm_event(kernel, "cow")
     return ret & ~VM_FAULT_LOCKED
 
 
@@ -254,7 +255,7 @@ def do_shared_fault(vmf: Vmf) -> int:
         unlock_page(kernel, page)
         return ret
     ret |= fault_dirty_shared_page(vmf)                  # set dirty, unlock the page
-    count(kernel, "shared")
+    count_vm_event(kernel, "shared")
     return ret & ~VM_FAULT_LOCKED
 
 
@@ -306,7 +307,7 @@ def do_wp_page(vmf: Vmf) -> int:
     if page is not None and page.PageAnon() and page.mapcount == 1:
         # An exclusive anonymous page: reuse it in place.
         wp_page_reuse(vmf)
-        count(kernel, "wp_reuse")
+        count_vm_event(kernel, "wp_reuse")
         return 0
     pte_unlock(kernel, vmf.ptl)
     return wp_page_copy(vmf)
@@ -352,14 +353,14 @@ def wp_page_shared(vmf: Vmf) -> int:
         wp_page_reuse(vmf)
         lock_page(kernel, page)
     ret |= fault_dirty_shared_page(vmf)                  # unlocks the page
-    count(kernel, "wp_shared")
+    count_vm_event(kernel, "wp_shared")
     return ret
 
 
 def wp_pfn_shared(vmf: Vmf) -> int:
     """A shared PFN mapping: no struct page, nothing to account; just make it writable."""
     wp_page_reuse(vmf)
-    count(vmf.kernel, "wp_pfn")
+    count_vm_event(vmf.kernel, "wp_pfn")
     return 0
 
 
@@ -392,7 +393,7 @@ def wp_page_copy(vmf: Vmf) -> int:
         if old_page.PageAnon() and old_page.mapcount == 0:
             kernel.mem.free_page(old_page)               # flushed above
     pte_unlock(kernel, vmf.ptl)
-    count(kernel, "wp_copy")
+    count_vm_event(kernel, "wp_copy")
     return 0
 
 

@@ -286,10 +286,10 @@ class Process:
             pgoff = offset >> PAGE_SHIFT
         mmap_mod.mmap_region(kernel, mm, file, start, length, vm_flags, pgoff)
         if flags & MAP_POPULATE or vm_flags & VM_LOCKED:
-            self._populate(start, start + length)
+            self._mm_populate(start, start + length)
         return start
 
-    def _populate(self, start: int, end: int) -> None:
+    def _mm_populate(self, start: int, end: int) -> None:
         """__mm_populate: fault the range in (writes only for private writable mappings)."""
         mm = self.mm
         for addr in range(start, end, PAGE_SIZE):
@@ -368,12 +368,13 @@ class Process:
         msync_range(self.kernel, vmas, addr, end, flags)
 
     def mlock(self, addr: int, length: int) -> None:
-        self._set_locked(addr, length, True)
+        self._apply_vma_lock_flags(addr, length, True)
 
     def munlock(self, addr: int, length: int) -> None:
-        self._set_locked(addr, length, False)
+        self._apply_vma_lock_flags(addr, length, False)
 
-    def _set_locked(self, addr: int, length: int, on: bool) -> None:
+    def _apply_vma_lock_flags(self, addr: int, length: int, on: bool) -> None:
+        """mlock/munlock: set or clear VM_LOCKED on the range's VMAs; mlock faults it in."""
         mm = self._alive()
         addr = _int(addr, "addr")
         length = _int(length, "length")
@@ -390,7 +391,7 @@ class Process:
             if newflags != vma.vm_flags:
                 vma_modify_flags(mm, vma, start, end, newflags)
         if on:
-            self._populate(start, end)
+            self._mm_populate(start, end)
 
     # -- file I/O --------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from mkclean.sim.hw.seam import Cause
 from .constants import (FAULT_FLAG_INSTRUCTION, FAULT_FLAG_WRITE, TASK_SIZE, VM_EXEC,
                         VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_READ, VM_WRITE)
 from .errors import Signal
-from .memory import count, handle_mm_fault
+from .memory import count_vm_event, handle_mm_fault
 from .mm import find_vma
 
 #: The key of each cause in the traps counter: "fetch_access", ..., "store_page".
@@ -26,7 +26,7 @@ def access_error(cause: int, vma) -> bool:
 
 
 def bad_area(kernel, addr: int, why: str) -> Signal:
-    count(kernel, "sigsegv")
+    count_vm_event(kernel, "sigsegv")
     return Signal(signal.SIGSEGV, addr, why)
 
 
@@ -53,10 +53,10 @@ def do_page_fault(kernel, mm, cause: int, addr: int) -> None:
         flags |= FAULT_FLAG_INSTRUCTION
     fault = handle_mm_fault(kernel, vma, addr, flags)
     if fault & VM_FAULT_OOM:
-        count(kernel, "oom")
+        count_vm_event(kernel, "oom")
         raise Signal(signal.SIGKILL, addr, "out of memory")
     if fault & VM_FAULT_SIGBUS:
-        count(kernel, "sigbus")
+        count_vm_event(kernel, "sigbus")
         raise Signal(signal.SIGBUS, addr, "beyond the end of the file")
     if fault & VM_FAULT_SIGSEGV:
         raise bad_area(kernel, addr, "fault handler refused")
