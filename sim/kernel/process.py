@@ -132,10 +132,11 @@ class Process:
         accesses = []
         pieces = []                 # per load: how many accesses its bytes come from
         append = accesses.append
+        offset_mask = ~PAGE_MASK    # offset_in_page(va) is va & ~PAGE_MASK
         for va, what in ops:
             load = isinstance(what, int)
             n = what if load else len(what)
-            if (va & ~PAGE_MASK) + n <= PAGE_SIZE:       # the common case: within a page
+            if (va & offset_mask) + n <= PAGE_SIZE:    # the common case: within a page
                 if load:
                     append((va, _LOAD, None, n))
                     pieces.append(1)
@@ -144,7 +145,7 @@ class Process:
                 continue
             first = len(accesses)
             while True:             # split at page boundaries
-                chunk = min(n, PAGE_SIZE - (va & ~PAGE_MASK))
+                chunk = min(n, PAGE_SIZE - (va & offset_mask))
                 if load:
                     accesses.append((va, _LOAD, None, chunk))
                 else:
