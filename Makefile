@@ -36,7 +36,10 @@ verify: $(INSTALLED)
 	mkdir -p $(RESULTS)
 	$(BIN)/mkclean verify --seed $(SEED) --walks 20000 --json $(RESULTS)/verify.json
 
+# The layers first (import-linter's contracts in pyproject.toml: a second or two), then
+# the suite.
 test: $(INSTALLED)
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest -W error::DeprecationWarning
 
 verilog: $(INSTALLED)

@@ -185,6 +185,7 @@ def summary(r) -> str:
 def run_on_rtl(kernel_opts, cls, seed, accesses, options, progress=None):
     """The same run inside a cocotb simulation of the RTL MMU (sim/cosim/commands/run.py)."""
     from mkclean.sim.cosim import jobs
+    from mkclean.sim.cosim.build import RTL_BATCH_DEPTH
     kernel = {k: v for k, v in kernel_opts.items() if k != "backend"}
     params = {"phys_size": kernel["phys_size"], "tlb_entries": kernel["tlb_entries"],
               "batch_depth": RTL_BATCH_DEPTH}
@@ -197,10 +198,6 @@ def run_on_rtl(kernel_opts, cls, seed, accesses, options, progress=None):
             progress(done - last[0])
         last[0] = done
     return jobs.run_job("mkclean.sim.cosim.commands.run", job, params, advance)
-
-
-#: requests the RTL's batch queue holds (hdl/batch.py)
-RTL_BATCH_DEPTH = 1024
 
 
 def main(args):

@@ -20,7 +20,7 @@ import pytest
 
 from mkclean.sim.cosim import build, jobs
 from mkclean.sim.kernel import Kernel
-from mkclean.sim.run import RTL_BATCH_DEPTH
+from mkclean.sim.cosim.build import RTL_BATCH_DEPTH
 from mkclean.sim.workloads import WORKLOADS
 
 PHYS = 64 << 20

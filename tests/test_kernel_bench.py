@@ -2,7 +2,7 @@
 
 import json
 
-from mkclean.sim.kernel.bench import format_kernel_bench, kernel_bench
+from mkclean.sim.bench.kernel import format_kernel_bench, kernel_bench
 
 
 def test_kernel_bench_quick():

@@ -5,7 +5,7 @@ import json
 import sys
 from pathlib import Path
 
-from .cosim import jobs
+from ..cosim import jobs
 
 
 def add_arguments(parser):
@@ -22,7 +22,7 @@ def mmu_bench(quick=False):
 
 
 def cosim_bench(quick=False):
-    from .run import RTL_BATCH_DEPTH
+    from ..cosim.build import RTL_BATCH_DEPTH
     job = {"kernel": {"policy": "writenotify", "ad": "svadu", "store_dir": None,
                       "phys_size": 64 << 20, "tlb_entries": 16},
            "workload": "db", "seed": 1, "accesses": 20_000 if quick else 300_000,
@@ -89,7 +89,7 @@ def main(args):
             text.append(format_cosim(figures["cosim"]))
         if args.only in (None, "kernel"):
             try:
-                from .kernel.bench import format_kernel_bench, kernel_bench
+                from .kernel import format_kernel_bench, kernel_bench
             except ImportError as e:
                 print(f"mkclean bench: the kernel model's benchmark is not available ({e})",
                       file=sys.stderr)

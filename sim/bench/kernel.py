@@ -12,18 +12,18 @@
 import statistics
 import time
 
-from .constants import MAP_POPULATE, MAP_SHARED, PAGE_SIZE, PROT_READ, PROT_WRITE
-from .kernel import Kernel
-from .locking import lock_page, unlock_page
-from .policies import HwDirty
-from .rmap import folio_mkclean
-from .writeback import WritebackControl
+from ..kernel import Kernel
+from ..kernel.constants import MAP_POPULATE, MAP_SHARED, PAGE_SIZE, PROT_READ, PROT_WRITE
+from ..kernel.locking import lock_page, unlock_page
+from ..kernel.policies import HwDirty
+from ..kernel.rmap import folio_mkclean
+from ..kernel.writeback import WritebackControl
+from ..workloads import make_workload
 
 RW = PROT_READ | PROT_WRITE
 
 
 def _db_speed(quick: bool) -> dict:
-    from mkclean.sim.workloads import make_workload
     accesses = 200_000 if quick else 1_000_000
     rates = []
     for _ in range(1 if quick else 3):
@@ -117,7 +117,6 @@ def _mkclean_by_address_space(quick: bool) -> dict:
 
 
 def _policies(quick: bool) -> dict:
-    from mkclean.sim.workloads import make_workload
     accesses = 100_000 if quick else 500_000
     opts = dict(msync_every=10**12, writeback_every=10_000)   # the flusher alone cleans
     out = {"workload": f"db, {accesses:,} accesses, seed 1, a flusher pass every 10k "
@@ -175,11 +174,3 @@ def format_kernel_bench(d) -> str:
                      f"{r['dirty_known_mean']} / {r['dirty_real_mean']}")
     return "\n".join(lines)
 
-
-if __name__ == "__main__":
-    import json
-    import sys
-    res = kernel_bench("--quick" in sys.argv)
-    print(format_kernel_bench(res))
-    if "--json" in sys.argv:
-        print(json.dumps(res, indent=1))
