@@ -1,20 +1,30 @@
-"""The Sv39 MMU: one request stage in front of the TLB, the walker behind it."""
+"""The Sv39 MMU (:class:`MMU`): one request stage in front of the TLB, the walker
+behind it; its debug port (:class:`DebugSignature`, :data:`COUNTERS`) and the check of a
+configuration (:func:`check_params`)."""
 
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from . import wishbone
-from .pte import (PADDR_BITS, Csr, Priv, Request, Response, SatpMode, Sfence,
-                  TlbEntry, Vaddr, access_fault_cause, is_store, leaf_paddr, leaf_permits,
+from .pte import (PADDR_BITS, SFENCE_PORT, Csr, Priv, Request, Response, SatpMode,
+                  TlbEntry, Vaddr, access_fault_cause, is_store, leaf_paddr,
                   page_fault_cause)
 from . import tlb as tlb_, walk_cache
 from .ptw import BUS_ADDR_BITS, PageTableWalker, check_phys_size
 from .tlb import TLB
 
 COUNTER_BITS = 48
-COUNTERS = ("tlb_hits", "tlb_misses", "walks", "walk_cycles", "ad_updates",
-            "page_faults", "access_faults")
+#: The debug counters, members of :class:`DebugSignature` by these names; free-running.
+COUNTERS = (
+    "tlb_hits",        # translated requests answered from the TLB
+    "tlb_misses",      # translated requests sent to the walker, a hit's D update too
+    "walks",           # walks from the root; an A/D re-walk counts again
+    "walk_cycles",     # cycles the walker is busy
+    "ad_updates",      # A/D writes
+    "page_faults",     # page faults answered
+    "access_faults",   # access faults answered
+)
 
 
 def check_params(*, phys_size, tlb_entries=16, walk_cache_entries=8, ad_lock=True):
@@ -28,20 +38,18 @@ def check_params(*, phys_size, tlb_entries=16, walk_cache_entries=8, ad_lock=Tru
 class DebugSignature(wiring.Signature):
     """What a testbench may look at: event counters and the TLB's entries.
 
-    Members
-    -------
-    tlb_hits, tlb_misses, walks, walk_cycles, ad_updates, page_faults, access_faults : Out
-        Free-running counters. ``tlb_hits``/``tlb_misses`` count translated requests
-        answered from / not answered from the TLB; ``walks`` counts walks from the root
-        (an A/D re-walk counts again); ``walk_cycles`` counts cycles the walker is busy.
-    tlb_entries : Out(ArrayLayout(TlbEntry, tlb_entries))
-        Every TLB entry, index order.
+    Parameters
+    ----------
+    tlb_entries : int
+        The TLB's size.
     """
 
     def __init__(self, tlb_entries):
-        members = {name: Out(COUNTER_BITS) for name in COUNTERS}
-        members["tlb_entries"] = Out(data.ArrayLayout(TlbEntry, tlb_entries))
-        super().__init__(members)
+        super().__init__({
+            **{name: Out(COUNTER_BITS) for name in COUNTERS},
+            #: Every TLB entry, in index order.
+            "tlb_entries": Out(data.ArrayLayout(TlbEntry, tlb_entries)),
+        })
 
 
 class MMU(wiring.Component):
@@ -61,20 +69,6 @@ class MMU(wiring.Component):
     ad_lock : bool
         Test-only: False makes Svadu write A/D without the locked re-read (see
         :class:`~.ptw.PageTableWalker`).
-
-    Members
-    -------
-    req : In(stream.Signature(Request))
-        vaddr and kind (load/store/fetch/amo).
-    resp : Out(stream.Signature(Response))
-        paddr, or fault with cause and tval; in request order.
-    csr : In(Csr)
-        satp, priv, SUM, MXR, ADUE.
-    sfence : In(stream.Signature(Sfence, always_ready=True))
-        sfence.vma, applied the cycle it is valid.
-    bus : Out(wishbone.Signature)
-        The walker's memory port (64-bit, word addresses).
-    debug : Out(DebugSignature)
     """
 
     def __init__(self, *, phys_size, tlb_entries=16, walk_cache_entries=8, ad_lock=True):
@@ -89,11 +83,17 @@ class MMU(wiring.Component):
                                    ad_lock=ad_lock)
         self.phys_size = phys_size
         super().__init__({
+            #: Translations asked.
             "req":    In(stream.Signature(Request)),
+            #: Their answers, in request order.
             "resp":   Out(stream.Signature(Response)),
+            #: satp, priv, SUM, MXR, ADUE; read when a request is looked up or walked.
             "csr":    In(Csr),
-            "sfence": In(stream.Signature(Sfence, always_ready=True)),
+            #: Applied the cycle it is valid, also in the middle of a walk.
+            "sfence": In(SFENCE_PORT),
+            #: The walker's memory.
             "bus":    Out(wishbone.Signature(addr_width=BUS_ADDR_BITS)),
+            #: For testbenches: event counters and the TLB's entries.
             "debug":  Out(DebugSignature(tlb_entries)),
         })
 
@@ -102,6 +102,16 @@ class MMU(wiring.Component):
         m.submodules.tlb = tlb = self.tlb
         m.submodules.ptw = ptw = self.ptw
         wiring.connect(m, wiring.flipped(self.bus), ptw.bus)
+        # Two connects, not one: a fan-out of an always-ready stream would join two
+        # constant readies.
+        wiring.connect(m, wiring.flipped(self.sfence), tlb.sfence)
+        wiring.connect(m, wiring.flipped(self.sfence), ptw.sfence)
+        m.d.comb += ptw.csr.eq(self.csr)
+        # The request stage's ends of the walker's streams.
+        walk_req = stream.Signature(Request).create(path=("walk_req",))
+        walk_resp = stream.Signature(Response).flip().create(path=("walk_resp",))
+        wiring.connect(m, walk_req, ptw.req)
+        wiring.connect(m, ptw.resp, walk_resp)
 
         # The request stage.
         valid = Signal()
@@ -134,7 +144,7 @@ class MMU(wiring.Component):
             fault(page_fault_cause(req.kind))
         with m.Elif(~tlb.hit):
             m.d.comb += need_walk.eq(1)
-        with m.Elif(~leaf_permits(entry, req.kind, csr)):
+        with m.Elif(~entry.permits(req.kind, csr)):
             m.d.comb += hit_answers.eq(1)
             fault(page_fault_cause(req.kind))
         with m.Elif(is_store(req.kind) & ~entry.d):
@@ -152,49 +162,39 @@ class MMU(wiring.Component):
             with m.Else():
                 m.d.comb += now.paddr.eq(hit_paddr)
 
-        start = valid & ~walking & need_walk
-        m.d.comb += [
-            ptw.start.eq(start),
-            ptw.vaddr.eq(req.vaddr),
-            ptw.kind.eq(req.kind),
-            ptw.csr.eq(csr),
-            ptw.sfence_valid.eq(self.sfence.valid),
-            ptw.sfence_by_vaddr.eq(self.sfence.payload.by_vaddr),
-        ]
-        with m.If(start):
+        m.d.comb += [walk_req.valid.eq(valid & ~walking & need_walk),
+                     walk_req.payload.eq(req)]
+        walk_start = walk_req.valid & walk_req.ready
+        with m.If(walk_start):
             m.d.sync += [walking.eq(1), from_hit.eq(tlb.hit), hit_index.eq(tlb.hit_index)]
 
-        walk_answered = Signal()   # the walker's result is in ptw.result
-        with m.If(ptw.done):
-            m.d.sync += walk_answered.eq(1)
-
         m.d.comb += [
-            self.resp.valid.eq(valid & Mux(walking, ptw.done | walk_answered, ~need_walk)),
-            self.resp.payload.eq(Mux(walking, ptw.result, now)),
+            self.resp.valid.eq(valid & Mux(walking, walk_resp.valid, ~need_walk)),
+            self.resp.payload.eq(Mux(walking, walk_resp.payload, now)),
+            # A walk's answer is the stage's: taken when the stage's is.
+            walk_resp.ready.eq(self.resp.ready),
             self.req.ready.eq(~valid | (self.resp.valid & self.resp.ready)),
         ]
         with m.If(self.req.valid & self.req.ready):
-            m.d.sync += [valid.eq(1), req.eq(self.req.payload), walking.eq(0),
-                         walk_answered.eq(0)]
+            m.d.sync += [valid.eq(1), req.eq(self.req.payload), walking.eq(0)]
         with m.Elif(self.resp.valid & self.resp.ready):
             m.d.sync += valid.eq(0)
 
         # TLB maintenance.
+        leaf = ptw.fill.payload.pte
         fill = Signal(TlbEntry)
         m.d.comb += [
-            fill.valid.eq(1), fill.g.eq(ptw.leaf.g), fill.level.eq(ptw.level),
-            fill.asid.eq(csr.satp.asid), fill.vpn.eq(va.vpn), fill.ppn.eq(ptw.leaf.ppn),
-            fill.r.eq(ptw.leaf.r), fill.w.eq(ptw.leaf.w), fill.x.eq(ptw.leaf.x),
-            fill.u.eq(ptw.leaf.u), fill.a.eq(ptw.leaf.a), fill.d.eq(ptw.leaf.d),
-            tlb.fill_en.eq(ptw.done & ptw.fill & ~self.sfence.valid),
+            fill.valid.eq(1), fill.g.eq(leaf.g), fill.level.eq(ptw.fill.payload.level),
+            fill.asid.eq(csr.satp.asid), fill.vpn.eq(va.vpn), fill.ppn.eq(leaf.ppn),
+            fill.r.eq(leaf.r), fill.w.eq(leaf.w), fill.x.eq(leaf.x),
+            fill.u.eq(leaf.u), fill.a.eq(leaf.a), fill.d.eq(leaf.d),
+            tlb.fill_en.eq(ptw.fill.valid & ~self.sfence.valid),
             tlb.fill_entry.eq(fill),
             tlb.fill_at_index.eq(from_hit),
             tlb.fill_index.eq(hit_index),
             # Every hit is a use, also one going to the walker for its D bit.
             tlb.touch_en.eq(valid & ~walking & translate & canonical & tlb.hit),
             tlb.touch_index.eq(tlb.hit_index),
-            tlb.sfence.eq(self.sfence.payload),
-            tlb.sfence_valid.eq(self.sfence.valid),
             self.debug.tlb_entries.eq(tlb.dbg_entries),
         ]
 
@@ -202,10 +202,10 @@ class MMU(wiring.Component):
         answered = valid & self.resp.valid & self.resp.ready
         events = {
             "tlb_hits":      answered & ~walking & hit_answers,
-            "tlb_misses":    start,
-            "walks":         ptw.walk_begin,
-            "walk_cycles":   ptw.busy,
-            "ad_updates":    ptw.ad_update,
+            "tlb_misses":    walk_start,
+            "walks":         ptw.events.walk,
+            "walk_cycles":   ptw.events.busy,
+            "ad_updates":    ptw.events.ad_update,
             # Page-fault causes are 12..15, access-fault causes below.
             "page_faults":   answered & self.resp.payload.fault &
                              (self.resp.payload.cause.as_value() >= 12),

@@ -1,11 +1,13 @@
-"""Sv39 data layouts and the permission check shared by the TLB and the walker.
+"""Sv39 layouts and the checks made on them: virtual address, PTE, satp and the CSRs, the
+MMU's request, response and sfence.vma, and a TLB entry.
 
-The layouts follow the privileged spec bit for bit, so that a ``data.View`` over a raw
-64-bit word read from the bus *is* the PTE.
+The layouts follow the privileged spec bit for bit, so that a :class:`Pte` view over a
+raw 64-bit word read from the bus *is* the PTE. The walker's checks are methods of the
+view they look at, named after the steps of hdl/README.md.
 """
 
 from amaranth.hdl import Cat, Mux
-from amaranth.lib import data, enum
+from amaranth.lib import data, enum, stream
 
 PAGE_BITS = 12
 VPN_BITS = 9
@@ -60,7 +62,8 @@ class Vaddr(data.Struct):
 
 
 class Pte(data.Struct):
-    """A Sv39 page table entry."""
+    """A Sv39 page table entry, and the walker's checks on it (hdl/README.md, steps 4 to
+    7, in that order)."""
     v: 1
     r: 1
     w: 1
@@ -74,6 +77,35 @@ class Pte(data.Struct):
     reserved: 7
     pbmt: 2
     n: 1
+
+    def has_reserved_bits(self):
+        """Bits 54..63 set. Bits 54..60 are reserved; PBMT (Svpbmt) and N (Svnapot)
+        belong to extensions this MMU does not implement, which makes them reserved too."""
+        return self.reserved.any() | self.pbmt.any() | self.n
+
+    def is_invalid(self):
+        """Step 4: a page fault at any level. W without R is a reserved encoding."""
+        return ~self.v | (self.w & ~self.r) | self.has_reserved_bits()
+
+    def is_pointer(self):
+        """Step 5: R=0 and X=0 point to the next level's table; anything else is a leaf."""
+        return ~self.r & ~self.x
+
+    def is_bad_pointer(self, level):
+        """Step 5: A, D and U are reserved in a pointer, and level 0 has no next level."""
+        return self.a | self.d | self.u | (level == 0)
+
+    def is_misaligned(self, level):
+        """Step 6: a superpage's PPN must be aligned to its size (2M, 1G)."""
+        return Mux(level == 2, self.ppn[0:18].any(), (level == 1) & self.ppn[0:9].any())
+
+    def permits(self, kind, csr):
+        """Step 6: see :func:`_leaf_permits`."""
+        return _leaf_permits(self, kind, csr)
+
+    def needs_ad_update(self, kind):
+        """Step 7: A clear, or D clear for a store."""
+        return ~self.a | (is_store(kind) & ~self.d)
 
 
 class Satp(data.Struct):
@@ -92,15 +124,17 @@ class Csr(data.Struct):
 
 
 class Request(data.Struct):
+    """A translation asked of the MMU, and of the walker."""
     vaddr: 64
     kind: Kind
 
 
 class Response(data.Struct):
+    """A translation's answer, from the MMU and from the walker."""
     fault: 1
-    cause: Cause
-    paddr: PADDR_BITS
-    tval: 64
+    cause: Cause        #: when ``fault``
+    paddr: PADDR_BITS   #: when not ``fault``
+    tval: 64            #: when ``fault``: the request's vaddr
 
 
 class Sfence(data.Struct):
@@ -109,6 +143,11 @@ class Sfence(data.Struct):
     asid: ASID_BITS
     by_vaddr: 1
     by_asid: 1
+
+
+#: How the MMU, the TLB and the walker take sfence.vma: never refused, applied the cycle
+#: it is valid (a hart does not wait for the MMU to finish a walk before it fences).
+SFENCE_PORT = stream.Signature(Sfence, always_ready=True)
 
 
 class TlbEntry(data.Struct):
@@ -126,6 +165,10 @@ class TlbEntry(data.Struct):
     a: 1
     d: 1
 
+    def permits(self, kind, csr):
+        """Step 6 again on a hit: see :func:`_leaf_permits`."""
+        return _leaf_permits(self, kind, csr)
+
 
 def is_store(kind):
     """STORE and AMO both need W and D, and both raise store/AMO causes."""
@@ -142,11 +185,12 @@ def access_fault_cause(kind):
                      Mux(kind == Kind.LOAD, Cause.LOAD_ACCESS, Cause.STORE_ACCESS)))
 
 
-def leaf_permits(leaf, kind, csr):
-    """Whether a leaf with bits ``r w x u`` allows ``kind`` at the current priv/SUM/MXR.
+def _leaf_permits(leaf, kind, csr):
+    """Whether a leaf with bits ``r w x u`` (a PTE or a TLB entry) allows ``kind`` at the
+    current priv/SUM/MXR.
 
-    Re-evaluated on every TLB hit, never cached, so that a SUM or MXR change is seen at
-    once (cva6 #3298).
+    Evaluated on every TLB hit, never cached, so that a SUM or MXR change is seen at once
+    (cva6 #3298).
     """
     user_ok = Mux(leaf.u,
                   (csr.priv == Priv.U) | ((csr.priv == Priv.S) & csr.sum & (kind != Kind.FETCH)),
@@ -154,10 +198,6 @@ def leaf_permits(leaf, kind, csr):
     kind_ok = Mux(kind == Kind.FETCH, leaf.x,
                   Mux(kind == Kind.LOAD, leaf.r | (leaf.x & csr.mxr), leaf.w))
     return user_ok & kind_ok
-
-
-def needs_ad_update(leaf, kind):
-    return ~leaf.a | (is_store(kind) & ~leaf.d)
 
 
 def leaf_paddr(ppn, level, vaddr):

@@ -1,14 +1,19 @@
-"""Sv39 page-table walker: the Sail check order, Svadu as a locked compare-and-write."""
+"""The Sv39 page-table walker (hdl/README.md, steps 3 to 9) and the layouts of what it
+hands back: the leaf for the TLB (:class:`Leaf`) and its debug events
+(:class:`WalkEvents`). Its requests and responses are the MMU's
+(:class:`~.pte.Request`, :class:`~.pte.Response`).
+"""
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from . import wishbone
-from .pte import (PADDR_BITS, Cause, Csr, Kind, Pte, Response, Vaddr, access_fault_cause,
-                  is_store, leaf_paddr, leaf_permits, needs_ad_update, page_fault_cause)
+from .pte import (PADDR_BITS, SFENCE_PORT, Cause, Csr, Kind, Pte, Request, Response,
+                  Vaddr, access_fault_cause, is_store, leaf_paddr, page_fault_cause)
 from .walk_cache import WalkCache
 
+#: The walker's bus carries 64-bit PTEs: word addresses.
 BUS_ADDR_BITS = PADDR_BITS - 3
 
 
@@ -19,8 +24,21 @@ def check_phys_size(phys_size):
                          f"2**{PADDR_BITS}, not {phys_size!r}")
 
 
+class Leaf(data.Struct):
+    """A successful walk's leaf, for the TLB."""
+    pte: Pte   #: As it is in memory after any A/D update.
+    level: 2   #: 0, 1, 2: a 4K, 2M, 1G page.
+
+
+class WalkEvents(data.Struct):
+    """What the MMU's debug counters count, cycle by cycle."""
+    walk: 1       #: A walk starts at the root; again after a failed A/D compare.
+    busy: 1       #: A walk is in flight.
+    ad_update: 1  #: An A/D write succeeded.
+
+
 class PageTableWalker(wiring.Component):
-    """Walks Sv39 tables for one request at a time (hdl/README.md, steps 3 to 9).
+    """Walks Sv39 page tables for one request at a time.
 
     Parameters
     ----------
@@ -32,53 +50,33 @@ class PageTableWalker(wiring.Component):
         True (the design): Svadu re-reads the leaf under the bus LOCK and writes A/D only
         if it is unchanged. False exists only for the test that shows the race is real:
         A/D are then written with a plain store, as Sail and Spike do.
-
-    Members
-    -------
-    start : In(1)
-        Begin a walk for ``vaddr``/``kind``; ignored while ``busy``.
-    csr : In(Csr)
-        Live translation state.
-    sfence_valid, sfence_by_vaddr : In(1)
-        An sfence.vma: makes an in-flight walk stale, and flushes the walk cache unless it
-        has an address.
-    busy : Out(1)
-        A walk is in flight.
-    done : Out(1)
-        One cycle, when ``result`` becomes valid; ``result`` then holds until next start.
-    result : Out(Response)
-    fill : Out(1)
-        With ``done``: the TLB may keep ``leaf``/``level`` (success, not stale).
-    leaf : Out(Pte), level : Out(2)
-        The leaf PTE as it is in memory after any A/D update, and its level.
-    walk_begin, ad_update : Out(1)
-        Event pulses for the debug counters: a walk (re)starts at the root; A/D written.
-    bus : Out(wishbone.Signature)
-        64-bit Wishbone master, word addresses.
     """
+
+    #: Taken while no walk is in flight and no response waits: one walk at a time.
+    req: In(stream.Signature(Request))
+    #: The translation or the fault, from the cycle the walk ends until it is taken.
+    resp: Out(stream.Signature(Response))
+    #: The leaf of a walk the TLB may keep (it succeeded, and no sfence.vma met it), for
+    #: one cycle as the walk ends. A stream of its own, not a part of ``resp``: the TLB
+    #: must take it then, also when ``resp`` waits, or a fence after that would miss it.
+    fill: Out(stream.Signature(Leaf, always_ready=True))
+    #: Read as the walk goes: the root at its start (and at a re-walk's), the permission
+    #: and A/D checks at its leaf.
+    csr: In(Csr)
+    #: Makes a walk in flight stale: it answers, but leaves nothing in the TLB or the
+    #: walk cache. Without an address, flushes the walk cache too.
+    sfence: In(SFENCE_PORT)
+    #: For the MMU's debug counters.
+    events: Out(WalkEvents)
+    #: PTE reads and A/D writes; ``lock`` holds from the A/D re-read to the write.
+    bus: Out(wishbone.Signature(addr_width=BUS_ADDR_BITS))
 
     def __init__(self, *, phys_size, walk_cache_entries=8, ad_lock=True):
         check_phys_size(phys_size)
         self.phys_size = phys_size
         self.ad_lock = ad_lock
         self.walk_cache = WalkCache(walk_cache_entries)
-        super().__init__({
-            "start":           In(1),
-            "vaddr":           In(64),
-            "kind":            In(Kind),
-            "csr":             In(Csr),
-            "sfence_valid":    In(1),
-            "sfence_by_vaddr": In(1),
-            "busy":            Out(1),
-            "done":            Out(1),
-            "result":          Out(Response),
-            "fill":            Out(1),
-            "leaf":            Out(Pte),
-            "level":           Out(2),
-            "walk_begin":      Out(1),
-            "ad_update":       Out(1),
-            "bus":             Out(wishbone.Signature(addr_width=BUS_ADDR_BITS)),
-        })
+        super().__init__()
 
     def elaborate(self, platform):
         m = Module()
@@ -90,24 +88,32 @@ class PageTableWalker(wiring.Component):
         pte_addr = Signal(PADDR_BITS)
         leaf = Signal(Pte)     # the leaf as the walk read it: the A/D compare value
         stale = Signal()
+        busy = Signal()
+        walk_begin = Signal()
+        ad_update = Signal()
+        m.d.comb += [self.events.walk.eq(walk_begin), self.events.busy.eq(busy),
+                     self.events.ad_update.eq(ad_update)]
 
         child_vpn = Signal(9)
         m.d.comb += child_vpn.eq(Mux(level == 2, vaddr.vpn1, vaddr.vpn0))
         root_addr = Cat(Const(0, 3), vaddr.vpn2, self.csr.satp.ppn)
 
-        with m.If(self.sfence_valid & self.busy):
+        sfence = self.sfence
+        with m.If(sfence.valid & busy):
             m.d.sync += stale.eq(1)
-        m.d.comb += wc.flush.eq(self.sfence_valid & ~self.sfence_by_vaddr)
-        keep = ~stale & ~self.sfence_valid
+        m.d.comb += wc.flush.eq(sfence.valid & ~sfence.payload.by_vaddr)
+        keep = ~stale & ~sfence.valid
+
+        resp, fill = self.resp, self.fill
 
         def finish(fault, cause=Cause.NONE, paddr=0):
             m.d.sync += [
-                self.done.eq(1),
-                self.result.fault.eq(fault),
-                self.result.cause.eq(cause),
-                self.result.paddr.eq(paddr),
-                self.result.tval.eq(vaddr if fault else 0),
-                self.fill.eq(0 if fault else keep),
+                resp.valid.eq(1),
+                resp.payload.fault.eq(fault),
+                resp.payload.cause.eq(cause),
+                resp.payload.paddr.eq(paddr),
+                resp.payload.tval.eq(vaddr if fault else 0),
+                fill.valid.eq(0 if fault else keep),
             ]
             m.next = "IDLE"
 
@@ -115,27 +121,31 @@ class PageTableWalker(wiring.Component):
             """The leaf passed every page-fault check and its A/D are set: the physical
             range check (a PMA check in Sail, after A/D) decides."""
             paddr = leaf_paddr(pte.ppn, level, vaddr)
-            m.d.sync += [self.leaf.eq(pte), self.level.eq(level)]
+            m.d.sync += [fill.payload.pte.eq(pte), fill.payload.level.eq(level)]
             with m.If(paddr >= self.phys_size):
                 finish(1, access_fault_cause(kind))
             with m.Else():
                 finish(0, paddr=paddr)
 
-        m.d.sync += [self.done.eq(0), self.walk_begin.eq(0), self.ad_update.eq(0)]
+        with m.If(resp.ready):
+            m.d.sync += resp.valid.eq(0)
+        m.d.sync += [fill.valid.eq(0), walk_begin.eq(0), ad_update.eq(0)]
         bus = self.bus
         m.d.comb += bus.sel.eq(0xff)
 
         with m.FSM():
             with m.State("IDLE"):
-                with m.If(self.start):
-                    m.d.sync += [vaddr.eq(self.vaddr), kind.eq(self.kind), level.eq(2),
-                                 stale.eq(0), self.walk_begin.eq(1),
-                                 pte_addr.eq(Cat(Const(0, 3), Vaddr(self.vaddr).vpn2,
+                m.d.comb += self.req.ready.eq(~resp.valid)
+                with m.If(self.req.valid & self.req.ready):
+                    req = self.req.payload
+                    m.d.sync += [vaddr.eq(req.vaddr), kind.eq(req.kind), level.eq(2),
+                                 stale.eq(0), walk_begin.eq(1),
+                                 pte_addr.eq(Cat(Const(0, 3), Vaddr(req.vaddr).vpn2,
                                                  self.csr.satp.ppn))]
                     m.next = "WALK"
 
             with m.State("WALK"):
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += busy.eq(1)
                 in_range = pte_addr < self.phys_size
                 pte = Pte(Mux(wc.hit, wc.pte, bus.dat_r))
                 m.d.comb += [
@@ -147,15 +157,10 @@ class PageTableWalker(wiring.Component):
                 with m.If(~in_range | bus.err):
                     finish(1, access_fault_cause(kind))
                 with m.Elif(wc.hit | bus.ack):
-                    invalid = (~pte.v | (pte.w & ~pte.r) | pte.reserved.any() |
-                               pte.pbmt.any() | pte.n)
-                    nonleaf = ~pte.r & ~pte.x
-                    misaligned = Mux(level == 2, pte.ppn[0:18].any(),
-                                     (level == 1) & pte.ppn[0:9].any())
-                    with m.If(invalid):
+                    with m.If(pte.is_invalid()):
                         finish(1, page_fault_cause(kind))
-                    with m.Elif(nonleaf):
-                        with m.If(pte.a | pte.d | pte.u | (level == 0)):
+                    with m.Elif(pte.is_pointer()):
+                        with m.If(pte.is_bad_pointer(level)):
                             finish(1, page_fault_cause(kind))
                         with m.Else():
                             m.d.comb += [wc.insert_en.eq(~wc.hit & keep),
@@ -163,9 +168,9 @@ class PageTableWalker(wiring.Component):
                                          wc.insert_pte.eq(pte)]
                             m.d.sync += [level.eq(level - 1),
                                          pte_addr.eq(Cat(Const(0, 3), child_vpn, pte.ppn))]
-                    with m.Elif(misaligned | ~leaf_permits(pte, kind, self.csr)):
+                    with m.Elif(pte.is_misaligned(level) | ~pte.permits(kind, self.csr)):
                         finish(1, page_fault_cause(kind))
-                    with m.Elif(needs_ad_update(pte, kind)):
+                    with m.Elif(pte.needs_ad_update(kind)):
                         with m.If(~self.csr.adue):
                             finish(1, page_fault_cause(kind))
                         with m.Else():
@@ -175,7 +180,7 @@ class PageTableWalker(wiring.Component):
                         finish_leaf(pte)
 
             with m.State("AD_READ"):
-                m.d.comb += [self.busy.eq(1), bus.cyc.eq(1), bus.stb.eq(1), bus.lock.eq(1),
+                m.d.comb += [busy.eq(1), bus.cyc.eq(1), bus.stb.eq(1), bus.lock.eq(1),
                              bus.adr.eq(pte_addr[3:])]
                 with m.If(bus.err):
                     finish(1, access_fault_cause(kind))
@@ -186,7 +191,7 @@ class PageTableWalker(wiring.Component):
                         # Changed since the walk read it (the kernel's mkclean, say):
                         # writing our A/D now would resurrect a stale PTE. Walk again.
                         m.d.sync += [level.eq(2), pte_addr.eq(root_addr),
-                                     self.walk_begin.eq(1)]
+                                     walk_begin.eq(1)]
                         m.next = "WALK"
 
             with m.State("AD_WRITE"):
@@ -195,13 +200,13 @@ class PageTableWalker(wiring.Component):
                     updated.eq(leaf),
                     updated.a.eq(1),
                     updated.d.eq(leaf.d | is_store(kind)),
-                    self.busy.eq(1), bus.cyc.eq(1), bus.stb.eq(1), bus.we.eq(1),
+                    busy.eq(1), bus.cyc.eq(1), bus.stb.eq(1), bus.we.eq(1),
                     bus.lock.eq(self.ad_lock), bus.adr.eq(pte_addr[3:]),
                     bus.dat_w.eq(updated),
                 ]
                 with m.If(bus.err):
                     finish(1, access_fault_cause(kind))
                 with m.Elif(bus.ack):
-                    m.d.sync += self.ad_update.eq(1)
+                    m.d.sync += ad_update.eq(1)
                     finish_leaf(updated)
         return m

@@ -1,10 +1,11 @@
-"""Fully associative TLB: ASID and global tags, 4K/2M/1G entries, tree-PLRU."""
+"""The TLB: fully associative, ASID and global tags, 4K/2M/1G entries, tree-PLRU
+replacement, the four sfence.vma cases."""
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .pte import ASID_BITS, VPN_TOTAL, Sfence, TlbEntry, vpn_matches
+from .pte import ASID_BITS, SFENCE_PORT, VPN_TOTAL, TlbEntry, vpn_matches
 
 
 def check_entries(entries):
@@ -14,29 +15,13 @@ def check_entries(entries):
 
 
 class TLB(wiring.Component):
-    """Fully associative translation cache (the behaviour of hdl/README.md, "TLB").
+    """Fully associative translation cache (hdl/README.md, "TLB"). It only keeps
+    entries: the MMU decides what a hit means and what to fill.
 
     Parameters
     ----------
     entries : int
-        Number of entries, a power of two.
-
-    Members
-    -------
-    lookup_vpn, lookup_asid : In
-        Translation looked up combinationally.
-    hit : Out(1)
-        Some entry matches; ``hit_index`` is the lowest such, ``hit_entry`` its content.
-    touch_en, touch_index : In
-        Make an entry the most recently used (the MMU does this when a hit answers).
-    fill_en, fill_entry : In
-        Write ``fill_entry`` at ``fill_index`` if ``fill_at_index``, else at ``victim``.
-    victim : Out
-        Where a fill without an index goes: the lowest invalid entry, else the PLRU one.
-    sfence : In(Sfence), sfence_valid : In(1)
-        Invalidate per the four sfence.vma cases; takes effect after a same-cycle fill.
-    dbg_entries : Out(ArrayLayout(TlbEntry, entries))
-        Every entry, for testbenches (the co-simulation's invariant checks).
+        Number of entries, a power of two (the tree-PLRU's leaves).
     """
 
     def __init__(self, entries=16):
@@ -44,20 +29,36 @@ class TLB(wiring.Component):
         self.entries = entries
         idx = range(entries)
         super().__init__({
+            #: VPN looked up, combinationally.
             "lookup_vpn":    In(VPN_TOTAL),
+            #: satp.ASID: a non-global entry must have it to match.
             "lookup_asid":   In(ASID_BITS),
+            #: Some entry matches.
             "hit":           Out(1),
+            #: The lowest matching index: several can match, and the golden model takes
+            #: the lowest.
             "hit_index":     Out(idx),
+            #: What is at ``hit_index``.
             "hit_entry":     Out(TlbEntry),
+            #: Make ``touch_index`` the most recently used; the MMU does so for every hit.
             "touch_en":      In(1),
+            #: The entry used.
             "touch_index":   In(idx),
+            #: Write ``fill_entry``, and make it the most recently used.
             "fill_en":       In(1),
+            #: Fill at ``fill_index``, not at ``victim``: a re-walk for a hit's D bit
+            #: refills the entry it hit.
             "fill_at_index": In(1),
+            #: Where a fill goes when ``fill_at_index``.
             "fill_index":    In(idx),
+            #: What a fill writes.
             "fill_entry":    In(TlbEntry),
+            #: Where a fill goes otherwise: the lowest invalid entry, else the tree-PLRU's.
             "victim":        Out(idx),
-            "sfence":        In(Sfence),
-            "sfence_valid":  In(1),
+            #: Invalidates after a fill in the same cycle, so that a fill cannot outlive
+            #: a fence it meets.
+            "sfence":        In(SFENCE_PORT),
+            #: Every entry, for testbenches: the co-simulation checks invariant 2 on it.
             "dbg_entries":   Out(data.ArrayLayout(TlbEntry, entries)),
         })
 
@@ -115,8 +116,8 @@ class TLB(wiring.Component):
                     with m.Case(i):
                         m.d.sync += entries[i].eq(self.fill_entry)
 
-        sf = self.sfence
-        with m.If(self.sfence_valid):
+        sf = self.sfence.payload
+        with m.If(self.sfence.valid):
             for e in entries:
                 by_asid = ~sf.by_asid | (~e.g & (e.asid == sf.asid))
                 by_vaddr = ~sf.by_vaddr | vpn_matches(e.vpn, e.level, sf.vaddr[12:39])

@@ -26,31 +26,28 @@ class WalkCache(wiring.Component):
     ----------
     entries : int
         0 (never hits) to ``MAX_ENTRIES``.
-
-    Members
-    -------
-    addr : In(56)
-        Physical address of the PTE the walker needs.
-    hit : Out(1), pte : Out(64)
-        Combinational result for ``addr``.
-    insert_en, insert_addr, insert_pte : In
-        Remember a non-leaf PTE just read from memory.
-    flush : In(1)
-        Forget everything (an sfence.vma without an address).
     """
+
+    #: Physical address of the PTE the walker needs next.
+    addr: In(PADDR_BITS)
+    #: ``addr``'s PTE is cached: the walker needs no bus read for it.
+    hit: Out(1)
+    #: That PTE, while ``hit``.
+    pte: Out(64)
+    #: Keep a non-leaf PTE that the walker has just read from memory and found good.
+    insert_en: In(1)
+    #: Where the walker read it.
+    insert_addr: In(PADDR_BITS)
+    #: What it read.
+    insert_pte: In(64)
+    #: Forget everything: an sfence.vma without an address, the only kind that orders
+    #: changes to non-leaf PTEs.
+    flush: In(1)
 
     def __init__(self, entries=8):
         check_entries(entries)
         self.entries = entries
-        super().__init__({
-            "addr":        In(PADDR_BITS),
-            "hit":         Out(1),
-            "pte":         Out(64),
-            "insert_en":   In(1),
-            "insert_addr": In(PADDR_BITS),
-            "insert_pte":  In(64),
-            "flush":       In(1),
-        })
+        super().__init__()
 
     def elaborate(self, platform):
         m = Module()

@@ -84,13 +84,11 @@ def test_tlb_sfence_cases(by_vaddr, by_asid, left):
         await fill(ctx, tlb, entry(0x10, asid=2))            # 1: asid 2, the address
         await fill(ctx, tlb, entry(0x20, asid=1, g=1))       # 2: global, elsewhere
         s = tlb.sfence
-        ctx.set(s.vaddr, 0x10 << 12)
-        ctx.set(s.asid, 1)
-        ctx.set(s.by_vaddr, by_vaddr)
-        ctx.set(s.by_asid, by_asid)
-        ctx.set(tlb.sfence_valid, 1)
+        ctx.set(s.payload, {"vaddr": 0x10 << 12, "asid": 1, "by_vaddr": by_vaddr,
+                            "by_asid": by_asid})
+        ctx.set(s.valid, 1)
         await ctx.tick()
-        ctx.set(tlb.sfence_valid, 0)
+        ctx.set(s.valid, 0)
         for i in range(4):
             if ctx.get(tlb.dbg_entries[i].valid):
                 result.append(i)
