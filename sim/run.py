@@ -182,13 +182,30 @@ def summary(r) -> str:
     return "\n".join(lines)
 
 
+def rtl_params(kernel_opts):
+    """What the RTL MMU of a run is built with."""
+    from mkclean.sim.cosim.build import RTL_BATCH_DEPTH
+    return {"phys_size": kernel_opts["phys_size"], "tlb_entries": kernel_opts["tlb_entries"],
+            "batch_depth": RTL_BATCH_DEPTH}
+
+
+def build_rtl(kernel_opts):
+    """Build the run's simulator before the progress bar starts, saying so when it takes
+    more than a moment (the first run, or the first after the gateware changed)."""
+    from mkclean.sim.cosim import build
+    params = rtl_params(kernel_opts)
+    if not build.is_built(params):
+        print("mkclean run: building the RTL simulator with Verilator and g++ (a minute or two "
+              "on 2 cores, once for each MMU configuration and gateware change; "
+              f"kept in {build.DEFAULT_BUILD_ROOT}/)", file=sys.stderr, flush=True)
+    build.build(params)
+
+
 def run_on_rtl(kernel_opts, cls, seed, accesses, options, progress=None):
     """The same run inside a cocotb simulation of the RTL MMU (sim/cosim/commands/run.py)."""
     from mkclean.sim.cosim import jobs
-    from mkclean.sim.cosim.build import RTL_BATCH_DEPTH
     kernel = {k: v for k, v in kernel_opts.items() if k != "backend"}
-    params = {"phys_size": kernel["phys_size"], "tlb_entries": kernel["tlb_entries"],
-              "batch_depth": RTL_BATCH_DEPTH}
+    params = rtl_params(kernel_opts)
     job = {"kernel": kernel, "workload": cls.name, "seed": seed, "accesses": accesses,
            "options": options}
     last = [0]
@@ -206,6 +223,13 @@ def main(args):
     except BadInput as e:
         print(f"mkclean run: {e}", file=sys.stderr)
         return USAGE_ERROR
+    if kernel_opts["backend"] == "rtl":
+        from mkclean.sim.cosim.jobs import ToolError
+        try:
+            build_rtl(kernel_opts)
+        except ToolError as e:
+            print(f"mkclean run: {e}", file=sys.stderr)
+            return USAGE_ERROR
     bar = None
     progress = None
     if not args.no_progress:

@@ -99,3 +99,22 @@ def test_run_that_runs_out_of_memory(capsys):
     err = one_line(capsys)
     assert "stopped" in err and "replay: mkclean run --backend golden --workload random " \
         "--seed 4 --accesses 500" in err and "--set files=64" in err
+
+
+def test_rtl_run_says_it_builds_first(monkeypatch, capsys, tmp_path):
+    """The first `mkclean run --backend rtl` says that it is building the simulator before
+    anything else (not a progress bar stuck at a few accesses a second)."""
+    from mkclean.sim.cosim import build, jobs
+    assert not build.is_built(build_root=tmp_path)           # nothing there yet
+    events = []
+    monkeypatch.setattr(build, "is_built", lambda params: False)
+    monkeypatch.setattr(build, "build", lambda params: events.append("build"))
+
+    def run_job(*args, **kwargs):
+        events.append("run")
+        raise jobs.ToolError("stop here")
+    monkeypatch.setattr(jobs, "run_job", run_job)
+    assert run_cli("--backend", "rtl") == 2
+    err = capsys.readouterr().err
+    assert err.index("building the RTL simulator") < err.index("stop here")
+    assert events == ["build", "run"]

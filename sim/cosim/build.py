@@ -137,6 +137,17 @@ def _write_if_changed(path: Path, text: str):
         path.write_text(text)
 
 
+def is_built(params=None, *, build_root=None, waves=False) -> bool:
+    """Whether :func:`build` for ``params`` would find the simulator built for today's
+    gateware (and so take a second, not a minute or two): for a command that tells its
+    user what it is waiting for."""
+    params = {**DEFAULT_PARAMS, **(params or {})}
+    folder = config_dir(params, build_root) / ("waves" if waves else "fast")
+    stamp = folder / "design.key"
+    return ((folder / "Vtop").exists() and stamp.exists()
+            and stamp.read_text() == _design_key(params))
+
+
 def build(params=None, *, build_root=None, waves=False, quiet=True) -> Path:
     """Generate the Verilog for ``params`` and build it with Verilator (cached)."""
     from cocotb_tools.runner import VerilatorControlFile
