@@ -1,7 +1,8 @@
 """Workloads for the kernel model: who touches which page, when.
 
-Each is a :class:`base.Workload`; ``mkclean run --workload NAME`` picks one from
-:data:`WORKLOADS`.
+Each is a :class:`base.Workload` that declares its options (:class:`base.Option`: type,
+range, help); ``mkclean run --workload NAME`` picks one from :data:`WORKLOADS`. They
+import the kernel model only, never a backend: the same workload runs on any.
 """
 
 from .base import Workload

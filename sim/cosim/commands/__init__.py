@@ -5,7 +5,7 @@ the command's work there and writing its result back.
 - :mod:`.run`: ``mkclean run --backend rtl`` (host side: sim/run.py);
 - :mod:`.verify`: ``mkclean verify`` (host side: sim/cosim/verify.py);
 - :mod:`.bench_mmu`, :mod:`.bench_cosim`: ``mkclean bench``'s RTL figures (host side:
-  sim/bench.py).
+  sim/bench/).
 
 They run only inside the simulator. Imports: cocotb, the rest of sim/cosim, the kernel
 model and the workloads (``run``); nothing imports them but the simulator (by name) and
