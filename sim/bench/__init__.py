@@ -1,5 +1,9 @@
 """``mkclean bench``: figures of the MMU in RTL simulation and of the kernel model, printed
-side by side, and as JSON with --json."""
+side by side, and as JSON with --json.
+
+A command: it may import anything below it (the co-simulation's jobs, the kernel model,
+the workloads); :mod:`.kernel` holds the kernel model's figures.
+"""
 
 import json
 import sys

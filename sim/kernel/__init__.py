@@ -10,6 +10,10 @@ truncate), ``writeback`` (set_page_dirty, clear_page_dirty_for_io, write_cache_p
 ``mprotect``, ``msync``, ``mmap``, ``fork``, ``trap`` (the page-fault entry), ``policies``,
 ``process`` (the syscalls), ``kernel`` (the Kernel). The hardware's vocabulary (access
 kinds, causes, privilege levels, satp modes) is the seam's, ``mkclean.sim.hw.seam``.
+
+It imports the seam and nothing else of the project: never Amaranth, cocotb, a backend or
+the gateware (a backend is asked for by name, from the seam's registry), and its modules
+import one another without a circle.
 """
 
 from mkclean.sim.hw.backends import backend_names, register_backend
