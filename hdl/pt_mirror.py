@@ -7,6 +7,9 @@ are then answered from on-chip memory in the cycle they are asked, like a memory
 wait states. Every write still goes to the host, which owns physical memory and keeps each
 copied line in step with every write it makes or receives, before the walker can read it
 again.
+
+Here: the mirror (:class:`PageTableMirror`), the layout of its map's entries
+(:func:`frame_entry`) and the size of its lines.
 """
 
 from amaranth.hdl import Array, Cat, Module, Mux
@@ -16,14 +19,17 @@ from amaranth.lib.wiring import In, Out
 from . import wishbone
 from .ptw import BUS_ADDR_BITS
 
-#: A mirror line: the unit the host writes, 8 PTEs.
+#: Bits of a mirror line, the unit the host writes: a VPI call per line, not per PTE.
 LINE_BITS = 512
 WORDS_PER_LINE = LINE_BITS // 64
 LINES_PER_FRAME = 4096 * 8 // LINE_BITS
+#: A mirror line: its PTEs, as raw words (the mirror answers reads, it does not look).
+LINE = data.ArrayLayout(64, WORDS_PER_LINE)
 
 
 def frame_entry(slots):
-    """The map's entry for one frame of physical memory: mirrored, and where."""
+    """The layout of the map's entry for one frame of physical memory: mirrored, and in
+    which of ``slots``."""
     return data.StructLayout({"valid": 1, "slot": range(slots)})
 
 
@@ -48,22 +54,6 @@ class PageTableMirror(wiring.Component):
         host.
     slots : int
         Frames mirrored at once; a power of two.
-
-    Members
-    -------
-    walker : In(wishbone.Signature)
-        The walker's bus; this block is its target.
-    host : Out(wishbone.Signature)
-        Every transaction the mirror does not answer: all writes, reads of frames not
-        mirrored, and everything while ``enable`` is 0.
-    enable : In(1)
-        0 sends every transaction to the host: for a host that must see each one (a test
-        timing "another hart" on the bus) or that inserts wait states.
-    frame_wr_en, frame_wr_addr, frame_wr_data : In
-        Write ``frame_map[frame_wr_addr]`` (a :func:`frame_entry`), for a host that cannot
-        write the memory directly.
-    line_wr_en, line_wr_addr, line_wr_data : In
-        Write ``lines[line_wr_addr]``, likewise.
     """
 
     def __init__(self, *, frames, slots=64):
@@ -75,15 +65,27 @@ class PageTableMirror(wiring.Component):
         self.entry = frame_entry(slots)
         bus = wishbone.Signature(addr_width=BUS_ADDR_BITS)
         super().__init__({
+            #: The walker's bus; this block is its target.
             "walker":        In(bus),
+            #: Every transaction the mirror does not answer: all writes, reads of frames
+            #: not mirrored, and everything while ``enable`` is 0.
             "host":          Out(bus),
+            #: 0 sends every transaction to the host: for a host that must see each one
+            #: (a test timing "another hart" on the bus) or that inserts wait states.
             "enable":        In(1),
+            #: Write ``frame_map[frame_wr_addr]``, for a host that cannot write the memory
+            #: directly.
             "frame_wr_en":   In(1),
+            #: The frame whose entry is written.
             "frame_wr_addr": In(range(frames)),
+            #: Its new entry.
             "frame_wr_data": In(self.entry),
+            #: Write ``lines[line_wr_addr]``, likewise.
             "line_wr_en":    In(1),
+            #: ``slot * LINES_PER_FRAME + line``.
             "line_wr_addr":  In(range(slots * LINES_PER_FRAME)),
-            "line_wr_data":  In(LINE_BITS),
+            #: The line's new PTEs.
+            "line_wr_data":  In(LINE),
         })
 
     def elaborate(self, platform):
@@ -91,7 +93,7 @@ class PageTableMirror(wiring.Component):
         m.submodules.frame_map = frame_map = memory.Memory(
             shape=self.entry, depth=self.frames, init=[])
         m.submodules.lines = lines = memory.Memory(
-            shape=LINE_BITS, depth=self.slots * LINES_PER_FRAME, init=[])
+            shape=LINE, depth=self.slots * LINES_PER_FRAME, init=[])
         for mem, prefix in ((frame_map, "frame"), (lines, "line")):
             port = mem.write_port()
             m.d.comb += [port.en.eq(getattr(self, f"{prefix}_wr_en")),
@@ -108,6 +110,7 @@ class PageTableMirror(wiring.Component):
         read = lines.read_port(domain="comb")
         m.d.comb += read.addr.eq(Cat(line, lookup.data.slot))
         answering = bus.cyc & bus.stb & mirrored
+        words = Array(read.data[i] for i in range(WORDS_PER_LINE))
 
         m.d.comb += [
             host.adr.eq(bus.adr), host.dat_w.eq(bus.dat_w), host.sel.eq(bus.sel),
@@ -115,8 +118,6 @@ class PageTableMirror(wiring.Component):
             host.stb.eq(bus.stb & ~mirrored),
             bus.ack.eq(answering | host.ack),
             bus.err.eq(host.err),
-            bus.dat_r.eq(Mux(answering, Array(read.data.word_select(i, 64)
-                                              for i in range(WORDS_PER_LINE))[word],
-                             host.dat_r)),
+            bus.dat_r.eq(Mux(answering, words[word], host.dat_r)),
         ]
         return m
