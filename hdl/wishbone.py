@@ -19,16 +19,6 @@ class Signature(wiring.Signature):
         Width of ``dat_w`` and ``dat_r``.
     granularity : int
         Bits selected by one bit of ``sel``.
-
-    Members
-    -------
-    adr, dat_w, sel, cyc, stb, we : Out
-        The usual B4 initiator outputs.
-    lock : Out(1)
-        Held from the first to the last transaction of an indivisible sequence; the
-        target side must let nobody else reach the addressed memory meanwhile.
-    dat_r, ack, err : In
-        ``err`` ends a transaction in place of ``ack``: a bus error.
     """
 
     def __init__(self, *, addr_width, data_width=64, granularity=8):
@@ -39,15 +29,26 @@ class Signature(wiring.Signature):
         self.data_width = data_width
         self.granularity = granularity
         super().__init__({
+            #: Word address: in units of ``data_width`` bits.
             "adr":   Out(addr_width),
+            #: Data of a write.
             "dat_w": Out(data_width),
+            #: Data of a read, with ``ack``.
             "dat_r": In(data_width),
+            #: One bit per ``granularity`` bits of the data.
             "sel":   Out(data_width // granularity),
+            #: A bus cycle is in progress.
             "cyc":   Out(1),
+            #: A transaction is asked.
             "stb":   Out(1),
+            #: It is a write.
             "we":    Out(1),
+            #: It is done.
             "ack":   In(1),
+            #: It failed, in place of ``ack``: a bus error.
             "err":   In(1),
+            #: Held from the first to the last transaction of an indivisible sequence; the
+            #: target side must let nobody else reach the addressed memory meanwhile.
             "lock":  Out(1),
         })
 
