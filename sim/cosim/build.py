@@ -144,7 +144,8 @@ def is_built(params=None, *, build_root=None, waves=False) -> bool:
     params = {**DEFAULT_PARAMS, **(params or {})}
     folder = config_dir(params, build_root) / ("waves" if waves else "fast")
     stamp = folder / "design.key"
-    return ((folder / "Vtop").exists() and stamp.exists()
+    executable = folder / (hdl_verilog.top_name(**params) + WRAPPER_SUFFIX)
+    return (executable.exists() and stamp.exists()
             and stamp.read_text() == _design_key(params))
 
 
