@@ -342,7 +342,12 @@ def run(test_module, params=None, *, testcase=None, env=None, build_root=None, w
         )
     except _CommandFailed as e:
         raise SimulatorDied(e.returncode, log if quiet else None) from None
-    except (SystemExit, RuntimeError) as e:
+    except SystemExit as e:
+        # Under pytest the runner exits when a test failed, after writing the results:
+        # those say which test failed and why, for the caller to report.
+        if not results.exists():
+            raise ToolError(f"the simulation did not run ({e}); see {log}") from None
+    except RuntimeError as e:
         raise ToolError(f"the simulation did not run ({e}); see {log}") from None
     if not results.exists():
         raise ToolError(f"the simulation wrote no results; see {log}")
