@@ -8,7 +8,7 @@ from mkclean.hdl.mmu import MMU
 from mkclean.hdl.tlb import TLB
 from mkclean.hdl.top import MMUTop
 from mkclean.hdl.walk_cache import WalkCache
-from mkclean.sim.cosim.stimulus import LEAF_RW, PTE_R, PTE_V, PTE_W, PageTables
+from mkclean.sim.cosim.stimulus import LEAF_RW, PTE_R, PTE_V, PTE_W, PTE_X, PageTables
 
 
 def simulate(dut, bench):
@@ -159,6 +159,28 @@ def test_mmu_svade_faults_and_svadu_sets_ad():
     assert out[1][:3] == (0, 0, 0x20_0000)
     assert h.mem.read64(addr) == (0x200 << 10) | LEAF_RW
     assert [(we, lock) for we, lock, _, _ in h.bus_log[-2:]] == [(0, 1), (1, 1)]
+
+
+@pytest.mark.parametrize("level,ppn", [(1, 0x201), (1, 0x300), (2, 0x1), (2, 0x100),
+                                       (2, 0x200), (2, 0x20000)],
+                         ids=["2m-ppn0", "2m-ppn8", "1g-ppn0", "1g-ppn8", "1g-ppn9",
+                              "1g-ppn17"])
+def test_mmu_misaligned_superpage_faults_though_permitted(level, ppn):
+    """A misaligned superpage that is otherwise fully permitted (V R W X A D): the
+    alignment check alone decides, for a bit in either of a 1G page's PPN slices."""
+    h = Harness()
+    pt = PageTables(h.mem, 0x1000, 0x2000)
+    vaddr = 0x4000_0000
+    pt.map(vaddr, ppn << 12, LEAF_RW | PTE_X, level=level)
+    out = []
+
+    async def bench(ctx):
+        h.csr(ctx, ppn=pt.root_ppn)
+        for kind in range(4):
+            out.append(await h.translate(ctx, vaddr + 8, kind))
+    h.run(bench)
+    assert [o[:2] for o in out] == [(1, 13), (1, 15), (1, 12), (1, 15)], out
+    assert not any(we for we, *_ in h.bus_log)
 
 
 def test_mmu_sfence_marks_walk_stale():

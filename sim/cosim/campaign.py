@@ -114,8 +114,12 @@ class Campaign:
             high = rng.randrange(1, 4) << 61
         elif label == "napot":
             high = 1 << 63
-        elif label == "misaligned":
-            ppn |= 1 << rng.randrange(9 * level) if level else 0
+        elif label == "misaligned" and level:
+            # One PPN bit below the level: a slice of 9 bits first (a 1G page has two,
+            # ppn[8:0] and ppn[17:9]), so that each slice is as likely as the other.
+            ppn |= 1 << (9 * rng.randrange(level) + rng.randrange(9))
+            if rng.random() < 0.5:    # otherwise fully permitted: alignment alone decides
+                flags |= PTE_R | PTE_W | PTE_X | PTE_A | PTE_D
         elif label == "ppn_range":
             ppn = (self.phys_size >> 12) + rng.randrange(1, 1 << 20)
             ppn &= ~((1 << (9 * level)) - 1)
