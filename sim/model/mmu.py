@@ -14,6 +14,34 @@ ACCESS_FAULT = (5, 7, 1, 7)
 COUNTER_NAMES = ("tlb_hits", "tlb_misses", "walks", "ad_updates", "page_faults",
                  "access_faults")
 _PRIV_U, _PRIV_S, _PRIV_M = int(Priv.U), int(Priv.S), int(Priv.M)
+
+# Which check of hdl/README.md decided a translation (GoldenMMU.decided), named
+# "<step>.<check>". A TLB hit decides in step 2 with step 6's and 8's checks (and step
+# 7's with Svade); a walk in the step whose check ends it; a walk that ends well in step
+# 7 (after an A/D write) or 9 (the TLB filled, or not: stale).
+BARE = "bare"                           # passthrough: M mode or satp.mode Bare
+NON_CANONICAL = "1.non_canonical"
+HIT = "2.hit"
+HIT_PERMISSION = "2.hit_permission"     # step 6 again, with today's priv, SUM and MXR
+HIT_SVADE = "2.hit_svade"               # a store hits D=0 under Svade
+HIT_RANGE = "2.hit_range"               # step 8 on a hit: a superpage past memory's end
+PTE_RANGE = "3.pte_range"               # the PTE address is outside memory
+BUS_ERROR = "3.bus_error"               # the walk's read of the PTE
+INVALID = "4.invalid"
+NONLEAF_ADU = "5.nonleaf_adu"
+NONLEAF_LEVEL0 = "5.nonleaf_level0"
+MISALIGNED = "6.misaligned"
+PERMISSION = "6.permission"
+SVADE = "7.svade"                       # A/D needed, Svade: page fault
+AD_BUS_ERROR = "7.bus_error"            # the locked re-read or the A/D write
+AD_UPDATE = "7.ad_update"               # A/D written, translated, the TLB filled
+PADDR_RANGE = "8.paddr_range"
+FILL = "9.fill"                         # translated, the TLB filled
+STALE = "9.stale"                       # translated, an sfence during the walk: not kept
+#: every decision, in step order
+DECISIONS = (NON_CANONICAL, HIT, HIT_PERMISSION, HIT_SVADE, HIT_RANGE, PTE_RANGE, BUS_ERROR,
+             INVALID, NONLEAF_ADU, NONLEAF_LEVEL0, MISALIGNED, PERMISSION, SVADE, AD_BUS_ERROR,
+             AD_UPDATE, PADDR_RANGE, FILL, STALE)
 _CANONICAL_HIGH = (1 << 26) - 1     # vaddr >> 38 of a canonical upper-half address
 
 
@@ -79,6 +107,16 @@ class GoldenMMU:
         tlb_hits, tlb_misses (Sv39 lookups of canonical addresses), walks (each walk from
         step 3, re-walks included), ad_updates (A/D writes done), page_faults and
         access_faults (responses).
+    decided : tuple or None
+        What decided the last translation, for coverage: ``(decision, level, pte)``, the
+        decision one of :data:`DECISIONS` (or :data:`BARE`), ``level`` the TLB entry's or
+        the walk's level where it was decided (None for BARE and step 1), ``pte`` the
+        PTE the walk decided on (None when there is none). :meth:`translate` always sets
+        it; the fast path :meth:`_translate` sets it on every path but the TLB hit that
+        answers with a paddr (the golden backend's common case stays as cheap as it was).
+    read_levels : list or None
+        None, or a list the walker appends the level of each PTE it reads from memory to
+        (not the locked re-read): which transaction of a walk read which level.
     """
 
     def __init__(self, mem: Memory | None, phys_size: int | None = None,
@@ -101,6 +139,8 @@ class GoldenMMU:
         self.counters = dict.fromkeys(COUNTER_NAMES, 0)
         self._walking = False
         self._stale = False
+        self.decided = None
+        self.read_levels = None
 
     # -- CSRs and sfence ------------------------------------------------------------
 
@@ -146,7 +186,13 @@ class GoldenMMU:
             raise ValueError(f"vaddr {vaddr!r} is not a 64-bit unsigned integer")
         if kind not in (0, 1, 2, 3):
             raise ValueError(f"kind must be a seam.Kind, got {kind!r}")
+        self.decided = None
         result = self._translate(vaddr, int(kind))
+        if self.decided is None:            # the fast path's hit, which records nothing
+            tlb = self.tlb
+            entry = tlb._entries[tlb.lookup((vaddr >> 12) & VPN_MASK,
+                                            self.csr.asid & ASID_MASK)]
+            self.decided = (HIT, entry.level, None)
         if result >= 0:
             return Response(False, None, result, None)
         return Response(True, -result, None, vaddr)
@@ -158,12 +204,14 @@ class GoldenMMU:
         csr = self.csr
         priv = csr.priv
         if priv == _PRIV_M or csr.mode != SATP_MODE_SV39:
+            self.decided = (BARE, None, None)
             if vaddr < self.phys_size:
                 return vaddr
             self.counters["access_faults"] += 1
             return -ACCESS_FAULT[kind]
         top = vaddr >> 38
         if top and top != _CANONICAL_HIGH:
+            self.decided = (NON_CANONICAL, None, None)
             self.counters["page_faults"] += 1
             return -PAGE_FAULT[kind]
 
@@ -184,22 +232,27 @@ class GoldenMMU:
         # Step 6 again, with today's priv, SUM and MXR (inlined permitted()).
         if e.u:
             if priv == _PRIV_S and (not csr.sum or kind == 2):
+                self.decided = (HIT_PERMISSION, e.level, None)
                 counters["page_faults"] += 1
                 return -PAGE_FAULT[kind]
         elif priv == _PRIV_U:
+            self.decided = (HIT_PERMISSION, e.level, None)
             counters["page_faults"] += 1
             return -PAGE_FAULT[kind]
         if not ((e.r or (e.x and csr.mxr)) if kind == 0 else (e.x if kind == 2 else e.w)):
+            self.decided = (HIT_PERMISSION, e.level, None)
             counters["page_faults"] += 1
             return -PAGE_FAULT[kind]
         if not e.a or (kind & 1 and not e.d):
             if not csr.adue:
+                self.decided = (HIT_SVADE, e.level, None)
                 counters["page_faults"] += 1
                 return -PAGE_FAULT[kind]
             return self._walk(vaddr, kind, i)
         paddr = (e.ppn << 12) | (vaddr & OFFSET_MASK[e.level])
         if paddr < self.phys_size:
-            return paddr
+            return paddr                    # decided: HIT (left unrecorded, see decided)
+        self.decided = (HIT_RANGE, e.level, None)
         counters["access_faults"] += 1
         return -ACCESS_FAULT[kind]
 
@@ -224,6 +277,7 @@ class GoldenMMU:
                                                 self.phys_size)
         store = kind & 1
         page_fault, access_fault = -PAGE_FAULT[kind], -ACCESS_FAULT[kind]
+        read_levels = self.read_levels
         while True:                                   # once per walk, again on a re-walk
             counters["walks"] += 1
             table = satp_ppn << 12
@@ -231,23 +285,30 @@ class GoldenMMU:
             while True:                               # step 3: one level
                 pte_addr = table + ((vaddr >> (12 + 9 * level)) & 0x1FF) * 8
                 if pte_addr >= phys_size:
+                    self.decided = (PTE_RANGE, level, None)
                     counters["access_faults"] += 1
                     return access_fault
                 pte = walk_cache.lookup(pte_addr)
                 cached = pte is not None
                 if not cached:
+                    if read_levels is not None:
+                        read_levels.append(level)
                     pte = bus.read(pte_addr, False)
                     if pte is None:
+                        self.decided = (BUS_ERROR, level, None)
                         counters["access_faults"] += 1
                         return access_fault
                 # Step 4: invalid.
                 if not pte & V or (pte & (R | W)) == W or pte & HIGH_BITS:
+                    self.decided = (INVALID, level, pte)
                     counters["page_faults"] += 1
                     return page_fault
                 if pte & (R | X):
                     break
                 # Step 5: non-leaf.
                 if pte & (A | D | U) or level == 0:
+                    self.decided = (NONLEAF_ADU if pte & (A | D | U) else NONLEAF_LEVEL0,
+                                    level, pte)
                     counters["page_faults"] += 1
                     return page_fault
                 if not cached and not self._stale:
@@ -258,19 +319,24 @@ class GoldenMMU:
             # Step 6: leaf.
             ppn = (pte >> PPN_SHIFT) & PPN_MASK
             if ppn & ((1 << (9 * level)) - 1):
+                self.decided = (MISALIGNED, level, pte)
                 counters["page_faults"] += 1
                 return page_fault
             if not permitted(pte & U, pte & R, pte & W, pte & X, kind, priv, sum_, mxr):
+                self.decided = (PERMISSION, level, pte)
                 counters["page_faults"] += 1
                 return page_fault
             # Step 7: A/D.
+            decision = FILL
             if not pte & A or (store and not pte & D):
                 if not adue:
+                    self.decided = (SVADE, level, pte)
                     counters["page_faults"] += 1
                     return page_fault
                 now = bus.read(pte_addr, True)
                 if now is None:
                     bus.unlock()
+                    self.decided = (AD_BUS_ERROR, level, pte)
                     counters["access_faults"] += 1
                     return access_fault
                 if now != pte:
@@ -280,16 +346,20 @@ class GoldenMMU:
                 written = bus.write(pte_addr, new, True)
                 bus.unlock()
                 if not written:
+                    self.decided = (AD_BUS_ERROR, level, pte)
                     counters["access_faults"] += 1
                     return access_fault
                 counters["ad_updates"] += 1
                 pte = new
+                decision = AD_UPDATE
             # Step 8.
             paddr = (ppn << 12) | (vaddr & OFFSET_MASK[level])
             if paddr >= phys_size:
+                self.decided = (PADDR_RANGE, level, pte)
                 counters["access_faults"] += 1
                 return access_fault
             # Step 9.
+            self.decided = (STALE if self._stale else decision, level, pte)
             if not self._stale:
                 tlb = self.tlb
                 index = hit_index if hit_index >= 0 else tlb.fill_index()
