@@ -18,7 +18,8 @@ in the simulator
   vpi.py           wide values through VPI's vector format
   rtl_backend.py   the seam's rtl backend (the kernel model on the batch top)
   pair.py          the RTL and the golden model side by side, same stimulus and events
-  campaign.py      the random differential campaign over a pair
+  campaign.py      the random differential campaign over a pair, and its directed fill
+  coverage.py      the campaign's functional coverage (cocotb-coverage; runs anywhere)
   stimulus.py      page tables for tests and the campaign (pure Python)
   commands/        the simulator side of ``mkclean run``/``verify``/``bench``
 

@@ -1,13 +1,19 @@
 """The random differential campaign: random page tables, accesses, sfences, CSR changes,
-wait states, bus errors and PTE changes during walks, on the RTL and the golden model.
+wait states, bus errors and PTE changes during walks, on the RTL and the golden model;
+then, when the pair samples coverage, a directed fill of the bins the random part left
+(:class:`Fill`).
 
-Everything is drawn from one ``random.Random(seed)``, so a seed replays a run exactly.
+Everything is drawn from one ``random.Random(seed)``, so a seed replays a run exactly;
+the fill depends only on what the random part covered.
 """
 
 import random
 from collections import Counter
 from dataclasses import dataclass
 
+from ..model import mmu as golden
+from ..model.pte import PPN_SHIFT
+from .coverage import ADS, KINDS, LEVEL_NAMES, MXRS, PRIVS, SFENCE_FORMS, SUMS
 from .pair import Event, Mismatch, Pair
 from .stimulus import (PTE_A, PTE_D, PTE_G, PTE_R, PTE_U, PTE_V, PTE_W, PTE_X, LEVEL_SIZE,
                        PageTables, pte)
@@ -280,17 +286,251 @@ class Campaign:
         self.pair.check_memory()
 
 
-async def run(pair: Pair, seed: int, translations: int, progress=None, check_every=200):
-    """Run until ``translations`` translations are done or the first mismatch.
+FILL_ROOT = TABLES + SPACES * 0x4_0000    # the fill's own address space: its root, ...
+FILL_TABLES = (FILL_ROOT, FILL_ROOT + 0x1000, FILL_ROOT + 0x2000)   # ... L1 and L0 tables
+FILL_ASID = SPACES + 1
+FILL_VA = (5 << 30) | (0 << 21) | (7 << 12)   # root[5] -> L1[0] -> L0[7]
+_LEVEL_OFFSET = {level: LEVEL_SIZE[level] - 1 for level in LEVEL_SIZE}
+_OK = PTE_V | PTE_R | PTE_W | PTE_X | PTE_A | PTE_D     # with PPN 0: in memory, aligned
 
-    Returns a dict: translations, mismatches (0 or 1: the campaign stops at the first),
-    first_mismatch (text or None), classes.
+
+class Fill:
+    """The directed fill: for each bin of the pair's coverage not hit yet, one scenario
+    aimed at it, in an address space of its own (ASID ``FILL_ASID``: a root and one L1
+    and one L0 table below the campaign's spaces), every scenario from an empty TLB and
+    walk cache. What a scenario really hit is what the golden model reports, so a recipe
+    that misses leaves its hole open for the tests to see.
+
+    Each translation takes the path root[5] -> L1[0] -> L0[7] of :data:`FILL_VA`; a
+    scenario puts the PTE it needs at the level it needs and pointers above it.
+    """
+
+    def __init__(self, pair: Pair):
+        self.pair = pair
+        self.coverage = pair.coverage
+        self.phys_size = pair.params["phys_size"]
+        self.slot = [FILL_TABLES[2 - level] + ((FILL_VA >> (12 + 9 * level)) & 0x1FF) * 8
+                     for level in range(3)]
+        self.translations = 0
+        self.csr = {}
+
+    @staticmethod
+    def fits(phys_size):
+        return FILL_TABLES[-1] + 0x1000 <= min(phys_size, DATA)
+
+    async def run(self):
+        """Fill every hole; the memory answers without wait states (but for the
+        wait-state bins): a walk takes half the cycles."""
+        ram = self.pair.rtl.ram
+        latency, ram.latency = ram.latency, 0
+        try:
+            await self._run()
+        finally:
+            ram.latency = latency
+
+    async def _run(self):
+        pair = self.pair
+        for table in FILL_TABLES:
+            pair.memory.write(table, bytes(0x1000))
+        await pair.set_csr(mode=8, asid=FILL_ASID, ppn=FILL_ROOT >> 12)
+        holes = self.coverage.holes()
+        order = {"priv": PRIVS, "sum": SUMS, "mxr": MXRS, "ad": ADS}
+        checks = sorted(holes["checks"], key=lambda h: tuple(
+            order[axis].index(v) for axis, v in zip(("priv", "sum", "mxr", "ad"), h[1][2:])))
+        for decision, (level, kind, priv, sum_, mxr, ad) in checks:
+            await self.check(decision, None if level == "-" else LEVEL_NAMES.index(level),
+                             KINDS.index(kind), PRIVS.index(priv), SUMS.index(sum_),
+                             MXRS.index(mxr), ADS.index(ad))
+        await self.csrs(priv=1, sum=0, mxr=0, adue=1)
+        for cls, (level, bit) in holes["malformed"]:
+            await self.malformed(cls, LEVEL_NAMES.index(level), bit)
+        for _, (form, size, glob) in holes["sfence"]:
+            await self.sfence(SFENCE_FORMS.index(form), LEVEL_NAMES.index(size),
+                              glob == "global")
+        waits = set()
+        for _, (event, role) in holes["injection"]:
+            if event.startswith("wait"):
+                if event not in waits:       # one walk hits every role at once
+                    waits.add(event)
+                    await self.waits(int(event[4:]))
+            else:
+                await self.inject(event, role)
+
+    # -- tools --------------------------------------------------------------------------
+
+    async def csrs(self, **want):
+        changed = {k: v for k, v in want.items() if self.csr.get(k) != v}
+        if changed:
+            await self.pair.set_csr(**changed)
+            self.csr.update(changed)
+
+    async def path(self, level, value):
+        """Pointers down to ``level``, ``value`` there; an empty TLB and walk cache."""
+        write = self.pair.write64
+        if level < 2:
+            write(self.slot[2], pte(FILL_TABLES[1] >> 12, PTE_V))
+        if level < 1:
+            write(self.slot[1], pte(FILL_TABLES[2] >> 12, PTE_V))
+        write(self.slot[level], value)
+        await self.pair.sfence()
+
+    async def translate(self, vaddr, kind, events=()):
+        self.translations += 1
+        return await self.pair.translate(vaddr, kind, events)
+
+    def pointer(self, level, flags=0):
+        """A valid pointer at ``level`` to the fill's next table (at level 0, to 0)."""
+        return pte(FILL_TABLES[3 - level] >> 12 if level else 0, PTE_V | flags)
+
+    @staticmethod
+    def denied(kind, priv, sum_, mxr):
+        """Flags of a leaf (A and D set) that step 6 refuses to ``kind`` under these CSRs
+        and a load from S mode with SUM and MXR allows, or None if there is none."""
+        u = PTE_U if priv == 0 else 0             # a page ``priv`` may reach
+        if kind & 1:
+            return PTE_V | PTE_R | PTE_X | u | PTE_A | PTE_D
+        if kind == 2:
+            return PTE_V | PTE_R | PTE_W | u | PTE_A | PTE_D
+        if not mxr:
+            return PTE_V | PTE_X | u | PTE_A | PTE_D
+        if priv == 0:
+            return PTE_V | PTE_R | PTE_A | PTE_D  # an S page from U mode
+        if not sum_:
+            return PTE_V | PTE_R | PTE_U | PTE_A | PTE_D
+        return None
+
+    # -- scenarios --------------------------------------------------------------------------
+
+    async def check(self, decision, level, kind, priv, sum_, mxr, adue):
+        """A translation decided by ``decision`` at ``level`` under these CSRs."""
+        csr = {"priv": priv, "sum": sum_, "mxr": mxr, "adue": adue}
+        ok = _OK | (PTE_U if priv == 0 else 0)
+        if decision == golden.NON_CANONICAL:
+            await self.csrs(**csr)
+            await self.translate(FILL_VA | 1 << 39, kind)
+            return
+        if decision.startswith("2."):
+            # A fill by a load from S mode with SUM and MXR, then the hit under ``csr``.
+            vaddr = FILL_VA
+            if decision == golden.HIT_RANGE:
+                ppn = ((self.phys_size - 1) >> (12 + 9 * level)) << (9 * level)
+                base = FILL_VA & ~_LEVEL_OFFSET[level]
+                leaf, vaddr = pte(ppn, ok), base + self.phys_size - (ppn << 12) + 8
+                fill_at = base
+            else:
+                leaf = {golden.HIT: ok, golden.HIT_SVADE: ok & ~PTE_D,
+                        golden.HIT_PERMISSION: self.denied(kind, priv, sum_, mxr)}[decision]
+                fill_at = FILL_VA
+            if leaf is None:
+                return
+            await self.path(level, leaf)
+            await self.csrs(priv=1, sum=1, mxr=1, adue=adue)
+            await self.translate(fill_at, 0)
+            await self.csrs(**csr)
+            await self.translate(vaddr, kind)
+            return
+        await self.csrs(**csr)
+        events = []
+        if decision == golden.PTE_RANGE:
+            if level == 2:
+                await self.path(2, ok)
+                await self.pair.set_csr(ppn=self.phys_size >> 12)
+                await self.translate(FILL_VA, kind)
+                await self.pair.set_csr(ppn=FILL_ROOT >> 12)
+                return
+            await self.path(level + 1, pte(self.phys_size >> 12, PTE_V))
+            await self.translate(FILL_VA, kind)
+            return
+        if decision == golden.PADDR_RANGE:
+            value = pte(((self.phys_size - 1) >> (12 + 9 * level)) + 1 << (9 * level), ok)
+        elif decision == golden.PERMISSION:
+            value = self.denied(kind, priv, sum_, mxr)
+            if value is None:
+                return
+        elif decision == golden.NONLEAF_ADU:
+            value = self.pointer(level, PTE_A)
+        elif decision == golden.NONLEAF_LEVEL0:
+            value = pte(0, PTE_V)
+        else:
+            value = {golden.FILL: ok, golden.STALE: ok, golden.BUS_ERROR: ok,
+                     golden.AD_UPDATE: ok & ~(PTE_A | PTE_D), golden.SVADE: ok & ~PTE_A,
+                     golden.AD_BUS_ERROR: ok & ~PTE_A, golden.INVALID: ok & ~PTE_V,
+                     golden.MISALIGNED: ok | 1 << PPN_SHIFT}[decision]
+            # With an empty walk cache the read of level L is transaction 2 - L, and the
+            # locked re-read comes next.
+            if decision == golden.STALE:
+                events = [Event(0, "sfence")]
+            elif decision == golden.BUS_ERROR:
+                events = [Event(2 - level, "error")]
+            elif decision == golden.AD_BUS_ERROR:
+                events = [Event(3 - level, "error")]
+        await self.path(level, value)
+        await self.translate(FILL_VA, kind, events)
+
+    async def malformed(self, cls, level, bit):
+        """A load from S mode (no SUM, no MXR, Svadu) faulting for this malformation alone."""
+        if cls == "nonleaf_adu":
+            value = self.pointer(level, {"A": PTE_A, "D": PTE_D, "U": PTE_U}[bit])
+        elif cls == "nonleaf_level0":
+            value = pte(0, PTE_V)
+        elif cls == "misaligned":
+            value = _OK | 1 << (PPN_SHIFT + int(bit))
+        elif cls == "v0":
+            value = _OK & ~PTE_V
+        elif cls == "w_no_r":
+            value = _OK & ~PTE_R & ~(0 if bit == "WX" else PTE_X)
+        elif cls == "pbmt":
+            value = _OK | int(bit) << 61
+        else:                                      # reserved, napot: the bit itself
+            value = _OK | 1 << int(bit)
+        await self.path(level, value)
+        await self.translate(FILL_VA, 0)
+
+    async def sfence(self, form, level, global_):
+        """A TLB entry of this size, then an sfence of this form that addresses it."""
+        await self.path(level, _OK | (PTE_G if global_ else 0))
+        await self.translate(FILL_VA, 0)
+        await self.pair.sfence(FILL_VA if form & 1 else None, FILL_ASID if form & 2 else None)
+
+    async def inject(self, event, role):
+        """A 4K walk that updates A (transactions: reads at levels 2, 1, 0, the locked
+        re-read, the A/D write) with ``event`` at ``role``'s transaction."""
+        at = ("read_l2", "read_l1", "read_l0", "locked_read", "ad_write").index(role)
+        leaf = _OK & ~(PTE_A | PTE_D)
+        if event == "error":
+            events = [Event(at, "error")]
+        elif event == "sfence":
+            events = [Event(at, "sfence")]
+        else:                  # "write", "rewalk": the PTE changes, as mkclean changes it
+            events = [Event(at, "write", addr=self.slot[0], value=leaf & ~PTE_W)]
+        await self.path(0, leaf)
+        await self.translate(FILL_VA, 0, events)
+
+    async def waits(self, n):
+        """The same walk with ``n`` wait states at every transaction."""
+        ram = self.pair.rtl.ram
+        latency, ram.latency = ram.latency, n
+        try:
+            await self.path(0, _OK & ~(PTE_A | PTE_D))
+            await self.translate(FILL_VA, 0)
+        finally:
+            ram.latency = latency
+
+
+async def run(pair: Pair, seed: int, translations: int, progress=None, check_every=200,
+              fill=True):
+    """Run until ``translations`` translations are done or the first mismatch; then, if
+    the pair samples coverage and ``fill``, the directed fill of what is left.
+
+    Returns a dict: translations, fill_translations, mismatches (0 or 1: the campaign
+    stops at the first), first_mismatch (text or None), classes.
     """
     campaign = Campaign(pair, seed)
     campaign.build()
     await campaign.start()
     mismatch = None
     steps = 0
+    filler = None
     try:
         while campaign.translations < translations:
             if await campaign.step() and progress:
@@ -299,10 +539,17 @@ async def run(pair: Pair, seed: int, translations: int, progress=None, check_eve
             if steps % check_every == 0:
                 await campaign.check()
         await campaign.check()
+        if fill and pair.coverage is not None and Fill.fits(campaign.phys_size):
+            filler = Fill(pair)
+            await filler.run()
+            await campaign.check()
     except Mismatch as e:
-        mismatch = f"after {campaign.translations} translations (step {steps}): {e}"
+        where = (f"in the directed fill, after {filler.translations} of its translations"
+                 if filler else f"after {campaign.translations} translations (step {steps})")
+        mismatch = f"{where}: {e}"
     return {
         "translations": campaign.translations,
+        "fill_translations": filler.translations if filler else 0,
         "mismatches": int(mismatch is not None),
         "first_mismatch": mismatch,
         "classes": dict(sorted(campaign.classes.items())),

@@ -8,6 +8,10 @@ memory left behind is a disagreement between the RTL and the contract.
 Both sides' memories are :class:`~.wishbone_ram.WishboneRam`: the RTL's on the walker's
 bus, the golden model's as its walker's Bus, with the same hook applying the events.
 
+With a :class:`~.coverage.CampaignCoverage` as ``coverage``, every translation and sfence
+is sampled: the check the golden model says decided it, under which CSRs, the events and
+wait states of its transactions.
+
 Runs inside the simulator. Imports: the golden model, :mod:`.mmu_driver`,
 :mod:`.wishbone_ram`.
 """
@@ -86,9 +90,11 @@ class Pair:
         The parameters the RTL was built with (phys_size, tlb_entries, ...).
     latency : int or (int, int)
         Memory wait states of the RTL side (the golden side has no time).
+    coverage : CampaignCoverage, optional
+        Sampled by every translation and sfence (see the module).
     """
 
-    def __init__(self, dut, params, latency=1, rng=None):
+    def __init__(self, dut, params, latency=1, rng=None, coverage=None):
         self.params = params
         self.rtl_mem = Memory(params["phys_size"])
         self.golden_mem = Memory(params["phys_size"])
@@ -98,8 +104,17 @@ class Pair:
         self.golden = GoldenMMU(self.golden_mem, tlb_entries=params["tlb_entries"],
                                 walk_cache_entries=params["walk_cache_entries"], bus=self.bus)
         self.rtl_side = _Side(self.rtl_mem, lambda vaddr, asid: self.rtl.sfence_now(vaddr, asid))
-        self.golden_side = _Side(self.golden_mem, lambda vaddr, asid: self.golden.sfence(
-            vaddr is not None, vaddr or 0, asid is not None, asid or 0))
+        self.golden_side = _Side(self.golden_mem, self._golden_sfence)
+        self.coverage = coverage
+        #: the RTL memory's wait states, one a transaction of the current request
+        self.waits = []
+        draw = self.rtl.ram.wait_states
+
+        def wait_states():            # read by the RAM's task when it starts (start())
+            n = draw()
+            self.waits.append(n)
+            return n
+        self.rtl.ram.wait_states = wait_states
         # One hook protocol on both sides: the same events at the same transaction.
         self.rtl.ram.hook = functools.partial(self._apply, self.rtl_side)
         self.bus.hook = functools.partial(self._apply, self.golden_side)
@@ -131,9 +146,14 @@ class Pair:
         await self.rtl.set_csr(**fields)
         self.golden.set_csr(**fields)
 
+    def _golden_sfence(self, vaddr, asid):
+        if self.coverage is not None:
+            self.coverage.sfence(self.golden.tlb.entries, vaddr, asid)
+        self.golden.sfence(vaddr is not None, vaddr or 0, asid is not None, asid or 0)
+
     async def sfence(self, vaddr=None, asid=None):
         await self.rtl.sfence(vaddr, asid)
-        self.golden.sfence(vaddr is not None, vaddr or 0, asid is not None, asid or 0)
+        self._golden_sfence(vaddr, asid)
 
     async def translate(self, vaddr, kind, events=()):
         """Translate on both sides; raise :class:`Mismatch` if they differ in the response
@@ -142,15 +162,27 @@ class Pair:
         for event in events:
             self.events.setdefault(event.at, []).append(event)
         self.bus.bus_log = []
+        self.waits = []
+        coverage, golden_mmu = self.coverage, self.golden
+        if coverage is not None:
+            csr = golden_mmu.csr       # as the request finds them (events change no CSR)
+            csrs = (int(csr.priv), int(csr.sum), int(csr.mxr), int(csr.adue))
+            golden_mmu.read_levels = []
+            walks = golden_mmu.counters["walks"]
         response, cycles = await self.rtl.translate(vaddr, kind)
         rtl_log = self.rtl.ram.bus_log
-        golden = self.golden.translate(vaddr, kind)
+        golden = golden_mmu.translate(vaddr, kind)
         self.events = {}
         golden_log = self.bus.bus_log
         if response != golden or rtl_log != golden_log:
             raise Mismatch(
                 f"vaddr={vaddr:#x} kind={int(kind)}: rtl {response} vs golden {golden}\n"
                 f"  rtl bus    {_fmt_log(rtl_log)}\n  golden bus {_fmt_log(golden_log)}")
+        if coverage is not None:
+            coverage.translation(int(kind), *csrs, golden_mmu.decided, golden_log,
+                                 golden_mmu.read_levels, events, self.waits,
+                                 golden_mmu.counters["walks"] - walks)
+            golden_mmu.read_levels = None
         return Outcome(response, cycles, rtl_log)
 
     async def check_tlb(self):
@@ -168,8 +200,7 @@ class Pair:
                 raise Mismatch(f"TLB entry {i}: rtl {got} vs golden {want}")
 
     def check_memory(self):
-        if self.rtl_mem.read(0, self.params["phys_size"]) != \
-                self.golden_mem.read(0, self.params["phys_size"]):
+        if self.rtl_mem.data != self.golden_mem.data:      # no copies of 16 MiB
             for addr in range(0, self.params["phys_size"], 8):
                 if self.rtl_mem.read64(addr) != self.golden_mem.read64(addr):
                     raise Mismatch(f"memory at {addr:#x}: rtl {self.rtl_mem.read64(addr):#x} "

@@ -1,18 +1,21 @@
 """``mkclean verify``: the random differential campaign of the RTL MMU against the golden
-model, under Verilator.
+model, under Verilator, with its functional coverage.
 
-The command's host side (arguments, progress bar, summary); the campaign runs inside the
-simulator (:mod:`.commands.verify`, :mod:`.campaign`). Imports: :mod:`.build`,
-:mod:`.jobs`; nothing that runs only in a simulator.
+The command's host side (arguments, progress bar, summary, --fail-under); the campaign
+runs inside the simulator (:mod:`.commands.verify`, :mod:`.campaign`) and brings the
+coverage figures back in its result. Imports: :mod:`.build`, :mod:`.jobs`,
+:mod:`.coverage` (for the summary; it runs anywhere); nothing that runs only in a
+simulator.
 """
 
 import json
+import os
 import random
 import sys
 import time
 from pathlib import Path
 
-from . import build, jobs
+from . import build, coverage, jobs
 
 
 def add_arguments(parser):
@@ -27,24 +30,58 @@ def add_arguments(parser):
     parser.add_argument("--phys-size", type=lambda s: int(s, 0),
                         default=build.DEFAULT_PARAMS["phys_size"], metavar="BYTES")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--coverage-report", metavar="PATH",
+                        help="write cocotb-coverage's report of the functional coverage here "
+                             "(YAML; XML if PATH ends in .xml)")
+    parser.add_argument("--fail-under", type=float, metavar="PCT",
+                        help="exit 1 when the functional coverage is below PCT percent")
+    parser.add_argument("--no-fill", action="store_true",
+                        help="random translations only: no directed fill of the coverage "
+                             "bins they left")
 
 
-def run_campaign(seed, translations, params=None, progress=None):
-    """Build (cached) and run one campaign; returns the result dict."""
-    return jobs.run_job("mkclean.sim.cosim.commands.verify",
-                        {"seed": seed, "translations": translations}, params, progress)
+def run_campaign(seed, translations, params=None, progress=None, fill=True,
+                 coverage_report=None):
+    """Build (cached) and run one campaign; returns the result dict (its functional
+    coverage under "coverage"). ``coverage_report``: where the simulator writes
+    cocotb-coverage's report."""
+    config = {"seed": seed, "translations": translations, "fill": fill}
+    if coverage_report:
+        config["coverage_report"] = str(Path(coverage_report).resolve())
+    return jobs.run_job("mkclean.sim.cosim.commands.verify", config, params, progress)
+
+
+def _unwritable(path):
+    """Why ``path`` cannot be written, or None."""
+    path = Path(path)
+    if path.is_dir():
+        return f"{path} is a directory"
+    folder = path.resolve().parent
+    if not folder.is_dir():
+        return f"{folder} is not a directory"
+    if not os.access(folder, os.W_OK):
+        return f"{folder} is not writable"
+    return None
 
 
 def main(args):
     if args.walks < 1:
         print("mkclean verify: --walks must be at least 1", file=sys.stderr)
         return 2
+    if args.fail_under is not None and not 0 <= args.fail_under <= 100:
+        print("mkclean verify: --fail-under must be a percentage, 0 to 100", file=sys.stderr)
+        return 2
+    for option, path in (("--json", args.json), ("--coverage-report", args.coverage_report)):
+        why = path and _unwritable(path)
+        if why:
+            print(f"mkclean verify: {option}: {why}", file=sys.stderr)
+            return 2
     seed = args.seed if args.seed is not None else random.randrange(1 << 32)
     params = {"phys_size": args.phys_size, "tlb_entries": args.tlb_entries,
               "walk_cache_entries": args.walk_cache_entries}
     replay = f"mkclean verify --seed {seed} --walks {args.walks}" + "".join(
         f" --{k.replace('_', '-')} {v}" for k, v in params.items()
-        if v != build.DEFAULT_PARAMS[k])
+        if v != build.DEFAULT_PARAMS[k]) + (" --no-fill" if args.no_fill else "")
     print(f"mkclean verify: seed {seed}, {args.walks} translations (replay: {replay})",
           file=sys.stderr)
     bar = None
@@ -60,7 +97,8 @@ def main(args):
         from ...hdl.mmu import check_params
         check_params(**params)             # refuse a bad configuration before building
         t0 = time.monotonic()
-        result = run_campaign(seed, args.walks, params, progress)
+        result = run_campaign(seed, args.walks, params, progress, fill=not args.no_fill,
+                              coverage_report=args.coverage_report)
     except (jobs.ToolError, ValueError) as e:
         if bar:
             bar.close()
@@ -71,11 +109,18 @@ def main(args):
         bar.close()
     result["replay"] = replay
     result["wall_seconds"] = round(time.monotonic() - t0, 3)
+    if args.coverage_report:
+        result["coverage"]["report"] = args.coverage_report
     print_summary(result)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     if result["mismatches"]:
         print(f"\nFIRST MISMATCH {result['first_mismatch']}\nreplay: {replay}")
+        return 1
+    percent = result["coverage"]["percent"]
+    if args.fail_under is not None and percent < args.fail_under:
+        print(f"mkclean verify: coverage {percent}% is below --fail-under {args.fail_under:g}%",
+              file=sys.stderr)
         return 1
     return 0
 
@@ -87,3 +132,6 @@ def print_summary(result):
     width = max(map(len, result["classes"]), default=0)
     for name, count in result["classes"].items():
         print(f"  {name:<{width}}  {count:>7}")
+    fill = result.get("fill_translations")
+    print(f"directed fill: {fill} translations" if fill else "directed fill: none")
+    print(coverage.summary(result["coverage"]))
