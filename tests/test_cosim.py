@@ -35,6 +35,19 @@ CONFIGS = [(w, p, a, s) for w in ("random", "db", "stream")
            for s in SEEDS]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def check_the_mirror():
+    """The RTL runs here check the page-table mirror against memory after every batch
+    (BatchRtlMmu's check_mirror; off by default, it costs a third of the speed)."""
+    before = os.environ.get("MKCLEAN_CHECK_MIRROR")
+    os.environ["MKCLEAN_CHECK_MIRROR"] = "1"
+    yield
+    if before is None:
+        del os.environ["MKCLEAN_CHECK_MIRROR"]
+    else:
+        os.environ["MKCLEAN_CHECK_MIRROR"] = before
+
+
 def job(workload, policy, ad, seed):
     return {"kernel": {"policy": policy, "ad": ad, "store_dir": None, "phys_size": PHYS,
                        "tlb_entries": 16, "trace": True},

@@ -4,9 +4,13 @@ test-only unlocked walker loses the store, which shows the test can fail."""
 
 from mkclean.sim.cosim import jobs
 
+#: the RTL runs here check the page-table mirror against memory after every batch
+CHECK = {"MKCLEAN_CHECK_MIRROR": "1"}
+
 
 def race(ad_lock):
-    return jobs.run_job("cosim_benches.ad_race", {}, {"batch_depth": 64, "ad_lock": ad_lock})
+    return jobs.run_job("cosim_benches.ad_race", {}, {"batch_depth": 64, "ad_lock": ad_lock},
+                        env=CHECK)
 
 
 def test_locked_ad_update_loses_nothing():
@@ -25,6 +29,6 @@ def test_unlocked_ad_update_loses_the_store():
 
 def test_invariant_2_check_on_the_rtl_tlb_can_fail():
     out = jobs.run_job("cosim_benches.missing_flush", {},
-                       {"phys_size": 16 << 20, "batch_depth": 64})
+                       {"phys_size": 16 << 20, "batch_depth": 64}, env=CHECK)
     assert out["False"] == [], out                   # the real kernel flushes
     assert out["True"] and "lets a store through" in out["True"][0], out

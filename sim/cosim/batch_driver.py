@@ -12,6 +12,7 @@ Runs inside the simulator. Imports: cocotb, the gateware's layouts (hdl/),
 :mod:`.mmu_driver`, :mod:`.vpi`.
 """
 
+import os
 from array import array
 
 from cocotb.triggers import FallingEdge
@@ -35,6 +36,12 @@ class BatchRtlMmu(RtlMmu):
     Python is mirrored before the next batch (:meth:`sync_mirror`); a line of a mirrored
     frame is rewritten at once when the walker writes it, and before the next batch when
     anybody else does (:meth:`touch`).
+
+    With ``check_mirror`` (default: the environment's MKCLEAN_CHECK_MIRROR=1; for tests
+    and debugging) every batch the mirror answered in ends with
+    :meth:`check_mirror_lines`: a missed rewrite (a ``touch`` that is not made or does
+    nothing) is a :class:`MirrorMismatch` there, before a stale PTE can answer a walk
+    silently. Off, it costs nothing.
     """
 
     ZEROED_INPUTS = ("batch_token", "batch_wr_en", "sfence_valid", "wb_ack", "wb_err", "sum",
@@ -42,8 +49,13 @@ class BatchRtlMmu(RtlMmu):
                      "mirror_frame_wr_en", "mirror_line_wr_en")
     SET_INPUTS = ()
 
-    def __init__(self, dut, mem: Memory, latency=0, rng=None):
+    def __init__(self, dut, mem: Memory, latency=0, rng=None, check_mirror=None):
         super().__init__(dut, mem, latency=latency, rng=rng)
+        if check_mirror is None:
+            check_mirror = os.environ.get("MKCLEAN_CHECK_MIRROR") == "1"
+        self.check_mirror = check_mirror
+        self._checked = {}          # (frame, slot) -> its memory at the last check
+        self._written = set()       # lines written into the mirror since the last check
         self.ram.answered = self._answered
         self._requests = WideArray(dut.u.batch_req)
         self._responses = WideArray(dut.u.batch_resp)
@@ -54,6 +66,9 @@ class BatchRtlMmu(RtlMmu):
         mirror = dut.u.pt_mirror
         self._frame_map, self._lines = mirror.frame_map, WideArray(mirror.lines)
         self.mirror_frames = len(self._frame_map)
+        # An earlier driver in this simulation may have left frames mapped (a reset
+        # clears no memory): this one starts from an empty mirror, as it believes.
+        WideArray(self._frame_map).clear()
         #: mirrored frame -> its slot
         self.mirror = {}
         self._slot_frame = [None] * (len(self._lines) // LINES_PER_FRAME)
@@ -79,6 +94,8 @@ class BatchRtlMmu(RtlMmu):
         self._next_slot = 0
         self._to_mirror.clear()
         self._stale.clear()
+        self._checked.clear()
+        self._written.clear()
 
     # -- the queue ---------------------------------------------------------------------
 
@@ -111,6 +128,8 @@ class BatchRtlMmu(RtlMmu):
         # batch_busy sampled on falling edges (build.clocked_wrapper): one wake-up, at the
         # end, on a falling edge, where everything here drives.
         await FallingEdge(dut.batch_busy_negedge)
+        if enable and self.check_mirror:
+            self.check_mirror_lines()
         done = int(dut.batch_next.value)
         base = first // LANES
         raw = self._responses.read_bytes(base, (done + LANES - 1) // LANES)
@@ -161,6 +180,46 @@ class BatchRtlMmu(RtlMmu):
                 self._write_line(line)
         self._stale.clear()
 
+    def check_mirror_lines(self, full=False):
+        """Every line of every mirrored frame equals the memory it copies; else
+        :class:`MirrorMismatch` with the frame, the line and both values. True between a
+        batch's end and the next write by anybody but the walker.
+
+        The lines are read back through VPI; those of a frame checked before only where
+        they can differ (``full`` reads them all): only the host writes the mirror's
+        lines, so a line that nobody wrote into the mirror since the last check and
+        whose memory did not change since then still holds what that check found equal.
+        Which lines changed in memory is found by comparing memory with a copy taken at
+        the last check, not from ``touch``, the bookkeeping this checks."""
+        data = self.ram.mem.data
+        read = self._lines.read_bytes
+        checked, written = {}, self._written
+        written_frames = {line >> 6 for line in written}
+        for frame, slot in self.mirror.items():
+            want = bytes(data[frame << 12:(frame + 1) << 12])
+            before = None if full else self._checked.get((frame, slot))
+            checked[frame, slot] = want
+            if before is None:
+                lines = range(LINES_PER_FRAME)
+            elif before == want and frame not in written_frames:
+                continue
+            else:
+                lines = [i for i in range(LINES_PER_FRAME)
+                         if (frame << 6) + i in written
+                         or before[i << 6:(i + 1) << 6] != want[i << 6:(i + 1) << 6]]
+            base = slot * LINES_PER_FRAME
+            for i in lines:
+                held = read(base + i, base + i + 1)
+                if held != want[i << 6:(i + 1) << 6]:
+                    got = int.from_bytes(held, "little")
+                    mem = int.from_bytes(want[i << 6:(i + 1) << 6], "little")
+                    raise MirrorMismatch(
+                        f"page-table mirror: frame {frame:#x} (slot {slot}) line {i} "
+                        f"(paddr {(frame << 12) + (i << 6):#x}) holds {got:#0130x}, "
+                        f"memory holds {mem:#0130x}")
+        self._checked = checked
+        written.clear()
+
     def _mirror_frame(self, frame):
         slot = self._next_slot
         self._next_slot = (slot + 1) % len(self._slot_frame)
@@ -176,9 +235,16 @@ class BatchRtlMmu(RtlMmu):
             .as_value().value
 
     def _write_line(self, line):
+        if self.check_mirror:
+            self._written.add(line)
         index = self.mirror[line >> 6] * LINES_PER_FRAME + (line & (LINES_PER_FRAME - 1))
         data = self.ram.mem.data
         self._lines[index] = int.from_bytes(data[line << 6:(line + 1) << 6], "little")
+
+
+class MirrorMismatch(AssertionError):
+    """A page-table mirror line differs from the memory it copies (see
+    :meth:`BatchRtlMmu.check_mirror_lines`)."""
 
 
 def _field(name):

@@ -27,9 +27,10 @@ __all__ = ["run_job", "job_config", "JobProgress", "write_result", "SimulatorDie
            "ToolError"]
 
 
-def run_job(test_module, config, params=None, progress=None):
+def run_job(test_module, config, params=None, progress=None, env=None):
     """Run ``test_module`` with ``config``; returns the dict it wrote with
-    :func:`write_result`. ``progress(n)`` is called with the counts it reports.
+    :func:`write_result`. ``progress(n)`` is called with the counts it reports; ``env``
+    adds to the simulator's environment.
 
     Raises :class:`SimulatorDied` (with ``done``, the last count reported) when the
     simulator process ends before the job does, :class:`ToolError` when the job did not
@@ -47,7 +48,8 @@ def run_job(test_module, config, params=None, progress=None):
                         progress(count)
             threading.Thread(target=poll, daemon=True).start()
         try:
-            results = build.run(test_module, params, env={"MKCLEAN_JOB": json.dumps(job)})
+            results = build.run(test_module, params,
+                                env={**(env or {}), "MKCLEAN_JOB": json.dumps(job)})
         except SimulatorDied as e:
             e.done = _reported(progress_path)
             raise

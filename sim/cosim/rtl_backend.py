@@ -51,14 +51,19 @@ class RtlHardware:
         Memory wait states on the walker's bus.
     rtl : BatchRtlMmu, optional
         The driver of an earlier run in this simulation, to reuse (start() resets it).
+    check_mirror : bool, optional
+        Check the page-table mirror against memory after every batch (see
+        :class:`~.batch_driver.BatchRtlMmu`; default: MKCLEAN_CHECK_MIRROR=1 in the
+        environment).
     """
 
-    def __init__(self, dut, params, latency=0, rng=None, rtl=None):
+    def __init__(self, dut, params, latency=0, rng=None, rtl=None, check_mirror=None):
         self.params = params
         self.phys_size = params["phys_size"]
         self.mem = Memory(self.phys_size)
         if rtl is None:
-            rtl = BatchRtlMmu(dut, self.mem, latency=latency, rng=rng)
+            rtl = BatchRtlMmu(dut, self.mem, latency=latency, rng=rng,
+                              check_mirror=check_mirror)
         else:                    # a new run in the same simulation: new memory, reset MMU
             rtl.attach(self.mem)
         self.rtl = rtl

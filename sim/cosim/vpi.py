@@ -84,6 +84,10 @@ class WideArray:
             raw.frombytes(ctypes.string_at(self._value.value.vector, size))
         return raw[0::2].tobytes()
 
+    def clear(self):
+        """Every element to 0."""
+        self.write_bytes(0, bytes(4 * self._chunks * len(self._elements)))
+
     def __setitem__(self, index, value):
         self.write_bytes(index, value.to_bytes(4 * self._chunks, "little"))
 

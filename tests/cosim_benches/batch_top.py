@@ -48,7 +48,7 @@ async def batches_match_golden(dut):
         flag_rng = random.Random(seed)
         leaves = [pt.map(VA + i * 4096, 0x10_0000 + i * 4096, flag_rng.choice(FLAGS))
                   for i in range(PAGES)]
-    rtl = BatchRtlMmu(dut, rtl_mem)
+    rtl = BatchRtlMmu(dut, rtl_mem, check_mirror=True)    # the mirror against memory
     golden = GoldenMMU(golden_mem, tlb_entries=params["tlb_entries"],
                        walk_cache_entries=params["walk_cache_entries"])
     await rtl.start()
