@@ -108,6 +108,68 @@ def test_mprotect_gives_w_back_only_to_dirty_ptes(wn):
     assert not p.pte(va + PAGE).w
 
 
+# -- a file system without page_mkwrite: the case the 2.6.19 patch was written for -------------------
+
+def assert_dirty_exact(kernel, f, dirty: set):
+    """PG_dirty is set on exactly the pages ``dirty`` of ``f``, and every counter agrees."""
+    assert {i for i, page in f.pages.items() if page.dirty} == dirty
+    assert f.nrdirty == len(dirty) and f.dirty_idx == dirty
+    assert kernel.nr_dirty == sum(g.nrdirty for g in kernel.files.values())
+
+
+@pytest.mark.parametrize("first", ["load", "store"])
+def test_store_to_clean_page_without_page_mkwrite(k, first):
+    """A store to a clean page of a shared mapping of a file with no page_mkwrite: nothing
+    but the fault path itself (fault_dirty_shared_page: set_page_dirty) marks the page
+    dirty. After a load the page is mapped clean (read-only with the patch: the store takes
+    wp_page_shared's branch without page_mkwrite); with no PTE yet the store takes
+    do_shared_fault. Written back, the file has the data and no dirty page is left."""
+    f = k.create_file("plain", 2 * PAGE, page_mkwrite=False)
+    p = k.spawn()
+    va = p.mmap(2 * PAGE, RW, MAP_SHARED, file=f)
+    if first == "load":
+        assert p.load(va + PAGE, 4) == bytes(4)
+        assert_dirty_exact(k, f, set())
+    p.store(va + PAGE + 10, b"no page_mkwrite")
+    assert k.counters["page_mkwrite"] == 0
+    writenotify = k.policy.name == "writenotify"
+    if writenotify:
+        assert faults(k, "wp_shared" if first == "load" else "shared") == 1
+        assert p.pte(va + PAGE).w and p.pte(va + PAGE).d
+    # The patch dirties the page in the fault, and so does hwdirty's do_shared_fault;
+    # hwdirty's read fault maps the page writable (the store sets D, or takes a Svade D
+    # fault), and before the patch the dirtiness is the PTE's alone until msync.
+    fault_dirtied = writenotify or (k.policy.name == "hwdirty" and first == "store")
+    assert_dirty_exact(k, f, {1} if fault_dirtied else set())
+    assert k.stats["dirty_real"] == 1
+    if writenotify:
+        assert k.stats["dirty_known"] == 1
+    check_all(k)
+    p.msync(va, 2 * PAGE, MS_SYNC)
+    assert f.on_disk(PAGE + 10, 15) == b"no page_mkwrite"
+    assert_dirty_exact(k, f, set())
+    assert k.stats["dirty_known"] == k.stats["dirty_real"] == 0
+    if writenotify:
+        assert not p.pte(va + PAGE).w                 # cleaned: the next store faults again
+    # Again, written back by the flusher this time (msync before the patch: it alone finds
+    # a dirty PTE). Only the patch write-protected the page: without it the store goes
+    # through the writable PTE (or a Svade D fault) and the dirtiness is the PTE's.
+    p.store(va + PAGE + 100, b"twice")
+    if writenotify:
+        assert faults(k, "wp_shared") == (2 if first == "load" else 1)
+    assert_dirty_exact(k, f, {1} if writenotify else set())
+    assert k.stats["dirty_real"] == 1
+    check_all(k)
+    if k.policy.name == "legacy":
+        p.msync(va, 2 * PAGE, MS_SYNC)
+    else:
+        assert k.writeback() == 1
+    assert f.on_disk(PAGE + 100, 5) == b"twice" and f.on_disk(PAGE + 10, 15) == b"no page_mkwrite"
+    assert f.on_disk(0, PAGE) == bytes(PAGE)
+    assert_dirty_exact(k, f, set())
+    assert k.stats["dirty_known"] == k.stats["dirty_real"] == 0
+
+
 # -- msync01 / msync02 / msync04 ---------------------------------------------------------------------
 
 def test_msync01_async(k):

@@ -54,12 +54,24 @@ class KernelMachine(RuleBasedStateMachine):
     # -- set-up -------------------------------------------------------------------------------
 
     @initialize(sizes=st.lists(st.one_of(st.integers(1, 5).map(lambda n: n * PAGE),
-                                         st.integers(0, 5 * PAGE)), min_size=1, max_size=2))
-    def create_files(self, sizes):
-        for size in sizes:
+                                         st.integers(0, 5 * PAGE)), min_size=1, max_size=2),
+                mkwrite=st.lists(st.booleans(), min_size=2, max_size=2))
+    def create_files(self, sizes, mkwrite):
+        """One or two files, each with page_mkwrite or without it. Without is hypothesis's
+        simplest choice (False): the file systems the 2.6.19 patch was written for, where
+        only fault_dirty_shared_page dirties a page."""
+        for size, page_mkwrite in zip(sizes, mkwrite):
             name = f"f{len(self.files)}"
-            self.files.append(self.k.create_file(name, size))
+            self.files.append(self.k.create_file(name, size, page_mkwrite=page_mkwrite))
             self.o.create_file(name, size)
+        # The first process maps each file shared and writable, whole: every example starts
+        # with pages that loads and stores reach (the random workload's set-up too).
+        p = self.procs[0]
+        for f in self.files:
+            length = max(1, -(-f.i_size // PAGE)) * PAGE
+            va = p.mmap(length, PROT_READ | PROT_WRITE, MAP_SHARED, file=f)
+            self.o.mmap(p.pid, va, length, PROT_READ | PROT_WRITE, MAP_SHARED,
+                        self.o.files[f.name], 0)
 
     # -- helpers ------------------------------------------------------------------------------
 

@@ -2,6 +2,9 @@
 exit, munmap/mmap, write/read, ftruncate, and a writeback pass every ``writeback_every``
 steps. Every outcome is checked against the oracle (oracle.py): the bytes of each load and
 read(), and each signal; with ``check_every`` the kernel's invariants too.
+
+Every ``plain_every``-th file has no page_mkwrite: the file systems the 2.6.19 patch was
+written for, where only the fault path itself (fault_dirty_shared_page) dirties the page.
 """
 
 from mkclean.sim.kernel import (MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MS_ASYNC,
@@ -24,6 +27,7 @@ class RandomMix(Workload):
 
     options = {
         "files": Option(3, 1, 64, "files every process maps shared"),
+        "plain_every": Option(3, 0, 64, "every Nth file has no page_mkwrite (0: none has)"),
         "file_pages": Option(16, 4, 4096, "pages of each file (the private mapping takes 4)"),
         "procs": Option(2, 1, 64, "processes at the start"),
         "max_procs": Option(5, 1, 64, "processes at most (fork stops there)"),
@@ -50,7 +54,8 @@ class RandomMix(Workload):
         self.o = o
         self.file_list = []
         for i in range(self.files):
-            f = k.create_file(f"file{i}", self.file_pages * PAGE)
+            plain = self.plain_every and i % self.plain_every == self.plain_every - 1
+            f = k.create_file(f"file{i}", self.file_pages * PAGE, page_mkwrite=not plain)
             o.create_file(f.name, f.size)
             self.file_list.append(f)
         self.proc_list = []
