@@ -401,6 +401,34 @@ def test_fork_private_copies_on_write(k):
     assert f.on_disk(0, 5) == b"file\0"
 
 
+@pytest.mark.parametrize("how", ["mlock", "MAP_POPULATE"])
+def test_populate_breaks_cow_of_private_writable_pages(k, how):
+    """populate_vma_page_range faults a private writable mapping in with write faults
+    (FOLL_WRITE) to break COW: every page in the file gets its private copy then, also one
+    already mapped read-only; a later write() to the file no longer shows through it."""
+    from mkclean.sim.kernel import MAP_POPULATE
+    f = k.create_file("f", 3 * PAGE)
+    p = k.spawn()
+    p.write(f, 0, b"old0")
+    p.write(f, PAGE, b"old1")
+    if how == "mlock":
+        va = p.mmap(4 * PAGE, RW, MAP_PRIVATE, file=f)
+        assert p.load(va, 4) == b"old0"           # page 0: the file page, read-only
+        assert not p.pte(va).w
+        p.mlock(va, 4 * PAGE)
+    else:
+        va = p.mmap(4 * PAGE, RW, MAP_PRIVATE | MAP_POPULATE, file=f)
+    for i in range(3):
+        pte = p.pte(va + i * PAGE)
+        assert pte.w and pte.d
+        assert k.mem.mem_map[pte.ppn].PageAnon()
+    assert p.pte(va + 3 * PAGE) is None          # beyond EOF: SIGBUS, nothing mapped
+    p.write(f, 0, b"new0")
+    p.write(f, PAGE, b"new1")
+    assert p.load(va, 4) == b"old0" and p.load(va + PAGE, 4) == b"old1"
+    assert p.read(f, 0, 4) == b"new0"
+
+
 def test_fork_keeps_hardware_dirty_bit(k):
     """The wrprotect of fork is atomic: a D the hardware sets concurrently survives it."""
     from mkclean.sim.kernel.pgtable import pte_dirty

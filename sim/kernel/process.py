@@ -25,7 +25,7 @@ from .mm import (get_unmapped_area, range_fully_mapped, vma_lookup, vma_modify_f
 from .mprotect import mprotect_fixup
 from .msync import msync_range
 from .pagecache import File, filemap_read, generic_perform_write, truncate_setsize
-from .pgtable import PteView, pte_offset_map
+from .pgtable import PteView, pte_offset_map, pte_write
 from .trap import do_page_fault
 
 #: The seam's access kinds as plain ints, what the TLB-hit path hands the hardware.
@@ -291,16 +291,22 @@ class Process:
         return start
 
     def _mm_populate(self, start: int, end: int) -> None:
-        """__mm_populate: fault the range in (writes only for private writable mappings)."""
+        """__mm_populate: fault the range in, as populate_vma_page_range's get_user_pages:
+        a private writable mapping with a write fault (FOLL_WRITE, to break COW: also
+        where a read-only PTE is already present, a file page or a page shared since
+        fork), anything else with a read fault where no PTE is present."""
         mm = self.mm
+        hw = self.kernel.hw
         for addr in range(start, end, PAGE_SIZE):
             vma = vma_lookup(mm, addr)
             if vma is None or not vma.vm_flags & VM_ACCESS_FLAGS:
                 continue
-            ptep = pte_offset_map(mm, addr)
-            if ptep is not None and self.kernel.hw.read_pte(ptep):
-                continue
             write = (vma.vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE
+            ptep = pte_offset_map(mm, addr)
+            if ptep is not None:
+                pte = hw.read_pte(ptep)
+                if pte and (not write or pte_write(pte)):
+                    continue
             handle_mm_fault(self.kernel, vma, addr, FAULT_FLAG_WRITE if write else 0)
 
     def munmap(self, addr: int, length: int) -> None:

@@ -6,7 +6,9 @@ kernel and on this oracle and compare; at the end the files on disk must equal i
 The oracle is page-granular and follows the user ABI only: MAP_SHARED stores reach the
 file, MAP_PRIVATE ones a private copy made at the first store (until then the mapping shows
 the file), stores beyond the last page of a file get SIGBUS, truncation zeroes the tail of
-the new last page and drops private copies beyond it, extension zeroes the old tail.
+the new last page and drops private copies beyond it, extension zeroes the old tail. As
+Linux does, populating a private writable mapping (mlock, MAP_LOCKED, MAP_POPULATE) makes
+its private copies then, of the pages within the file (it breaks COW with write faults).
 """
 
 import errno
@@ -17,6 +19,7 @@ TASK_SIZE = 1 << 38
 SIGSEGV, SIGBUS = int(signal.SIGSEGV), int(signal.SIGBUS)
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
 MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS = 0x01, 0x02, 0x10, 0x20
+MAP_POPULATE = 0x8000
 
 
 class OFile:
@@ -116,6 +119,8 @@ class Oracle:
             obj, kind, first = file, ("shared" if shared else "private"), offset // PAGE
         for i in range(n):
             pages[va + i * PAGE] = OPage(kind, prot, obj, first + i, locked)
+        if locked or flags & MAP_POPULATE:
+            self.populate(pid, va, n * PAGE)
 
     def munmap(self, pid: int, va: int, length: int) -> None:
         pages = self.procs[pid]
@@ -145,7 +150,21 @@ class Oracle:
         pages = self.procs[pid]
         for i in range(-(-length // PAGE)):
             pages[va + i * PAGE].locked = on
+        if on:
+            self.populate(pid, va, length)
         return 0
+
+    def populate(self, pid: int, va: int, length: int) -> None:
+        """What faulting a range in shows: each private writable page gets its copy now
+        (populate_vma_page_range's write faults break COW), unless beyond the file's end."""
+        pages = self.procs[pid]
+        for i in range(-(-length // PAGE)):
+            pg = pages.get(va + i * PAGE)
+            if pg is None or pg.kind == "shared" or not pg.prot & PROT_WRITE \
+                    or pg.copy is not None or self._check(pg, True):
+                continue
+            buf, start = self._view(pg)
+            pg.copy = bytearray(PAGE) if buf is None else bytearray(buf[start:start + PAGE])
 
     def msync_errno(self, pid: int, va: int, length: int, flags: int) -> int:
         if length == 0:
