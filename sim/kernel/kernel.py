@@ -55,13 +55,21 @@ class Kernel:
     trace : bool
         Record every trap the kernel takes in :attr:`trace`, as (ASID, cause, address):
         what two backends must agree on for the same workload and seed.
+    coverage : object or None
+        The coverage hook (:attr:`coverage`): an object with ``fault(kernel, vma, what)``,
+        called where each fault path ends (``what`` is its key in the ``faults``
+        counter; ``vma`` None where there is none), and ``syscall(kernel, name, vmas,
+        arg)``, called by each syscall of Process once its arguments are checked, with the
+        VMAs it works on and its deciding argument (flags, prot, new size). None (the
+        default) costs one test of an attribute per fault and per syscall, nothing per
+        access. The coverage model lives above the kernel (mkclean.sim.coverage).
     """
 
     def __init__(self, policy: str = "writenotify", ad: str = "svadu", backend: str = "golden",
                  store_dir: str | None = None, *, phys_size: int = 64 << 20,
                  tlb_entries: int = 16, walk_cache_entries: int = 8, hw=None,
                  dirty_ratio: float = 0.2, soft_dirty: bool = False, sched: Sched | None = None,
-                 trace: bool = False):
+                 trace: bool = False, coverage=None):
         self.policy = make_policy(policy)
         if ad not in AD_MODES:
             raise ValueError(f"unknown ad mode {ad!r}: choose one of {', '.join(AD_MODES)}")
@@ -76,6 +84,7 @@ class Kernel:
         self.sched = sched if sched is not None else Sched()
         self.soft_dirty = soft_dirty
         self.trace = [] if trace else None
+        self.coverage = coverage
         if store_dir is None:
             self.store_dir = tempfile.mkdtemp(prefix="mkclean-kernel-")
             self._own_store_dir = True

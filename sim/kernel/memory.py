@@ -49,10 +49,16 @@ class Vmf:
         return bool(self.flags & FAULT_FLAG_WRITE)
 
 
-def count_vm_event(kernel, what: str) -> None:
-    """One more fault of kind ``what`` in the ``faults`` counter (the vm_event counters)."""
+def count_vm_event(kernel, what: str, vma=None) -> None:
+    """One more fault of kind ``what`` in the ``faults`` counter (the vm_event counters).
+
+    Called where each fault path ends, so it is also where the kernel's coverage hook
+    (``kernel.coverage``, see Kernel) learns which path ran on which ``vma``.
+    """
     faults = kernel.counters["faults"]
     faults[what] = faults.get(what, 0) + 1
+    if kernel.coverage is not None:
+        kernel.coverage.fault(kernel, vma, what)
 
 
 def vm_normal_page(kernel, vma, addr: int, pte: int):
@@ -99,13 +105,13 @@ def handle_pte_fault(vmf: Vmf) -> int:
     if ptep_set_access_flags(hw, vmf.ptep, vmf.orig_pte, entry):
         # Svade: the kernel sets A (and D for a store) that the hardware would not.
         if vmf.write and not pte_dirty(vmf.orig_pte):
-            count_vm_event(kernel, "svade_dirty")
+            count_vm_event(kernel, "svade_dirty", vmf.vma)
         else:
-            count_vm_event(kernel, "svade_access")
+            count_vm_event(kernel, "svade_access", vmf.vma)
         update_mmu_cache(kernel, vmf.vma, vmf.address)
     else:
         # Nothing to change: a stale, less permissive TLB entry made the access fault.
-        count_vm_event(kernel, "spurious")
+        count_vm_event(kernel, "spurious", vmf.vma)
         flush_tlb_fix_spurious_fault(kernel, vmf.vma, vmf.address)
     pte_unlock(kernel, vmf.ptl)
     return 0
@@ -127,7 +133,7 @@ def do_anonymous_page(vmf: Vmf) -> int:
         set_pte_at(hw, vmf.ptep, entry)
         update_mmu_cache(kernel, vma, vmf.address)
         pte_unlock(kernel, vmf.ptl)
-        count_vm_event(kernel, "anon_zero")
+        count_vm_event(kernel, "anon_zero", vmf.vma)
         return 0
     anon_vma_prepare(vma)
     try:
@@ -146,7 +152,7 @@ def do_anonymous_page(vmf: Vmf) -> int:
     set_pte_at(hw, vmf.ptep, entry)
     update_mmu_cache(kernel, vma, vmf.address)
     pte_unlock(kernel, vmf.ptl)
-    count_vm_event(kernel, "anon")
+    count_vm_event(kernel, "anon", vmf.vma)
     return 0
 
 
@@ -210,7 +216,7 @@ def do_read_fault(vmf: Vmf) -> int:
         return ret
     ret |= finish_fault(vmf)
     unlock_page(kernel, vmf.page)
-    count_vm_event(kernel, "read")
+    count_vm_event(kernel, "read", vmf.vma)
     return ret & ~VM_FAULT_LOCKED
 
 
@@ -231,7 +237,7 @@ def do_cow_fault(vmf: Vmf) -> int:
     unlock_page(kernel, vmf.page)
     if ret & VM_FAULT_NOPAGE:
         kernel.mem.free_page(vmf.cow_page)
-    count_vm_event(kernel, "cow")
+    count_vm_event(kernel, "cow", vmf.vma)
     return ret & ~VM_FAULT_LOCKED
 
 
@@ -255,7 +261,7 @@ def do_shared_fault(vmf: Vmf) -> int:
         unlock_page(kernel, page)
         return ret
     ret |= fault_dirty_shared_page(vmf)                  # set dirty, unlock the page
-    count_vm_event(kernel, "shared")
+    count_vm_event(kernel, "shared", vmf.vma)
     return ret & ~VM_FAULT_LOCKED
 
 
@@ -307,7 +313,7 @@ def do_wp_page(vmf: Vmf) -> int:
     if page is not None and page.PageAnon() and page.mapcount == 1:
         # An exclusive anonymous page: reuse it in place.
         wp_page_reuse(vmf)
-        count_vm_event(kernel, "wp_reuse")
+        count_vm_event(kernel, "wp_reuse", vmf.vma)
         return 0
     pte_unlock(kernel, vmf.ptl)
     return wp_page_copy(vmf)
@@ -353,14 +359,14 @@ def wp_page_shared(vmf: Vmf) -> int:
         wp_page_reuse(vmf)
         lock_page(kernel, page)
     ret |= fault_dirty_shared_page(vmf)                  # unlocks the page
-    count_vm_event(kernel, "wp_shared")
+    count_vm_event(kernel, "wp_shared", vmf.vma)
     return ret
 
 
 def wp_pfn_shared(vmf: Vmf) -> int:
     """A shared PFN mapping: no struct page, nothing to account; just make it writable."""
     wp_page_reuse(vmf)
-    count_vm_event(vmf.kernel, "wp_pfn")
+    count_vm_event(vmf.kernel, "wp_pfn", vmf.vma)
     return 0
 
 
@@ -393,7 +399,7 @@ def wp_page_copy(vmf: Vmf) -> int:
         if old_page.PageAnon() and old_page.mapcount == 0:
             kernel.mem.free_page(old_page)               # flushed above
     pte_unlock(kernel, vmf.ptl)
-    count_vm_event(kernel, "wp_copy")
+    count_vm_event(kernel, "wp_copy", vmf.vma)
     return 0
 
 

@@ -286,6 +286,8 @@ class Process:
         else:
             pgoff = offset >> PAGE_SHIFT
         mmap_mod.mmap_region(kernel, mm, file, start, length, vm_flags, pgoff)
+        if kernel.coverage is not None:
+            kernel.coverage.syscall(kernel, "mmap", [vma_lookup(mm, start)], flags)
         if flags & MAP_POPULATE or vm_flags & VM_LOCKED:
             self._mm_populate(start, start + length)
         return start
@@ -320,6 +322,7 @@ class Process:
         length = PAGE_ALIGN(length)
         if addr + length > TASK_SIZE:
             raise KernelError(errno.EINVAL, "range beyond user space")
+        self._cover("munmap", mm, addr, addr + length)
         mmap_mod.do_munmap(self.kernel, mm, addr, addr + length)
 
     def mprotect(self, addr: int, length: int, prot: int) -> None:
@@ -345,6 +348,7 @@ class Process:
             # newflags >> 4 shifts VM_MAY% in place of VM_%
             if (newflags & ~(newflags >> 4)) & VM_ACCESS_FLAGS:
                 raise KernelError(errno.EACCES, f"{vma!r} may not get prot {prot:#x}")
+        self._cover("mprotect", mm, addr, end, prot)
         for vma in vmas_in_range(mm, addr, end):
             newflags = vm_prot | (vma.vm_flags & ~VM_ACCESS_FLAGS)
             mprotect_fixup(self.kernel, mm, vma, max(addr, vma.vm_start),
@@ -372,6 +376,7 @@ class Process:
             raise KernelError(errno.EBUSY, "MS_INVALIDATE on a locked mapping")
         if end > TASK_SIZE or not range_fully_mapped(mm, addr, end):
             raise KernelError(errno.ENOMEM, f"[{addr:#x}, {end:#x}) is not all mapped")
+        self._cover("msync", mm, addr, end, flags)
         msync_range(self.kernel, vmas, addr, end, flags)
 
     def mlock(self, addr: int, length: int) -> None:
@@ -393,6 +398,7 @@ class Process:
             return
         if end > TASK_SIZE or not range_fully_mapped(mm, start, end):
             raise KernelError(errno.ENOMEM, f"[{start:#x}, {end:#x}) is not all mapped")
+        self._cover("mlock" if on else "munlock", mm, start, end)
         for vma in vmas_in_range(mm, start, end):
             newflags = vma.vm_flags | VM_LOCKED if on else vma.vm_flags & ~VM_LOCKED
             if newflags != vma.vm_flags:
@@ -416,6 +422,7 @@ class Process:
             raise KernelError(errno.EFBIG, "write beyond the largest file size")
         if not data:
             return 0
+        self._cover_file("write", f)
         return generic_perform_write(self.kernel, f, offset, data)
 
     def read(self, f, offset: int, n: int) -> bytes:
@@ -426,6 +433,7 @@ class Process:
         n = _int(n, "n")
         if offset < 0 or n < 0:
             raise KernelError(errno.EINVAL, "negative offset or count")
+        self._cover_file("read", f)
         return filemap_read(self.kernel, f, offset, n)
 
     def ftruncate(self, f, size: int) -> None:
@@ -436,14 +444,32 @@ class Process:
             raise KernelError(errno.EINVAL, f"negative size {size}")
         if size > MAX_FILE_SIZE:
             raise KernelError(errno.EFBIG, f"size {size} beyond the largest file")
+        self._cover_file("ftruncate", f, (f.i_size, size))
         truncate_setsize(self.kernel, f, size)
 
     # -- fork and exit ---------------------------------------------------------------------------
 
     def fork(self) -> "Process":
         mm = self._alive()
+        self._cover("fork", mm, 0, TASK_SIZE)
         return self.kernel._new_process(dup_mm(self.kernel, mm))
 
     def exit(self) -> None:
         mm = self._alive()
+        self._cover("exit", mm, 0, TASK_SIZE)
         self.kernel._exit(self, mm)
+
+    # -- the coverage hook (Kernel's ``coverage``) --------------------------------------------------
+
+    def _cover(self, name: str, mm, start: int, end: int, arg=None) -> None:
+        """Tell the coverage hook, if there is one, that syscall ``name`` works on the
+        VMAs of ``[start, end)``."""
+        kernel = self.kernel
+        if kernel.coverage is not None:
+            kernel.coverage.syscall(kernel, name, vmas_in_range(mm, start, end), arg)
+
+    def _cover_file(self, name: str, f: File, arg=None) -> None:
+        """The same for a syscall on a file: the VMAs are those mapping it (its i_mmap)."""
+        kernel = self.kernel
+        if kernel.coverage is not None:
+            kernel.coverage.syscall(kernel, name, list(f.i_mmap), arg)

@@ -25,8 +25,8 @@ def access_error(cause: int, vma) -> bool:
     return True
 
 
-def bad_area(kernel, addr: int, why: str) -> Signal:
-    count_vm_event(kernel, "sigsegv")
+def bad_area(kernel, addr: int, why: str, vma=None) -> Signal:
+    count_vm_event(kernel, "sigsegv", vma)
     return Signal(signal.SIGSEGV, addr, why)
 
 
@@ -45,7 +45,7 @@ def do_page_fault(kernel, mm, cause: int, addr: int) -> None:
     if vma is None or vma.vm_start > addr:
         raise bad_area(kernel, addr, "no mapping")
     if access_error(cause, vma):
-        raise bad_area(kernel, addr, f"{name} not allowed by the mapping")
+        raise bad_area(kernel, addr, f"{name} not allowed by the mapping", vma)
     flags = 0
     if cause == Cause.STORE_PAGE:
         flags |= FAULT_FLAG_WRITE
@@ -53,10 +53,10 @@ def do_page_fault(kernel, mm, cause: int, addr: int) -> None:
         flags |= FAULT_FLAG_INSTRUCTION
     fault = handle_mm_fault(kernel, vma, addr, flags)
     if fault & VM_FAULT_OOM:
-        count_vm_event(kernel, "oom")
+        count_vm_event(kernel, "oom", vma)
         raise Signal(signal.SIGKILL, addr, "out of memory")
     if fault & VM_FAULT_SIGBUS:
-        count_vm_event(kernel, "sigbus")
+        count_vm_event(kernel, "sigbus", vma)
         raise Signal(signal.SIGBUS, addr, "beyond the end of the file")
     if fault & VM_FAULT_SIGSEGV:
-        raise bad_area(kernel, addr, "fault handler refused")
+        raise bad_area(kernel, addr, "fault handler refused", vma)
