@@ -34,6 +34,10 @@ def add_arguments(parser):
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a workload option, e.g. hot_pages=16 (repeatable)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--coverage", metavar="PATH",
+                        help="measure the kernel model's functional coverage (golden "
+                             "backend): print it, add it to --json, write cocotb-coverage's "
+                             "report here (YAML; XML if PATH ends in .xml)")
     parser.epilog = _workload_options_help()
 
 
@@ -140,8 +144,12 @@ def parse(args):
         cls.checked_options(**options)
     except ValueError as e:
         raise BadInput(f"--set: {e}") from None
+    if args.coverage and args.backend != "golden":
+        raise BadInput("--coverage needs the golden backend (the rtl backend's kernel runs "
+                       "inside the simulator)")
     _writable_file(args.json, "--json")
     _writable_file(args.plot, "--plot")
+    _writable_file(args.coverage, "--coverage")
     _writable_dir(args.store_dir, "--store-dir")
     kernel = dict(policy=args.policy, ad=args.ad, backend=args.backend,
                   store_dir=args.store_dir, phys_size=phys << 20, tlb_entries=tlb)
@@ -254,8 +262,12 @@ def main(args):
                 return USAGE_ERROR
         else:
             from mkclean.sim.kernel import Kernel, KernelError, Signal
+            coverage = None
+            if args.coverage:
+                from mkclean.sim.coverage.kernel import KernelCoverage
+                coverage = KernelCoverage()
             try:
-                k = Kernel(**kernel_opts)
+                k = Kernel(**kernel_opts, coverage=coverage)
             except ValueError as e:
                 print(f"mkclean run: {e}", file=sys.stderr)
                 return USAGE_ERROR
@@ -277,8 +289,13 @@ def main(args):
     finally:
         if bar is not None:
             bar.close()
+    if args.coverage:
+        result["coverage"] = {**coverage.result(), "report": args.coverage}
     print(summary(result))
     try:                    # checked before the run; a disk can still fill up since
+        if args.coverage:
+            coverage.export(args.coverage)
+            print(coverage.summary())
         if args.json:
             Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
         if args.plot:
