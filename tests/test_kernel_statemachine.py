@@ -4,6 +4,9 @@ exits, on each policy and A/D mode. After every step the kernel's invariants are
 so a missing flush shows up as a lost or misplaced write), and every load, read() and the
 files at the end are compared with the oracle's shadow.
 
+The kernel's coverage model samples every run (mkclean.sim.coverage.kernel): no sample may
+fall on a combination the model excludes as unreachable, and the summary is printed (-s).
+
 Examples per configuration: MKCLEAN_EXAMPLES (default small enough for `make test`).
 Each run prints its seed; MKCLEAN_SEED=S replays it.
 """
@@ -18,6 +21,7 @@ from hypothesis import HealthCheck, seed, settings
 from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition,
                                  rule, run_state_machine_as_test)
 
+from mkclean.sim.coverage.kernel import KernelCoverage
 from mkclean.sim.kernel import (MAP_ANONYMOUS, MAP_FIXED, MAP_LOCKED, MAP_PRIVATE, MAP_SHARED,
                                 MS_ASYNC, MS_INVALIDATE, MS_SYNC, PROT_EXEC, PROT_READ,
                                 PROT_WRITE, Kernel, KernelError, Signal)
@@ -39,10 +43,13 @@ STEPS = int(os.environ.get("MKCLEAN_STEPS", "40"))
 class KernelMachine(RuleBasedStateMachine):
     policy = "writenotify"
     ad = "svadu"
+    #: A KernelCoverage that samples every kernel of the machine, or None.
+    coverage = None
 
     def __init__(self):
         super().__init__()
-        self.k = Kernel(policy=self.policy, ad=self.ad, phys_size=2 << 20)
+        self.k = Kernel(policy=self.policy, ad=self.ad, phys_size=2 << 20,
+                        coverage=self.coverage)
         self.o = Oracle()
         self.procs = []
         self.files = []
@@ -357,11 +364,19 @@ CONFIGS = [(p, a) for p in ("writenotify", "legacy", "hwdirty") for a in ("svadu
 
 @pytest.mark.parametrize("policy,ad", CONFIGS, ids=[f"{p}-{a}" for p, a in CONFIGS])
 def test_kernel_state_machine(policy, ad):
-    machine = type(f"Machine_{policy}_{ad}", (KernelMachine,), {"policy": policy, "ad": ad})
+    cov = KernelCoverage(f"statemachine_{policy}_{ad}")
+    machine = type(f"Machine_{policy}_{ad}", (KernelMachine,),
+                   {"policy": policy, "ad": ad, "coverage": cov})
     s = int(os.environ.get("MKCLEAN_SEED") or random.randrange(1 << 32))
     print(f"state machine {policy}/{ad}: seed {s} (replay with MKCLEAN_SEED={s}), "
           f"{EXAMPLES} examples of up to {STEPS} steps")
     run = seed(s)(lambda: run_state_machine_as_test(machine, settings=settings(
         max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None, database=None,
         suppress_health_check=list(HealthCheck), print_blob=True)))
-    run()
+    try:
+        run()
+        print(cov.summary())
+        assert not cov.excluded_hits, f"bins the coverage model says no run reaches were " \
+                                      f"hit: {cov.excluded_hits}"
+    finally:
+        cov.forget()

@@ -5,11 +5,14 @@ read(), and each signal; with ``check_every`` the kernel's invariants too.
 
 Every ``plain_every``-th file has no page_mkwrite: the file systems the 2.6.19 patch was
 written for, where only the fault path itself (fault_dirty_shared_page) dirties the page.
+With ``full_mix`` every syscall flavour comes in too: mlock and munlock, mmap with
+MAP_LOCKED or MAP_POPULATE, msync with MS_ASYNC|MS_INVALIDATE or no flag, and shared
+anonymous memory from the start (what the kernel's coverage test runs).
 """
 
-from mkclean.sim.kernel import (MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MS_ASYNC,
-                                MS_INVALIDATE, MS_SYNC, PROT_READ, PROT_WRITE, KernelError,
-                                Signal)
+from mkclean.sim.kernel import (MAP_ANONYMOUS, MAP_FIXED, MAP_LOCKED, MAP_POPULATE, MAP_PRIVATE,
+                                MAP_SHARED, MS_ASYNC, MS_INVALIDATE, MS_SYNC, PROT_READ,
+                                PROT_WRITE, KernelError, Signal)
 from mkclean.sim.kernel.invariants import InvariantError, check_all
 
 from .base import Option, Workload
@@ -32,9 +35,13 @@ class RandomMix(Workload):
         "procs": Option(2, 1, 64, "processes at the start"),
         "max_procs": Option(5, 1, 64, "processes at most (fork stops there)"),
         "writeback_every": Option(500, 1, help="steps between writeback passes"),
+        "syscall_share": Option(0.05, 0.0, 0.9, "share of the steps that are syscalls"),
         "check_every": Option(0, 0, help="steps between checks of the kernel's invariants "
                                          "(0: never)"),
         "chunk": Option(256, 1, 1 << 16, "steps between progress reports"),
+        "full_mix": Option(0, 0, 1, "1: every syscall flavour (mlock, MAP_LOCKED, "
+                                    "MAP_POPULATE, MS_ASYNC|MS_INVALIDATE, shared "
+                                    "anonymous memory from the start)"),
     }
 
     def __init__(self, kernel, seed, accesses, **kw):
@@ -68,22 +75,25 @@ class RandomMix(Workload):
                 self.do_mmap(p, "shared", f, 0, self.file_pages, RW)
             self.do_mmap(p, "private", self.file_list[0], 0, 4, RW)
             self.do_mmap(p, "anon", None, 0, 4, RW)
+            if self.full_mix:
+                self.do_mmap(p, "shanon", None, 0, 4, RW)
         self.seq = self.seed << 20
 
     def refresh(self, p):
         self.pages[p.pid] = sorted(self.o.procs[p.pid])
 
-    def do_mmap(self, p, kind, f, offset_pages, npages, prot, addr=None):
+    def do_mmap(self, p, kind, f, offset_pages, npages, prot, addr=None, extra=0):
         flags = {"shared": MAP_SHARED, "private": MAP_PRIVATE,
                  "anon": MAP_PRIVATE | MAP_ANONYMOUS,
-                 "shanon": MAP_SHARED | MAP_ANONYMOUS}[kind]
+                 "shanon": MAP_SHARED | MAP_ANONYMOUS}[kind] | extra
         if addr is not None:
             flags |= MAP_FIXED
         va = p.mmap(npages * PAGE, prot, flags, file=f, offset=offset_pages * PAGE, addr=addr)
         if addr is not None:
             self.o.munmap(p.pid, va, npages * PAGE)
         self.o.mmap(p.pid, va, npages * PAGE, prot, flags,
-                    self.o.files[f.name] if f is not None else None, offset_pages * PAGE)
+                    self.o.files[f.name] if f is not None else None, offset_pages * PAGE,
+                    locked=bool(flags & MAP_LOCKED))
         self.refresh(p)
         return va
 
@@ -124,6 +134,9 @@ class RandomMix(Workload):
                 self.mismatch(f"load {p.pid}@{va:#x}: {got!r}/{gotsig}, oracle {want!r}/{sig}")
 
     def syscall(self, rng):
+        if self.full_mix and rng.random() < 0.25:
+            self.more_syscalls(rng)
+            return
         o, k = self.o, self.k
         p = rng.choice(self.proc_list)
         pages = self.pages[p.pid]
@@ -196,6 +209,48 @@ class RandomMix(Workload):
         else:
             k.age()
 
+    def more_syscalls(self, rng):
+        """The flavours of ``full_mix``: mlock/munlock, a mapping with MAP_LOCKED or
+        MAP_POPULATE in place of another, msync with MS_ASYNC|MS_INVALIDATE, no flag, or
+        (rare in the main mix) MS_SYNC|MS_INVALIDATE."""
+        o = self.o
+        p = rng.choice(self.proc_list)
+        pages = self.pages[p.pid]
+        if not pages:
+            return
+        va = rng.choice(pages)
+        n = rng.randint(1, 4)
+        r = rng.random()
+        if r < 0.4:                                                    # mlock / munlock
+            on = rng.random() < 0.6
+            want = o.mlock(p.pid, va, n * PAGE, on)
+            try:
+                (p.mlock if on else p.munlock)(va, n * PAGE)
+                got = 0
+            except KernelError as e:
+                got = e.errno
+            if got != want:
+                self.mismatch(f"{'mlock' if on else 'munlock'} {p.pid}@{va:#x}: errno {got}, "
+                              f"oracle {want}")
+        elif r < 0.7:                                                  # a populated mapping
+            p.munmap(va, n * PAGE)
+            o.munmap(p.pid, va, n * PAGE)
+            kind = rng.choice(KINDS)
+            f = rng.choice(self.file_list) if kind in ("shared", "private") else None
+            off = rng.randrange(self.file_pages) if f is not None else 0
+            self.do_mmap(p, kind, f, off, rng.randint(1, 4), rng.choice(PROTS), addr=va,
+                         extra=rng.choice((MAP_LOCKED, MAP_POPULATE)))
+        else:                                                          # msync, other flags
+            flags = rng.choice((MS_ASYNC | MS_INVALIDATE, 0, MS_SYNC | MS_INVALIDATE))
+            want = o.msync_errno(p.pid, va, n * PAGE, flags)
+            try:
+                p.msync(va, n * PAGE, flags)
+                got = 0
+            except KernelError as e:
+                got = e.errno
+            if got != want:
+                self.mismatch(f"msync {p.pid}@{va:#x} flags {flags}: errno {got}, oracle {want}")
+
     def steps(self):
         rng = self.rng
         left = self.accesses
@@ -205,7 +260,7 @@ class RandomMix(Workload):
             done = 0
             while done < n:
                 step += 1
-                if rng.random() < 0.05:
+                if rng.random() < self.syscall_share:
                     self.syscall(rng)
                 else:
                     self.access(rng)
