@@ -126,6 +126,7 @@ def test_run_coverage_flag(tmp_path, capsys):
     assert list(r["by_config"]) == ["writenotify/svadu"]
     assert 0 < r["by_config"]["writenotify/svadu"]["percent"] <= 100
     assert r["excluded"] and r["excluded_hits"] == {}
+    KernelCoverage().forget()           # the command's model, out of the shared database
 
 
 @pytest.mark.parametrize("argv,needle", [
