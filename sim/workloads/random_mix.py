@@ -145,14 +145,7 @@ class RandomMix(Workload):
             va = rng.choice(pages)
             n = rng.randint(1, 8)
             flags = rng.choice(MSYNC_FLAGS)
-            want = o.msync_errno(p.pid, va, n * PAGE, flags)
-            try:
-                p.msync(va, n * PAGE, flags)
-                got = 0
-            except KernelError as e:
-                got = e.errno
-            if got != want:
-                self.mismatch(f"msync {p.pid}@{va:#x}: errno {got}, oracle {want}")
+            self.do_msync(p, va, n, flags)
         elif r < 0.45 and pages:                                       # mprotect
             va = rng.choice(pages)
             n = rng.randint(1, 4)
@@ -242,14 +235,18 @@ class RandomMix(Workload):
                          extra=rng.choice((MAP_LOCKED, MAP_POPULATE)))
         else:                                                          # msync, other flags
             flags = rng.choice((MS_ASYNC | MS_INVALIDATE, 0, MS_SYNC | MS_INVALIDATE))
-            want = o.msync_errno(p.pid, va, n * PAGE, flags)
-            try:
-                p.msync(va, n * PAGE, flags)
-                got = 0
-            except KernelError as e:
-                got = e.errno
-            if got != want:
-                self.mismatch(f"msync {p.pid}@{va:#x} flags {flags}: errno {got}, oracle {want}")
+            self.do_msync(p, va, n, flags)
+
+    def do_msync(self, p, va, npages, flags):
+        """msync on the kernel, its errno checked against the oracle's."""
+        want = self.o.msync_errno(p.pid, va, npages * PAGE, flags)
+        try:
+            p.msync(va, npages * PAGE, flags)
+            got = 0
+        except KernelError as e:
+            got = e.errno
+        if got != want:
+            self.mismatch(f"msync {p.pid}@{va:#x} flags {flags}: errno {got}, oracle {want}")
 
     def steps(self):
         rng = self.rng
