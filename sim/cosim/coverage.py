@@ -36,9 +36,7 @@ command prints :func:`summary` of that. Imports: cocotb-coverage, the golden mod
 decisions and PTE checks.
 """
 
-import itertools
-
-from cocotb_coverage.coverage import CoverCross, CoverPoint, coverage_db, coverage_section
+from ..coverage.cross import Cross, export, forget
 
 from ..model.mmu import (AD_BUS_ERROR, AD_UPDATE, DECISIONS, HIT_PERMISSION, HIT_RANGE,
                          HIT_SVADE, INVALID, MISALIGNED, NON_CANONICAL, NONLEAF_ADU,
@@ -127,69 +125,6 @@ def decision_key(decision):
     return "step" + decision.replace(".", "_")
 
 
-class _Cross:
-    """One cross of cocotb-coverage: a CoverPoint an axis and their CoverCross, and the
-    sampling function they decorate; samples wait in :attr:`pending` (see the module).
-
-    An axis value whose every combination is excluded is left out of its CoverPoint too,
-    so that cocotb-coverage's own report counts no unreachable bin either."""
-
-    def __init__(self, name, axes, excluded):
-        self.name = name
-        self.axes = tuple(axes)
-        self.excluded = excluded
-        self.excluded_bins = _expand(excluded, axes.values())
-        self.size = 1
-        for values in axes.values():
-            self.size *= len(values)
-        kept = {}
-        for i, (axis, values) in enumerate(axes.items()):
-            whole = self.size // len(values)
-            kept[axis] = [v for v in values
-                          if sum(1 for b in self.excluded_bins if b[i] == v) < whole]
-        self.points = [CoverPoint(f"{name}.{axis}", xf=(lambda *a, i=i: a[i]),
-                                  bins=values)
-                       for i, (axis, values) in enumerate(kept.items())]
-        self.cross = CoverCross(f"{name}.cross", items=[f"{name}.{axis}" for axis in axes],
-                                ign_bins=[pattern for pattern, _ in excluded])
-        self.sample = coverage_section(*self.points, self.cross)(_nothing)
-        self.pending = {}
-
-    def flush(self):
-        pending, self.pending = self.pending, {}
-        for key, n in pending.items():
-            self.sample(*key)
-            if n > 1:
-                for point, value in zip(self.points, key):
-                    hits = point.detailed_coverage
-                    if value in hits:
-                        hits[value] += n - 1
-                if key in self.cross.detailed_coverage:
-                    self.cross.detailed_coverage[key] += n - 1
-
-    @property
-    def bins(self):
-        """Every bin of the cross (a tuple, one value an axis) and its hits."""
-        self.flush()
-        return self.cross.detailed_coverage
-
-    def holes(self):
-        return [b for b, hits in self.bins.items() if hits < self.cross.at_least]
-
-
-def _nothing(*args):
-    pass
-
-
-def _expand(patterns, axes):
-    """Every full bin the wildcard ``patterns`` cover."""
-    out = set()
-    for pattern, _ in patterns:
-        choices = [axis if want is None else (want,) for want, axis in zip(pattern, axes)]
-        out.update(itertools.product(*choices))
-    return out
-
-
 def passes(pte, level, kind, priv, sum_, mxr, adue):
     """Steps 4-7 at ``level`` let ``pte`` through (a pointer to the next level, or a leaf
     that translates, with an A/D update under Svadu if it needs one)."""
@@ -236,10 +171,10 @@ class CampaignCoverage:
     Attributes
     ----------
     checks : dict
-        Decision -> its :class:`_Cross`.
+        Decision -> its :class:`Cross`.
     malformed : dict
-        Class -> its :class:`_Cross`.
-    sfences, injections : _Cross
+        Class -> its :class:`Cross`.
+    sfences, injections : Cross
     excluded_hits : dict
         Samples that fell on an excluded bin, and how many (should stay empty).
     unmodelled : dict
@@ -252,26 +187,24 @@ class CampaignCoverage:
         self.forget()
         excluded = check_exclusions(phys_size)
         self.checks = {
-            d: _Cross(f"{name}.check.{decision_key(d)}", CHECK_AXES,
+            d: Cross(f"{name}.check.{decision_key(d)}", CHECK_AXES,
                       [(p[1:], why) for p, why in excluded if p[0] == d])
             for d in DECISIONS}
         self.check_excluded = excluded
         self.malformed = {
-            cls: _Cross(f"{name}.malformed.{cls}", {"level": LEVEL_NAMES, "bit": bits},
+            cls: Cross(f"{name}.malformed.{cls}", {"level": LEVEL_NAMES, "bit": bits},
                         [(p[1:], why) for p, why in MALFORMED_EXCLUDED if p[0] == cls])
             for cls, bits in MALFORMED_BITS.items()}
-        self.sfences = _Cross(f"{name}.sfence", {"form": SFENCE_FORMS, "size": LEVEL_NAMES,
+        self.sfences = Cross(f"{name}.sfence", {"form": SFENCE_FORMS, "size": LEVEL_NAMES,
                                                  "global": GLOBAL}, [])
-        self.injections = _Cross(f"{name}.injection", {"event": EVENTS, "role": ROLES},
+        self.injections = Cross(f"{name}.injection", {"event": EVENTS, "role": ROLES},
                                  INJECTION_EXCLUDED)
         self.excluded_hits = {}
         self.unmodelled = {}
 
     def forget(self):
         """Drop this model's subtree from cocotb-coverage's database."""
-        name = self.name
-        for key in [k for k in coverage_db if k == name or k.startswith(name + ".")]:
-            del coverage_db[key]
+        forget(self.name)
 
     # -- sampling (from the pair) ----------------------------------------------------------
 
@@ -358,7 +291,7 @@ class CampaignCoverage:
 
     @property
     def groups(self):
-        """Group name -> {cross name: _Cross}."""
+        """Group name -> {cross name: Cross}."""
         return {"checks": self.checks, "malformed": self.malformed,
                 "sfence": {"sfence": self.sfences}, "injection": {"injection": self.injections}}
 
@@ -400,13 +333,8 @@ class CampaignCoverage:
     def export(self, path):
         """cocotb-coverage's own report of the database: XML if ``path`` ends in .xml,
         else YAML."""
-        for crosses in self.groups.values():
-            for cross in crosses.values():
-                cross.flush()
-        if str(path).endswith(".xml"):
-            coverage_db.export_to_xml(str(path))
-        else:
-            coverage_db.export_to_yaml(str(path))
+        export(path, [cross for crosses in self.groups.values()
+                      for cross in crosses.values()])
 
 
 def _percent(covered, bins):

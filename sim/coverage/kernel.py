@@ -26,13 +26,12 @@ cocotb-coverage keeps one global database: a KernelCoverage owns the subtree of 
 ``name`` (made anew, emptied, when one is created with the same name).
 """
 
-import itertools
-
-from cocotb_coverage.coverage import CoverCross, CoverPoint, coverage_db, coverage_section
 
 from mkclean.sim.kernel import (AD_MODES, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_LOCKED,
                                 MAP_POPULATE, MS_INVALIDATE, MS_SYNC, POLICIES, PROT_WRITE)
 from mkclean.sim.kernel.constants import VM_MAYSHARE
+
+from .cross import Cross, export, forget
 
 POLICY_BINS = tuple(POLICIES)
 AD_BINS = tuple(AD_MODES)
@@ -171,64 +170,6 @@ def syscall_bin(name: str, arg) -> str:
     return name
 
 
-def _expand(patterns, axes):
-    """Every full bin the wildcard ``patterns`` cover."""
-    out = set()
-    for pattern, _ in patterns:
-        choices = [axis if want is None else (want,) for want, axis in zip(pattern, axes)]
-        out.update(itertools.product(*choices))
-    return out
-
-
-class _Cross:
-    """One cross of cocotb-coverage: a CoverPoint per axis and their CoverCross, and the
-    sampling function they decorate.
-
-    Samples are counted in :attr:`pending` as they come (a dict increment: cocotb-coverage
-    walks every bin of a cross at each sample, a cost a long run would feel) and go to
-    cocotb-coverage at :meth:`flush`: each distinct sample once through the sampling
-    function, its further hits added to the same bins' counts (past ``at_least`` a hit
-    changes no coverage figure, only the count)."""
-
-    def __init__(self, name: str, axes: dict, excluded):
-        self.name = name
-        self.axes = tuple(axes)
-        self.excluded = excluded
-        self.excluded_bins = _expand(excluded, axes.values())
-        self.points = [CoverPoint(f"{name}.{axis}", xf=(lambda *a, i=i: a[i]),
-                                  bins=list(bins))
-                       for i, (axis, bins) in enumerate(axes.items())]
-        self.cross = CoverCross(f"{name}.cross", items=[f"{name}.{axis}" for axis in axes],
-                                ign_bins=[pattern for pattern, _ in excluded])
-        self.sample = coverage_section(*self.points, self.cross)(_nothing)
-        self.pending = {}
-
-    def flush(self) -> None:
-        pending, self.pending = self.pending, {}
-        for key, n in pending.items():
-            self.sample(*key)
-            if n > 1:
-                for point, value in zip(self.points, key):
-                    hits = point.detailed_coverage
-                    if value in hits:
-                        hits[value] += n - 1
-                if key in self.cross.detailed_coverage:
-                    self.cross.detailed_coverage[key] += n - 1
-
-    @property
-    def bins(self) -> dict:
-        """Every bin of the cross (a tuple, one value per axis) and its hits."""
-        self.flush()
-        return self.cross.detailed_coverage
-
-    def holes(self) -> list:
-        return [b for b, hits in self.bins.items() if hits < self.cross.at_least]
-
-
-def _nothing(*args):
-    pass
-
-
 class KernelCoverage:
     """The coverage model of the kernel, and the kernel's coverage hook.
 
@@ -236,7 +177,7 @@ class KernelCoverage:
     ----------
     name : str
         Its subtree of cocotb-coverage's ``coverage_db``.
-    fault_cross, syscall_cross : _Cross
+    fault_cross, syscall_cross : Cross
     excluded_hits : dict
         Samples that fell on an excluded combination, and how many (should stay empty).
     unmodelled : dict
@@ -246,10 +187,10 @@ class KernelCoverage:
     def __init__(self, name: str = "kernel"):
         self.name = name
         self.forget()
-        self.fault_cross = _Cross(f"{name}.fault", {
+        self.fault_cross = Cross(f"{name}.fault", {
             "policy": POLICY_BINS, "ad": AD_BINS, "kind": KINDS, "path": PATHS},
             FAULT_EXCLUDED)
-        self.syscall_cross = _Cross(f"{name}.syscall", {
+        self.syscall_cross = Cross(f"{name}.syscall", {
             "policy": POLICY_BINS, "ad": AD_BINS, "syscall": SYSCALLS, "kind": KINDS},
             SYSCALL_EXCLUDED)
         self.excluded_hits = {}
@@ -262,9 +203,7 @@ class KernelCoverage:
     def forget(self) -> None:
         """Drop this model's subtree from cocotb-coverage's database (what its reports
         export: all of the database)."""
-        name = self.name
-        for key in [k for k in coverage_db if k == name or k.startswith(name + ".")]:
-            del coverage_db[key]
+        forget(self.name)
 
     # -- the kernel's hook (Kernel.coverage) -----------------------------------------------------
 
@@ -281,7 +220,7 @@ class KernelCoverage:
         for kind in dict.fromkeys(vma_kind(v) for v in vmas):
             self._sample(self.syscall_cross, (kernel.policy.name, kernel.ad, call, kind))
 
-    def _sample(self, cross: _Cross, key: tuple) -> None:
+    def _sample(self, cross: Cross, key: tuple) -> None:
         if key in cross.excluded_bins:
             label = f"{cross.name.rsplit('.', 1)[1]}: {'/'.join(key)}"
             self.excluded_hits[label] = self.excluded_hits.get(label, 0) + 1
@@ -350,12 +289,7 @@ class KernelCoverage:
     def export(self, path: str) -> None:
         """cocotb-coverage's own report of the database: XML if ``path`` ends in .xml,
         else YAML."""
-        for cross in self.crosses.values():
-            cross.flush()
-        if str(path).endswith(".xml"):
-            coverage_db.export_to_xml(str(path))
-        else:
-            coverage_db.export_to_yaml(str(path))
+        export(path, self.crosses.values())
 
 
 __all__ = ["KernelCoverage", "KINDS", "PATHS", "SYSCALLS", "FAULT_EXCLUDED",
