@@ -25,6 +25,15 @@ MSYNC_FLAGS = (MS_ASYNC, MS_SYNC, MS_INVALIDATE, MS_SYNC | MS_INVALIDATE)
 KINDS = ("shared", "shared", "shared", "private", "anon", "shanon")
 
 
+def errno_of(syscall, *args) -> int:
+    """The errno a syscall fails with, or 0: what the oracle predicts."""
+    try:
+        syscall(*args)
+    except KernelError as e:
+        return e.errno
+    return 0
+
+
 class RandomMix(Workload):
     name = "random"
 
@@ -151,11 +160,7 @@ class RandomMix(Workload):
             n = rng.randint(1, 4)
             prot = rng.choice(PROTS)
             want = o.mprotect_errno(p.pid, va, n * PAGE)
-            try:
-                p.mprotect(va, n * PAGE, prot)
-                got = 0
-            except KernelError as e:
-                got = e.errno
+            got = errno_of(p.mprotect, va, n * PAGE, prot)
             if got != want:
                 self.mismatch(f"mprotect {p.pid}@{va:#x}: errno {got}, oracle {want}")
             elif not got:
@@ -217,11 +222,7 @@ class RandomMix(Workload):
         if r < 0.4:                                                    # mlock / munlock
             on = rng.random() < 0.6
             want = o.mlock(p.pid, va, n * PAGE, on)
-            try:
-                (p.mlock if on else p.munlock)(va, n * PAGE)
-                got = 0
-            except KernelError as e:
-                got = e.errno
+            got = errno_of(p.mlock if on else p.munlock, va, n * PAGE)
             if got != want:
                 self.mismatch(f"{'mlock' if on else 'munlock'} {p.pid}@{va:#x}: errno {got}, "
                               f"oracle {want}")
@@ -240,11 +241,7 @@ class RandomMix(Workload):
     def do_msync(self, p, va, npages, flags):
         """msync on the kernel, its errno checked against the oracle's."""
         want = self.o.msync_errno(p.pid, va, npages * PAGE, flags)
-        try:
-            p.msync(va, npages * PAGE, flags)
-            got = 0
-        except KernelError as e:
-            got = e.errno
+        got = errno_of(p.msync, va, npages * PAGE, flags)
         if got != want:
             self.mismatch(f"msync {p.pid}@{va:#x} flags {flags}: errno {got}, oracle {want}")
 
