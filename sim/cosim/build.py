@@ -39,6 +39,11 @@ DEFAULT_PARAMS = dict(phys_size=16 << 20, tlb_entries=16, walk_cache_entries=8, 
 RTL_BATCH_DEPTH = 1024
 
 VLT = Path(hdl_verilog.__file__).with_name("mkclean_mmu.vlt")
+#: The main() of traced builds: cocotb's loop, with the trace cut to a window.
+TRACED_MAIN = Path(__file__).with_name("verilator_main.cpp")
+#: Trace formats a traced build writes: FST (compact; Verilator links liblz4 for it,
+#: Debian's liblz4-dev) or VCD (text, needs nothing).
+TRACE_FORMATS = ("fst", "vcd")
 
 
 class ToolError(RuntimeError):
@@ -127,7 +132,8 @@ def _design_key(params) -> str:
     wrapper), Amaranth's version and the parameters."""
     import amaranth
     digest = hashlib.sha1(json.dumps([params, amaranth.__version__]).encode())
-    for path in sorted(Path(hdl_verilog.__file__).parent.glob("*.py")) + [Path(__file__)]:
+    for path in sorted(Path(hdl_verilog.__file__).parent.glob("*.py")) + [Path(__file__),
+                                                                         TRACED_MAIN]:
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -137,25 +143,37 @@ def _write_if_changed(path: Path, text: str):
         path.write_text(text)
 
 
-def is_built(params=None, *, build_root=None, waves=False) -> bool:
+def _build_folder(params, build_root, trace_format):
+    return config_dir(params, build_root) / (f"waves-{trace_format}" if trace_format
+                                             else "fast")
+
+
+def is_built(params=None, *, build_root=None, trace_format=None) -> bool:
     """Whether :func:`build` for ``params`` would find the simulator built for today's
     gateware (and so take a second, not a minute or two): for a command that tells its
     user what it is waiting for."""
     params = {**DEFAULT_PARAMS, **(params or {})}
-    folder = config_dir(params, build_root) / ("waves" if waves else "fast")
+    folder = _build_folder(params, build_root, trace_format)
     stamp = folder / "design.key"
     executable = folder / (hdl_verilog.top_name(**params) + WRAPPER_SUFFIX)
     return (executable.exists() and stamp.exists()
             and stamp.read_text() == _design_key(params))
 
 
-def build(params=None, *, build_root=None, waves=False, quiet=True) -> Path:
-    """Generate the Verilog for ``params`` and build it with Verilator (cached)."""
+def build(params=None, *, build_root=None, trace_format=None, quiet=True) -> Path:
+    """Generate the Verilog for ``params`` and build it with Verilator (cached).
+
+    ``trace_format`` ("fst" or "vcd") builds a simulator that can write its signals to a
+    trace (:class:`Waves`), in a folder of its own: tracing code slows the model even
+    when no trace is open, so the untraced build stays as it was.
+    """
     from cocotb_tools.runner import VerilatorControlFile
 
     params = {**DEFAULT_PARAMS, **(params or {})}
+    if trace_format not in (None, *TRACE_FORMATS):
+        raise ValueError(f"trace format {trace_format!r}: one of {', '.join(TRACE_FORMATS)}")
     _environment()
-    folder = config_dir(params, build_root) / ("waves" if waves else "fast")
+    folder = _build_folder(params, build_root, trace_format)
     folder.mkdir(parents=True, exist_ok=True)
     name = hdl_verilog.top_name(**params)
     verilog = folder / f"{name}.v"
@@ -174,19 +192,20 @@ def build(params=None, *, build_root=None, waves=False, quiet=True) -> Path:
         _write_if_changed(verilog, text.getvalue())
         _write_if_changed(public, public_vlt(component, name))
         stamp.write_text(key)
-    runner = _Verilator()
+    runner = _Verilator(trace_format)
     log = folder / "build.log"
     try:
-        runner.build(
-            sources=[VerilatorControlFile(VLT), VerilatorControlFile(public), verilog],
-            hdl_toplevel=name + WRAPPER_SUFFIX,
-            build_dir=folder,
-            build_args=["-O3", "--x-assign", "fast", "--x-initial", "fast", "-Wno-fatal",
-                        "--timing"],
-            timescale=("1ns", "1ps"),
-            waves=waves,
-            log_file=log if quiet else None,
-        )
+        with _waves_env(trace_format is not None):
+            runner.build(
+                sources=[VerilatorControlFile(VLT), VerilatorControlFile(public), verilog],
+                hdl_toplevel=name + WRAPPER_SUFFIX,
+                build_dir=folder,
+                build_args=["-O3", "--x-assign", "fast", "--x-initial", "fast",
+                            "-Wno-fatal", "--timing"],
+                timescale=("1ns", "1ps"),
+                waves=trace_format is not None,
+                log_file=log if quiet else None,
+            )
     except (SystemExit, Exception) as e:
         raise ToolError(f"Verilator build failed ({e}); see {log}") from None
     return folder
@@ -195,6 +214,9 @@ def build(params=None, *, build_root=None, waves=False, quiet=True) -> Path:
 #: The simulated top: the design under test with its clock inside.
 WRAPPER_SUFFIX = "_tb"
 CLOCK_HALF_PERIOD_NS = 5
+#: The testbench top's debug port for the kernel's actions (see clocked_wrapper): what
+#: the kernel did (sim/hw/seam.py KernelEvent) and the address it did it to.
+KERNEL_EVENT_PORT = {"kernel_event": 8, "kernel_addr": 64}
 
 
 def clocked_wrapper(component, name):
@@ -226,6 +248,10 @@ def clocked_wrapper(component, name):
         "  always @(posedge clk) rst_q <= rst;",
         *decls,
         f"  {name} u ({', '.join(conns)});",
+        "  // The kernel's debug port: the co-simulation writes each kernel action here (a",
+        "  // traced run only, between clock edges), so that a trace shows it beside the",
+        "  // hardware's work. It drives nothing.",
+        *(f"  reg [{width - 1}:0] {port} = 0;" for port, width in KERNEL_EVENT_PORT.items()),
         *(["  // batch_busy as it was at the last falling edge: a host that waits for it to",
            "  // fall wakes on a falling edge, where it drives inputs.",
            "  reg batch_busy_negedge = 1'b0;",
@@ -254,6 +280,8 @@ def public_vlt(component, name):
         lines.append(f'{rule} -module "{module}" -var "{var}"')
     public(wrapper, "rst", True)
     public(wrapper, "clk", False)
+    for port in KERNEL_EVENT_PORT:
+        public(wrapper, port, True)
     for port, member in component.signature.members.items():
         public(wrapper, port, member.flow is Flow.In)
     if "batch_busy" in component.signature.members:
@@ -271,13 +299,41 @@ class _CommandFailed(RuntimeError):
         self.returncode = returncode
 
 
-def _Verilator():
+class _waves_env:
+    """cocotb_tools' runner lets a WAVES variable in the environment override the
+    ``waves`` it is given, which would build a traced simulator into the untraced
+    build's folder: while it runs, WAVES says what this module decided (for a test run,
+    from WAVES itself: see :func:`run`)."""
+
+    def __init__(self, on):
+        self.on = on
+
+    def __enter__(self):
+        self.saved = os.environ.get("WAVES")
+        os.environ["WAVES"] = "1" if self.on else "0"
+
+    def __exit__(self, *exc):
+        if self.saved is None:
+            del os.environ["WAVES"]
+        else:
+            os.environ["WAVES"] = self.saved
+
+
+def _Verilator(trace_format=None):
     from cocotb_tools.runner import Verilator
 
     class Verilator_(Verilator):
         def _build_command(self):
             commands = super()._build_command()
-            commands[0] = [arg for arg in commands[0] if arg != "--public-flat-rw"]
+            command = [arg for arg in commands[0] if arg != "--public-flat-rw"]
+            if trace_format:
+                # Our main() (TRACED_MAIN) for cocotb's, and FST when asked.
+                command = [str(TRACED_MAIN) if arg.endswith("verilator/verilator.cpp")
+                           else arg for arg in command]
+                if trace_format == "fst":
+                    command = [("--trace-fst" if arg == "--trace" else arg)
+                               for arg in command]
+            commands[0] = command
             return commands
 
         def _execute_cmds(self, cmds, cwd, stdout=None):
@@ -300,7 +356,75 @@ class TestResult:
     message: str
 
 
-def run(test_module, params=None, *, testcase=None, env=None, build_root=None, waves=False,
+#: Cycles a trace window reaches before and after the cycle it is centred on.
+DEFAULT_WAVES_WINDOW = 2000
+
+
+@dataclass(frozen=True)
+class Waves:
+    """What a traced run records: ``trace.fst`` (or ``.vcd``) in ``dir``, with a GTKWave
+    save file and its filters beside it (sim/waves/).
+
+    With ``around`` set, the simulator writes only the cycles from ``around - window``
+    to ``around + window`` (the window is cut inside the simulator, by
+    verilator_main.cpp, so a long run costs no more disk than its window); without it,
+    the whole run.
+    """
+    dir: Path
+    format: str = "fst"
+    around: int | None = None
+    window: int = DEFAULT_WAVES_WINDOW
+
+    def __post_init__(self):
+        if self.format not in TRACE_FORMATS:
+            raise ValueError(f"waves format {self.format!r}: one of {', '.join(TRACE_FORMATS)}")
+        if self.window < 0 or (self.around is not None and self.around < 0):
+            raise ValueError("a waves window and the cycle it is centred on are >= 0")
+
+    @property
+    def trace(self) -> Path:
+        return Path(self.dir) / f"trace.{self.format}"
+
+    @property
+    def cycles(self):
+        """The first and last cycle traced (None: to the end of the run)."""
+        if self.around is None:
+            return 0, None
+        return max(0, self.around - self.window), self.around + self.window
+
+    def plusargs(self):
+        """What tells verilator_main.cpp where the trace goes and which times it holds
+        (cycle c runs from c clock periods to c + 1, in ps)."""
+        period = 2 * CLOCK_HALF_PERIOD_NS * 1000
+        first, last = self.cycles
+        args = [f"+mkclean+trace+file={self.trace.resolve()}",
+                f"+mkclean+trace+from={first * period}"]
+        if last is not None:
+            args.append(f"+mkclean+trace+to={(last + 1) * period}")
+        return args
+
+    @classmethod
+    def from_env(cls, name, build_root=None):
+        """For a test run (tests/): WAVES=1 in the environment traces it into
+        MKCLEAN_WAVES_DIR (default: BUILD/waves/``name``), as MKCLEAN_WAVES_FORMAT
+        (fst), around MKCLEAN_WAVES_AT with MKCLEAN_WAVES_WINDOW (the replay command a
+        failing random bench prints sets them). None without WAVES=1."""
+        env = os.environ
+        if env.get("WAVES", "0") in ("", "0"):
+            return None
+        try:
+            around = env.get("MKCLEAN_WAVES_AT")
+            return cls(
+                Path(env.get("MKCLEAN_WAVES_DIR")
+                     or Path(build_root or DEFAULT_BUILD_ROOT) / "waves" / name),
+                env.get("MKCLEAN_WAVES_FORMAT", "fst"),
+                None if around is None else int(around),
+                int(env.get("MKCLEAN_WAVES_WINDOW", DEFAULT_WAVES_WINDOW)))
+        except ValueError as e:
+            raise ToolError(f"WAVES=1: {e}") from None
+
+
+def run(test_module, params=None, *, testcase=None, env=None, build_root=None, waves=None,
         quiet=True, seed=None) -> list[TestResult]:
     """Run the cocotb ``test_module`` on the MMU built for ``params``.
 
@@ -308,8 +432,10 @@ def run(test_module, params=None, *, testcase=None, env=None, build_root=None, w
     ``sys.path`` (cocotb_tools' runner sets PYTHONPATH from it, over any PYTHONPATH in
     ``env``): a module outside the installed package, such as the test-only benches in
     tests/cosim_benches/, needs its folder on ``sys.path`` (tests/conftest.py puts tests/
-    there). Raises :class:`SimulatorDied` if the simulator process does not end by
-    itself, :class:`ToolError` for any other failure to run.
+    there). ``waves`` (a :class:`Waves`) traces the run and writes a GTKWave save file
+    beside the trace; without it, WAVES=1 in the environment does
+    (:meth:`Waves.from_env`). Raises :class:`SimulatorDied` if the simulator process
+    does not end by itself, :class:`ToolError` for any other failure to run.
     """
     try:
         found = importlib.util.find_spec(test_module)
@@ -319,27 +445,41 @@ def run(test_module, params=None, *, testcase=None, env=None, build_root=None, w
         raise ToolError(f"cocotb test module {test_module!r} not found on sys.path, which "
                         f"is the simulator's Python path")
     params = {**DEFAULT_PARAMS, **(params or {})}
-    folder = build(params, build_root=build_root, waves=waves)
-    runner = _Verilator()
+    if waves is None:
+        waves = Waves.from_env(test_module + (f"-{testcase}" if testcase else ""),
+                               build_root)
+    folder = build(params, build_root=build_root,
+                   trace_format=waves.format if waves else None)
+    runner = _Verilator(waves.format if waves else None)
     extra_env = {"MKCLEAN_PARAMS": json.dumps(params), **(env or {})}
+    plusargs = []
+    if waves:
+        Path(waves.dir).mkdir(parents=True, exist_ok=True)
+        if waves.trace.exists():
+            waves.trace.unlink()
+        plusargs = waves.plusargs()
+        # The testbench writes the kernel's actions to its debug port only then.
+        extra_env["MKCLEAN_TRACED"] = "1"
     results = folder / f"results-{test_module}.xml"
     if results.exists():
         results.unlink()
     log = folder / "test.log"
     try:
-        runner.test(
-            test_module=test_module,
-            hdl_toplevel=hdl_verilog.top_name(**params) + WRAPPER_SUFFIX,
-            hdl_toplevel_lang="verilog",
-            build_dir=folder,
-            test_dir=folder,
-            testcase=testcase,
-            extra_env=extra_env,
-            waves=waves,
-            results_xml=str(results),
-            seed=seed,
-            log_file=log if quiet else None,
-        )
+        with _waves_env(False):     # our main() takes the trace's plusargs instead
+            runner.test(
+                test_module=test_module,
+                hdl_toplevel=hdl_verilog.top_name(**params) + WRAPPER_SUFFIX,
+                hdl_toplevel_lang="verilog",
+                build_dir=folder,
+                test_dir=folder,
+                testcase=testcase,
+                extra_env=extra_env,
+                plusargs=plusargs,
+                waves=False,
+                results_xml=str(results),
+                seed=seed,
+                log_file=log if quiet else None,
+            )
     except _CommandFailed as e:
         raise SimulatorDied(e.returncode, log if quiet else None) from None
     except SystemExit as e:
@@ -349,6 +489,10 @@ def run(test_module, params=None, *, testcase=None, env=None, build_root=None, w
             raise ToolError(f"the simulation did not run ({e}); see {log}") from None
     except RuntimeError as e:
         raise ToolError(f"the simulation did not run ({e}); see {log}") from None
+    finally:
+        if waves and waves.trace.exists():
+            from ..waves.gtkw import write_save
+            write_save(waves.trace)
     if not results.exists():
         raise ToolError(f"the simulation wrote no results; see {log}")
     out = []

@@ -35,6 +35,36 @@ class Priv(enum.IntEnum):
     M = 3
 
 
+class KernelEvent(enum.IntEnum):
+    """What the kernel model does, as it tells the hardware (:meth:`Hardware.kernel_event`)
+    so that a trace shows the kernel's story beside the hardware's signals: a store, its
+    fault, the kernel's answer, the retry. Each comes with an address, named here.
+
+    The values are the testbench top's ``kernel_event`` port (sim/cosim/build.py) and the
+    names are what a trace viewer shows for them (sim/waves/): one table for both.
+    """
+    NONE = 0            #: nothing since the last clock edge
+    TRAP = 1            #: a trap taken: its tval
+    DO_FAULT = 2        #: a fault on a page with no PTE (read, COW or shared): user address
+    DO_WP_PAGE = 3      #: a store to a write-protected present page: user address
+    SET_PAGE_DIRTY = 4  #: a page cache page marked dirty: its physical address
+    PAGE_MKCLEAN = 5    #: every PTE of a page write-protected and cleaned: physical address
+    SFENCE_VMA = 6      #: sfence.vma: its address operand (0 for x0)
+    WRITEBACK = 7       #: a page written to its file: its physical address
+    SYS_MMAP = 16       #: the syscalls: the address (or file offset) they were given
+    SYS_MUNMAP = 17
+    SYS_MPROTECT = 18
+    SYS_MSYNC = 19
+    SYS_MLOCK = 20
+    SYS_MUNLOCK = 21
+    SYS_READ = 22
+    SYS_WRITE = 23
+    SYS_FTRUNCATE = 24
+    SYS_FORK = 25
+    SYS_EXIT = 26
+    MORE = 255          #: more events than a trace could show in one place: how many
+
+
 SATP_MODE_BARE = 0
 SATP_MODE_SV39 = 8
 
@@ -113,6 +143,11 @@ class Hardware(Protocol):
         cocotb, a board) translates the whole batch in one go, and wakes Python only for
         faults (or, with ``on_trap``, runs the handler where it is and goes on).
         """
+
+    def kernel_event(self, event: KernelEvent, addr: int = 0) -> None:
+        """The kernel did ``event`` to ``addr``: nothing to the machine, but a backend
+        that records a trace shows it there (the rtl backend, on its testbench's debug
+        port, when traced); the others ignore it."""
 
     def tlb_entries(self) -> list:
         """Debug: the TLB's entries (:class:`~mkclean.sim.model.tlb.TlbEntry`), for the

@@ -1,0 +1,1 @@
+"""Waveforms: reading a co-simulation's trace and showing it decoded."""
