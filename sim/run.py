@@ -38,6 +38,8 @@ def add_arguments(parser):
                         help="measure the kernel model's functional coverage (golden "
                              "backend): print it, add it to --json, write cocotb-coverage's "
                              "report here (YAML; XML if PATH ends in .xml)")
+    from mkclean.sim.waves import options as waves_options
+    waves_options.add_arguments(parser)
     parser.epilog = _workload_options_help()
 
 
@@ -151,9 +153,18 @@ def parse(args):
     _writable_file(args.plot, "--plot")
     _writable_file(args.coverage, "--coverage")
     _writable_dir(args.store_dir, "--store-dir")
+    from mkclean.sim.waves import options as waves_options
+    try:
+        waves = waves_options.from_args(args)
+    except ValueError as e:
+        raise BadInput(str(e)) from None
+    if waves is not None:
+        if args.backend != "rtl":
+            raise BadInput("--waves records the RTL's signals: it needs --backend rtl")
+        _writable_dir(waves.dir, "--waves")
     kernel = dict(policy=args.policy, ad=args.ad, backend=args.backend,
                   store_dir=args.store_dir, phys_size=phys << 20, tlb_entries=tlb)
-    return kernel, cls, seed, accesses, options
+    return kernel, cls, seed, accesses, options, waves
 
 
 def replay_command(args) -> str:
@@ -197,19 +208,33 @@ def rtl_params(kernel_opts):
             "batch_depth": RTL_BATCH_DEPTH}
 
 
-def build_rtl(kernel_opts):
+def build_rtl(kernel_opts, waves=None):
     """Build the run's simulator before the progress bar starts, saying so when it takes
     more than a moment (the first run, or the first after the gateware changed)."""
     from mkclean.sim.cosim import build
     params = rtl_params(kernel_opts)
-    if not build.is_built(params):
+    trace_format = waves.format if waves else None
+    if not build.is_built(params, trace_format=trace_format):
         print("mkclean run: building the RTL simulator with Verilator and g++ (a minute or two "
               "on 2 cores, once for each MMU configuration and gateware change; "
               f"kept in {build.DEFAULT_BUILD_ROOT}/)", file=sys.stderr, flush=True)
-    build.build(params)
+    build.build(params, trace_format=trace_format)
 
 
-def run_on_rtl(kernel_opts, cls, seed, accesses, options, progress=None):
+def replay_with_waves(args, result) -> str:
+    """The replay command of a failed rtl run, with a window of waves around the cycle
+    where it failed (when the run knows it)."""
+    from mkclean.sim.waves.options import replay_words
+    cycle = result.get("failure_cycle")
+    if cycle is None:
+        return replay_command(args)
+    window = args.waves_window if args.waves is not None else None
+    return (f"{replay_command(args)} "
+            + replay_words(args.waves or f"waves-seed{args.seed}", cycle,
+                           *([window] if window is not None else [])))
+
+
+def run_on_rtl(kernel_opts, cls, seed, accesses, options, progress=None, waves=None):
     """The same run inside a cocotb simulation of the RTL MMU (sim/cosim/commands/run.py)."""
     from mkclean.sim.cosim import jobs
     kernel = {k: v for k, v in kernel_opts.items() if k != "backend"}
@@ -222,19 +247,19 @@ def run_on_rtl(kernel_opts, cls, seed, accesses, options, progress=None):
         if progress:
             progress(done - last[0])
         last[0] = done
-    return jobs.run_job("mkclean.sim.cosim.commands.run", job, params, advance)
+    return jobs.run_job("mkclean.sim.cosim.commands.run", job, params, advance, waves=waves)
 
 
 def main(args):
     try:
-        kernel_opts, cls, seed, accesses, options = parse(args)
+        kernel_opts, cls, seed, accesses, options, waves = parse(args)
     except BadInput as e:
         print(f"mkclean run: {e}", file=sys.stderr)
         return USAGE_ERROR
     if kernel_opts["backend"] == "rtl":
         from mkclean.sim.cosim.jobs import ToolError
         try:
-            build_rtl(kernel_opts)
+            build_rtl(kernel_opts, waves)
         except ToolError as e:
             print(f"mkclean run: {e}", file=sys.stderr)
             return USAGE_ERROR
@@ -249,7 +274,8 @@ def main(args):
         if kernel_opts["backend"] == "rtl":
             from mkclean.sim.cosim.jobs import SimulatorDied, ToolError
             try:
-                result = run_on_rtl(kernel_opts, cls, seed, accesses, options, progress)
+                result = run_on_rtl(kernel_opts, cls, seed, accesses, options, progress,
+                                    waves)
             except SimulatorDied as e:
                 if bar is not None:
                     bar.close()
@@ -292,6 +318,10 @@ def main(args):
     if args.coverage:
         result["coverage"] = {**coverage.result(), "report": args.coverage}
     print(summary(result))
+    if waves is not None:
+        print(f"waves: {waves.trace} (cycles {_window_text(waves)}); open with: gtkwave "
+              f"{waves.trace.with_suffix('.gtkw')}; draw with: mkclean waves {waves.trace} "
+              f"-o waves.png", file=sys.stderr)
     try:                    # checked before the run; a disk can still fill up since
         if args.coverage:
             coverage.export(args.coverage)
@@ -306,12 +336,20 @@ def main(args):
         return 1
     violations = result.get("invariant_violations") or []
     if violations:
-        print(f"mkclean run: FAILED: invariant 2 on the RTL TLB: {violations[0]}",
-              file=sys.stderr)
+        print(f"mkclean run: FAILED: invariant 2 on the RTL TLB at cycle "
+              f"{result.get('failure_cycle')}: {violations[0]}; replay with waves: "
+              f"{replay_with_waves(args, result)}", file=sys.stderr)
         return 1
     if result["lost_writes"] or result["mismatches"]:
+        replay = (f"replay with waves: {replay_with_waves(args, result)}"
+                  if result.get("failure_cycle") is not None
+                  else f"replay: {replay_command(args)}")
         print(f"mkclean run: FAILED ({result['lost_writes']} lost writes, "
-              f"{result['mismatches']} mismatches); replay: {replay_command(args)}",
-              file=sys.stderr)
+              f"{result['mismatches']} mismatches); {replay}", file=sys.stderr)
         return 1
     return 0
+
+
+def _window_text(waves):
+    first, last = waves.cycles
+    return f"{first} to {'the end' if last is None else last}"

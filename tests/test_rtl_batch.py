@@ -1,10 +1,12 @@
 """The batch top (hdl/batch.py) under Verilator against the golden model.
 
 The random batches take their seed from MKCLEAN_SEED, or a fresh one that a failure
-prints with the command that replays it."""
+prints with the command that replays it, with a window of waves around the failing
+batch."""
 
 import os
 import random
+import re
 
 import pytest
 
@@ -16,7 +18,9 @@ SEED = int(os.environ.get("MKCLEAN_SEED", random.randrange(1 << 31)))
 def test_batches_match_golden_model():
     results = build.run("cosim_benches.batch_top", {"batch_depth": 64}, seed=SEED)
     assert [r.name for r in results] == ["batches_match_golden"]
-    assert results[0].passed, (f"{results[0].message}\nreplay: MKCLEAN_SEED={SEED} "
+    failed = re.search(r"cycle (\d+)", results[0].message)
+    waves = f"WAVES=1 MKCLEAN_WAVES_AT={failed[1]} " if failed else ""
+    assert results[0].passed, (f"{results[0].message}\nreplay: {waves}MKCLEAN_SEED={SEED} "
                                f"pytest {__file__}::test_batches_match_golden_model")
 
 

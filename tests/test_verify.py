@@ -25,7 +25,9 @@ TRANSLATIONS = int(os.environ.get("MKCLEAN_VERIFY_WALKS", "2500"))
 def test_rtl_agrees_with_golden_model(seed):
     result = run_campaign(seed, TRANSLATIONS)
     replay = f"replay: mkclean verify --seed {seed} --walks {TRANSLATIONS}"
-    assert result["mismatches"] == 0, f"{result['first_mismatch']}\n{replay}"
+    assert result["mismatches"] == 0, (
+        f"{result['first_mismatch']}\n{replay} --waves waves-verify-seed{seed} "
+        f"--waves-at {result['mismatch_cycle']}")
     assert result["translations"] == TRANSLATIONS
     missing = [c for c in MUST_COVER if not result["classes"].get(c)]
     assert not missing, f"seed {seed} never reached {missing}; {replay}"

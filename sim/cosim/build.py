@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...hdl import verilog as hdl_verilog
+from ..waves.options import TRACE_FORMATS, Waves
 
 #: Where builds and test runs go; one sub-folder per MMU configuration.
 DEFAULT_BUILD_ROOT = Path(os.environ.get("MKCLEAN_BUILD", "build"))
@@ -41,9 +42,6 @@ RTL_BATCH_DEPTH = 1024
 VLT = Path(hdl_verilog.__file__).with_name("mkclean_mmu.vlt")
 #: The main() of traced builds: cocotb's loop, with the trace cut to a window.
 TRACED_MAIN = Path(__file__).with_name("verilator_main.cpp")
-#: Trace formats a traced build writes: FST (compact; Verilator links liblz4 for it,
-#: Debian's liblz4-dev) or VCD (text, needs nothing).
-TRACE_FORMATS = ("fst", "vcd")
 
 
 class ToolError(RuntimeError):
@@ -356,72 +354,16 @@ class TestResult:
     message: str
 
 
-#: Cycles a trace window reaches before and after the cycle it is centred on.
-DEFAULT_WAVES_WINDOW = 2000
-
-
-@dataclass(frozen=True)
-class Waves:
-    """What a traced run records: ``trace.fst`` (or ``.vcd``) in ``dir``, with a GTKWave
-    save file and its filters beside it (sim/waves/).
-
-    With ``around`` set, the simulator writes only the cycles from ``around - window``
-    to ``around + window`` (the window is cut inside the simulator, by
-    verilator_main.cpp, so a long run costs no more disk than its window); without it,
-    the whole run.
-    """
-    dir: Path
-    format: str = "fst"
-    around: int | None = None
-    window: int = DEFAULT_WAVES_WINDOW
-
-    def __post_init__(self):
-        if self.format not in TRACE_FORMATS:
-            raise ValueError(f"waves format {self.format!r}: one of {', '.join(TRACE_FORMATS)}")
-        if self.window < 0 or (self.around is not None and self.around < 0):
-            raise ValueError("a waves window and the cycle it is centred on are >= 0")
-
-    @property
-    def trace(self) -> Path:
-        return Path(self.dir) / f"trace.{self.format}"
-
-    @property
-    def cycles(self):
-        """The first and last cycle traced (None: to the end of the run)."""
-        if self.around is None:
-            return 0, None
-        return max(0, self.around - self.window), self.around + self.window
-
-    def plusargs(self):
-        """What tells verilator_main.cpp where the trace goes and which times it holds
-        (cycle c runs from c clock periods to c + 1, in ps)."""
-        period = 2 * CLOCK_HALF_PERIOD_NS * 1000
-        first, last = self.cycles
-        args = [f"+mkclean+trace+file={self.trace.resolve()}",
-                f"+mkclean+trace+from={first * period}"]
-        if last is not None:
-            args.append(f"+mkclean+trace+to={(last + 1) * period}")
-        return args
-
-    @classmethod
-    def from_env(cls, name, build_root=None):
-        """For a test run (tests/): WAVES=1 in the environment traces it into
-        MKCLEAN_WAVES_DIR (default: BUILD/waves/``name``), as MKCLEAN_WAVES_FORMAT
-        (fst), around MKCLEAN_WAVES_AT with MKCLEAN_WAVES_WINDOW (the replay command a
-        failing random bench prints sets them). None without WAVES=1."""
-        env = os.environ
-        if env.get("WAVES", "0") in ("", "0"):
-            return None
-        try:
-            around = env.get("MKCLEAN_WAVES_AT")
-            return cls(
-                Path(env.get("MKCLEAN_WAVES_DIR")
-                     or Path(build_root or DEFAULT_BUILD_ROOT) / "waves" / name),
-                env.get("MKCLEAN_WAVES_FORMAT", "fst"),
-                None if around is None else int(around),
-                int(env.get("MKCLEAN_WAVES_WINDOW", DEFAULT_WAVES_WINDOW)))
-        except ValueError as e:
-            raise ToolError(f"WAVES=1: {e}") from None
+def trace_plusargs(waves):
+    """What tells verilator_main.cpp where the trace goes and which times it holds
+    (cycle c runs from c clock periods to c + 1, in ps)."""
+    period = 2 * CLOCK_HALF_PERIOD_NS * 1000
+    first, last = waves.cycles
+    args = [f"+mkclean+trace+file={waves.trace.resolve()}",
+            f"+mkclean+trace+from={first * period}"]
+    if last is not None:
+        args.append(f"+mkclean+trace+to={(last + 1) * period}")
+    return args
 
 
 def run(test_module, params=None, *, testcase=None, env=None, build_root=None, waves=None,
@@ -446,8 +388,11 @@ def run(test_module, params=None, *, testcase=None, env=None, build_root=None, w
                         f"is the simulator's Python path")
     params = {**DEFAULT_PARAMS, **(params or {})}
     if waves is None:
-        waves = Waves.from_env(test_module + (f"-{testcase}" if testcase else ""),
-                               build_root)
+        try:
+            waves = Waves.from_env(Path(build_root or DEFAULT_BUILD_ROOT) / "waves" /
+                                   (test_module + (f"-{testcase}" if testcase else "")))
+        except ValueError as e:
+            raise ToolError(str(e)) from None
     folder = build(params, build_root=build_root,
                    trace_format=waves.format if waves else None)
     runner = _Verilator(waves.format if waves else None)
@@ -457,7 +402,7 @@ def run(test_module, params=None, *, testcase=None, env=None, build_root=None, w
         Path(waves.dir).mkdir(parents=True, exist_ok=True)
         if waves.trace.exists():
             waves.trace.unlink()
-        plusargs = waves.plusargs()
+        plusargs = trace_plusargs(waves)
         # The testbench writes the kernel's actions to its debug port only then.
         extra_env["MKCLEAN_TRACED"] = "1"
     results = folder / f"results-{test_module}.xml"

@@ -523,12 +523,13 @@ async def run(pair: Pair, seed: int, translations: int, progress=None, check_eve
     the pair samples coverage and ``fill``, the directed fill of what is left.
 
     Returns a dict: translations, fill_translations, mismatches (0 or 1: the campaign
-    stops at the first), first_mismatch (text or None), classes.
+    stops at the first), first_mismatch (text or None), mismatch_cycle (the RTL's clock
+    cycle when it was seen, for a window of waves around it; or None), classes.
     """
     campaign = Campaign(pair, seed)
     campaign.build()
     await campaign.start()
-    mismatch = None
+    mismatch = mismatch_cycle = None
     steps = 0
     filler = None
     try:
@@ -547,10 +548,12 @@ async def run(pair: Pair, seed: int, translations: int, progress=None, check_eve
         where = (f"in the directed fill, after {filler.translations} of its translations"
                  if filler else f"after {campaign.translations} translations (step {steps})")
         mismatch = f"{where}: {e}"
+        mismatch_cycle = pair.rtl.cycle
     return {
         "translations": campaign.translations,
         "fill_translations": filler.translations if filler else 0,
         "mismatches": int(mismatch is not None),
         "first_mismatch": mismatch,
+        "mismatch_cycle": mismatch_cycle,
         "classes": dict(sorted(campaign.classes.items())),
     }

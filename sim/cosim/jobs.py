@@ -27,10 +27,11 @@ __all__ = ["run_job", "job_config", "JobProgress", "write_result", "SimulatorDie
            "ToolError"]
 
 
-def run_job(test_module, config, params=None, progress=None, env=None):
+def run_job(test_module, config, params=None, progress=None, env=None, waves=None):
     """Run ``test_module`` with ``config``; returns the dict it wrote with
     :func:`write_result`. ``progress(n)`` is called with the counts it reports; ``env``
-    adds to the simulator's environment.
+    adds to the simulator's environment; ``waves`` (:class:`~.build.Waves`) traces the
+    run.
 
     Raises :class:`SimulatorDied` (with ``done``, the last count reported) when the
     simulator process ends before the job does, :class:`ToolError` when the job did not
@@ -48,7 +49,7 @@ def run_job(test_module, config, params=None, progress=None, env=None):
                         progress(count)
             threading.Thread(target=poll, daemon=True).start()
         try:
-            results = build.run(test_module, params,
+            results = build.run(test_module, params, waves=waves,
                                 env={**(env or {}), "MKCLEAN_JOB": json.dumps(job)})
         except SimulatorDied as e:
             e.done = _reported(progress_path)

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..waves import options as waves_options
 from . import build, coverage, jobs
 
 
@@ -38,17 +39,20 @@ def add_arguments(parser):
     parser.add_argument("--no-fill", action="store_true",
                         help="random translations only: no directed fill of the coverage "
                              "bins they left")
+    waves_options.add_arguments(parser)
 
 
 def run_campaign(seed, translations, params=None, progress=None, fill=True,
-                 coverage_report=None):
+                 coverage_report=None, waves=None):
     """Build (cached) and run one campaign; returns the result dict (its functional
     coverage under "coverage"). ``coverage_report``: where the simulator writes
-    cocotb-coverage's report."""
+    cocotb-coverage's report; ``waves`` (:class:`~mkclean.sim.waves.options.Waves`):
+    trace the RTL."""
     config = {"seed": seed, "translations": translations, "fill": fill}
     if coverage_report:
         config["coverage_report"] = str(Path(coverage_report).resolve())
-    return jobs.run_job("mkclean.sim.cosim.commands.verify", config, params, progress)
+    return jobs.run_job("mkclean.sim.cosim.commands.verify", config, params, progress,
+                        waves=waves)
 
 
 def _unwritable(path):
@@ -76,6 +80,11 @@ def main(args):
         if why:
             print(f"mkclean verify: {option}: {why}", file=sys.stderr)
             return 2
+    try:
+        waves = waves_options.from_args(args)
+    except ValueError as e:
+        print(f"mkclean verify: {e}", file=sys.stderr)
+        return 2
     seed = args.seed if args.seed is not None else random.randrange(1 << 32)
     params = {"phys_size": args.phys_size, "tlb_entries": args.tlb_entries,
               "walk_cache_entries": args.walk_cache_entries}
@@ -97,8 +106,13 @@ def main(args):
         from ...hdl.mmu import check_params
         check_params(**params)             # refuse a bad configuration before building
         t0 = time.monotonic()
+        if not build.is_built(params, trace_format=waves and waves.format):
+            print("mkclean verify: building the RTL simulator with Verilator and g++ (a "
+                  "minute or two on 2 cores, once for each MMU configuration and gateware "
+                  f"change; kept in {build.DEFAULT_BUILD_ROOT}/)", file=sys.stderr,
+                  flush=True)
         result = run_campaign(seed, args.walks, params, progress, fill=not args.no_fill,
-                              coverage_report=args.coverage_report)
+                              coverage_report=args.coverage_report, waves=waves)
     except (jobs.ToolError, ValueError) as e:
         if bar:
             bar.close()
@@ -114,8 +128,17 @@ def main(args):
     print_summary(result)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    if waves is not None:
+        first, last = waves.cycles
+        print(f"waves: {waves.trace} (cycles {first} to {'the end' if last is None else last})"
+              f"; open with: gtkwave {waves.trace.with_suffix('.gtkw')}", file=sys.stderr)
     if result["mismatches"]:
-        print(f"\nFIRST MISMATCH {result['first_mismatch']}\nreplay: {replay}")
+        cycle = result.get("mismatch_cycle")
+        with_waves = "" if cycle is None else " " + waves_options.replay_words(
+            args.waves or f"waves-verify-seed{seed}", cycle,
+            *([waves.window] if waves else []))
+        print(f"\nFIRST MISMATCH {result['first_mismatch']} (cycle {cycle})\n"
+              f"replay with waves: {replay}{with_waves}")
         return 1
     percent = result["coverage"]["percent"]
     if args.fail_under is not None and percent < args.fail_under:

@@ -79,7 +79,8 @@ async def batches_match_golden(dut):
                 want.append(-r.cause if r.fault else r.paddr)
                 if r.fault:
                     break
-        context = f"seed {seed}, batch {batch}: {meaning[first:]}"
+        # The cycle names where a replay's window of waves goes (tests/test_rtl_batch.py).
+        context = f"seed {seed}, batch {batch}, cycle {rtl.cycle}: {meaning[first:]}"
         assert got == want, f"{context}\nrtl {got}\ngolden {want}"
         if "snapshot" in {what[0] for what in meaning[first:first + len(got)]}:
             entries = rtl.tlb_snapshot(params["tlb_entries"])

@@ -24,10 +24,15 @@ class InvariantViolation(AssertionError):
 def execute(hw, job, progress=None):
     """Run one workload on ``hw`` (in the kernel's thread); returns the run's JSON."""
     k = Kernel(hw=hw, **job["kernel"])
+    failure_cycle = None
 
     def check(entries):
+        nonlocal failure_cycle
         problems = check_clean_pages_not_writable(k, entries)
         if problems:
+            # The batch that took the TLB snapshot has just ended: its window of waves
+            # holds the kernel's last actions and the stale entry.
+            failure_cycle = hw.rtl.cycle
             raise InvariantViolation("; ".join(problems[:3]))
 
     hw.step_check = check
@@ -49,6 +54,7 @@ def execute(hw, job, progress=None):
         counters = hw.counters()
         result.update({name: counters[name] for name in RTL_COUNTERS})
         result["backend"] = "rtl"
+        result["failure_cycle"] = failure_cycle
         if k.trace is not None:
             result["trace"] = [list(t) for t in k.trace]
         result["files"] = {f.name: hashlib.sha256(f.on_disk(0, f.size)).hexdigest()
