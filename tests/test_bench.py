@@ -39,3 +39,9 @@ def test_bench_cosim_figures(tmp_path):
     assert d["rtl_db_accesses_per_s_runs"] == [d["rtl_db_accesses_per_s"]]
     assert d["python_per_clock_cycles_per_s_runs"] == [d["python_per_clock_cycles_per_s"]]
     assert "db through the RTL" in p.stdout
+    # ... and with waves on, beside it: a replay's window, and the whole run traced
+    assert d["waves_window_cycles"] == 4001 < d["rtl_db_cycles"] == d["waves_full_cycles"]
+    assert 0 < d["waves_window_trace_bytes"] < d["waves_full_trace_bytes"]
+    assert d["rtl_db_accesses_per_s_waves_window"] > 0
+    assert d["rtl_db_accesses_per_s_waves_full"] > 0
+    assert "waves on, the whole run" in p.stdout

@@ -7,6 +7,7 @@ the workloads); :mod:`.kernel` holds the kernel model's figures.
 
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 from ..cosim import jobs
@@ -26,28 +27,50 @@ def mmu_bench(quick=False):
 
 
 def cosim_bench(quick=False):
+    """The co-simulation's figures with waves off, then with the traced simulator writing
+    a window of waves around the run's middle (what a replay of a failure costs) and
+    writing the whole run: the price of waves, side by side in one bench."""
     from ..cosim.build import RTL_BATCH_DEPTH
+    from ..waves.options import Waves
     job = {"kernel": {"policy": "writenotify", "ad": "svadu", "store_dir": None,
                       "phys_size": 64 << 20, "tlb_entries": 16},
            "workload": "db", "seed": 1, "accesses": 20_000 if quick else 300_000,
            "options": {}}
-    return jobs.run_job("mkclean.sim.cosim.commands.bench_cosim",
-                        {"job": job, "clock_cycles": 20_000 if quick else 200_000,
-                         "repeats": 1 if quick else 3},
-                        {"phys_size": 64 << 20, "tlb_entries": 16,
-                         "batch_depth": RTL_BATCH_DEPTH})
+    params = {"phys_size": 64 << 20, "tlb_entries": 16, "batch_depth": RTL_BATCH_DEPTH}
+    config = {"job": job, "clock_cycles": 20_000 if quick else 200_000,
+              "repeats": 1 if quick else 3}
+    module = "mkclean.sim.cosim.commands.bench_cosim"
+    figures = jobs.run_job(module, config, params)
+    traced = {**config, "repeats": 1, "clock_cycles": 0}
+    with tempfile.TemporaryDirectory(prefix="mkclean-bench-waves-") as tmp:
+        middle = figures["rtl_db_cycles"] // 2
+        for name, waves in (("window", Waves(Path(tmp) / "window", around=middle)),
+                            ("full", Waves(Path(tmp) / "full"))):
+            run = jobs.run_job(module, traced, params, waves=waves)
+            figures[f"rtl_db_accesses_per_s_waves_{name}"] = run["rtl_db_accesses_per_s"]
+            figures[f"waves_{name}_trace_bytes"] = waves.trace.stat().st_size
+            figures[f"waves_{name}_cycles"] = (waves.window * 2 + 1 if name == "window"
+                                               else run["rtl_db_cycles"])
+    return figures
 
 
 def format_cosim(d):
     def runs(key):
         values = d[key + "_runs"]
         return "" if len(values) < 2 else " (runs: " + ", ".join(f"{v:,}" for v in values) + ")"
+
+    def traced(name, what):
+        return (f"  {what:<34}{d[f'rtl_db_accesses_per_s_waves_{name}']:>10,} accesses/s "
+                f"({d[f'waves_{name}_cycles']:,} cycles traced, "
+                f"{d[f'waves_{name}_trace_bytes'] / 1e6:,.1f} MB of FST)")
     return "\n".join([
         "Co-simulation (kernel model on the RTL MMU, one Verilator run; best of the runs, "
         "taken in turns)",
-        f"  {'db through the RTL':<34}{d['rtl_db_accesses_per_s']:>10,} accesses/s "
+        f"  {'db through the RTL, waves off':<34}{d['rtl_db_accesses_per_s']:>10,} accesses/s "
         f"({d['rtl_db_accesses']:,} accesses, {d['rtl_db_cycles']:,} cycles; target 100k)"
         + runs("rtl_db_accesses_per_s"),
+        traced("window", "  waves on, a replay's window"),
+        traced("full", "  waves on, the whole run"),
         f"  {'Python woken on every clock':<34}{d['python_per_clock_cycles_per_s']:>10,} "
         f"cycles/s" + runs("python_per_clock_cycles_per_s"),
     ])

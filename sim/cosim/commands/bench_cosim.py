@@ -31,7 +31,8 @@ async def measure(dut):
         t0 = time.perf_counter()
         for _ in range(cycles):
             await FallingEdge(dut.clk)
-        per_clock.append(round(cycles / (time.perf_counter() - t0)))
+        if cycles:
+            per_clock.append(round(cycles / (time.perf_counter() - t0)))
     best = max(runs, key=lambda run: run["accesses_per_s"])
     write_result(config, {
         "rtl_db_accesses_per_s": best["accesses_per_s"],
@@ -39,6 +40,6 @@ async def measure(dut):
         "rtl_db_accesses": best["accesses"],
         "rtl_db_cycles": best["cycles"],
         "rtl_db_lost_writes": max(run["lost_writes"] for run in runs),
-        "python_per_clock_cycles_per_s": max(per_clock),
+        "python_per_clock_cycles_per_s": max(per_clock, default=None),
         "python_per_clock_cycles_per_s_runs": per_clock,
     })
