@@ -14,11 +14,15 @@ WORKLOAD  ?= db
 
 all: test
 
-# Verilator compiles the simulation with g++ and make (Debian: build-essential).
+# Verilator compiles the simulation with g++ and make (Debian: build-essential); a traced
+# simulator (waves in FST) links liblz4 (Debian: liblz4-dev).
 deps:
 	@command -v g++ >/dev/null && command -v make >/dev/null || { \
 	  echo "installing g++ and make (build-essential)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq build-essential; }
+	@test -e /usr/include/lz4.h || { \
+	  echo "installing liblz4-dev (FST waves)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq liblz4-dev; }
 
 $(INSTALLED): pyproject.toml | deps
 	$(PYTHON) -m venv $(VENV)

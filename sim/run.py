@@ -16,7 +16,7 @@ def add_arguments(parser):
     parser.add_argument("--backend", default="golden", metavar="NAME",
                         help="hardware backend (default: golden)")
     parser.add_argument("--workload", default="db", metavar="NAME",
-                        help="random, db or stream (default: db)")
+                        help="the workload: one of those listed below (default: db)")
     parser.add_argument("--seed", default="1", metavar="S", help="random seed (integer)")
     parser.add_argument("--accesses", default="1000000", metavar="N",
                         help="loads and stores to do (default: 1000000)")

@@ -26,7 +26,8 @@ def seed_for(test: str) -> int:
 
 SMALL = {"random": dict(file_pages=8, writeback_every=97, check_every=50),
          "db": dict(file_pages=256, hot_pages=8, msync_every=700, writeback_every=1100),
-         "stream": dict(file_pages=64, writeback_every=300, write_every=5)}
+         "stream": dict(file_pages=64, writeback_every=300, write_every=5),
+         "clean_store": dict(pages=3)}
 
 
 @pytest.mark.parametrize("workload", sorted(WORKLOADS))

@@ -107,8 +107,9 @@ def test_rtl_run_says_it_builds_first(monkeypatch, capsys, tmp_path):
     from mkclean.sim.cosim import build, jobs
     assert not build.is_built(build_root=tmp_path)           # nothing there yet
     events = []
-    monkeypatch.setattr(build, "is_built", lambda params: False)
-    monkeypatch.setattr(build, "build", lambda params: events.append("build"))
+    monkeypatch.setattr(build, "is_built", lambda params, trace_format=None: False)
+    monkeypatch.setattr(build, "build",
+                        lambda params, trace_format=None: events.append("build"))
 
     def run_job(*args, **kwargs):
         events.append("run")
@@ -118,3 +119,24 @@ def test_rtl_run_says_it_builds_first(monkeypatch, capsys, tmp_path):
     err = capsys.readouterr().err
     assert err.index("building the RTL simulator") < err.index("stop here")
     assert events == ["build", "run"]
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["--waves", "w"], "--waves records the RTL's signals: it needs --backend rtl"),
+    (["--backend", "rtl", "--waves", "w", "--waves-format", "lxt"],
+     "--waves-format 'lxt': choose one of fst, vcd"),
+    (["--backend", "rtl", "--waves", "w", "--waves-at", "soon"],
+     "--waves-at 'soon' is not a number of cycles"),
+    (["--backend", "rtl", "--waves", "w", "--waves-at", "-5"], "--waves-at must be at least 0"),
+    (["--backend", "rtl", "--waves", "w", "--waves-window", "x"],
+     "--waves-window 'x' is not a number of cycles"),
+    (["--backend", "rtl", "--waves-at", "100"], "--waves-at needs --waves DIR"),
+    (["--backend", "rtl", "--waves", "afile"], "--waves 'afile' is a file, not a folder"),
+])
+def test_bad_waves_options(argv, needle, capsys, tmp_path, monkeypatch):
+    """Refused before any build or run."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("")
+    assert run_cli(*argv) == 2
+    assert needle in one_line(capsys)
+    assert not (tmp_path / "w").exists()

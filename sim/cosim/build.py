@@ -171,6 +171,11 @@ def build(params=None, *, build_root=None, trace_format=None, quiet=True) -> Pat
     if trace_format not in (None, *TRACE_FORMATS):
         raise ValueError(f"trace format {trace_format!r}: one of {', '.join(TRACE_FORMATS)}")
     _environment()
+    if trace_format == "fst" and not any(Path(d, "lz4.h").exists()
+                                         for d in ("/usr/include", "/usr/local/include")):
+        raise ToolError("FST waves need liblz4 to build the traced simulator (Debian: "
+                        "apt-get install liblz4-dev; `make` installs it), or take "
+                        "--waves-format vcd")
     folder = _build_folder(params, build_root, trace_format)
     folder.mkdir(parents=True, exist_ok=True)
     name = hdl_verilog.top_name(**params)

@@ -6,11 +6,12 @@ import the kernel model only, never a backend: the same workload runs on any.
 """
 
 from .base import Workload
+from .clean_store import CleanStore
 from .db import Db
 from .random_mix import RandomMix
 from .stream import Stream
 
-WORKLOADS = {"random": RandomMix, "db": Db, "stream": Stream}
+WORKLOADS = {"random": RandomMix, "db": Db, "stream": Stream, "clean_store": CleanStore}
 
 
 def make_workload(name: str, kernel, seed: int, accesses: int, **options) -> Workload:
