@@ -1,11 +1,11 @@
-"""The Sv39 page-table walker (hdl/README.md, steps 3 to 9) and the layouts of what it
-hands back: the leaf for the TLB (:class:`Leaf`) and its debug events
-(:class:`WalkEvents`). Its requests and responses are the MMU's
-(:class:`~.pte.Request`, :class:`~.pte.Response`).
+"""The Sv39 page-table walker (hdl/README.md, steps 3 to 9), its states
+(:class:`WalkState`) and the layouts of what it hands back: the leaf for the TLB
+(:class:`Leaf`) and its debug events (:class:`WalkEvents`). Its requests and responses
+are the MMU's (:class:`~.pte.Request`, :class:`~.pte.Response`).
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from . import wishbone
@@ -28,6 +28,15 @@ class Leaf(data.Struct):
     """A successful walk's leaf, for the TLB."""
     pte: Pte   #: As it is in memory after any A/D update.
     level: 2   #: 0, 1, 2: a 4K, 2M, 1G page.
+
+
+class WalkState(enum.Enum, shape=2):
+    """Where the walker is. An enum of the gateware rather than an ``m.FSM``'s private
+    encoding, so that a trace viewer names the states from here (sim/waves/)."""
+    IDLE = 0      #: No walk: takes a request once its last response is taken.
+    WALK = 1      #: Steps 3 to 6: a PTE a cycle, from the walk cache or the bus.
+    AD_READ = 2   #: Step 7, Svadu: the leaf re-read under the bus lock.
+    AD_WRITE = 3  #: Step 7: the leaf written back with A (and D).
 
 
 class WalkEvents(data.Struct):
@@ -87,6 +96,7 @@ class PageTableWalker(wiring.Component):
         level = Signal(2)
         pte_addr = Signal(PADDR_BITS)
         leaf = Signal(Pte)     # the leaf as the walk read it: the A/D compare value
+        state = Signal(WalkState)
         stale = Signal()
         busy = Signal()
         walk_begin = Signal()
@@ -115,7 +125,7 @@ class PageTableWalker(wiring.Component):
                 resp.payload.tval.eq(vaddr if fault else 0),
                 fill.valid.eq(0 if fault else keep),
             ]
-            m.next = "IDLE"
+            m.d.sync += state.eq(WalkState.IDLE)
 
         def finish_leaf(pte):
             """The leaf passed every page-fault check and its A/D are set: the physical
@@ -133,8 +143,8 @@ class PageTableWalker(wiring.Component):
         bus = self.bus
         m.d.comb += bus.sel.eq(0xff)
 
-        with m.FSM():
-            with m.State("IDLE"):
+        with m.Switch(state):
+            with m.Case(WalkState.IDLE):
                 m.d.comb += self.req.ready.eq(~resp.valid)
                 with m.If(self.req.valid & self.req.ready):
                     req = self.req.payload
@@ -142,9 +152,9 @@ class PageTableWalker(wiring.Component):
                                  stale.eq(0), walk_begin.eq(1),
                                  pte_addr.eq(Cat(Const(0, 3), Vaddr(req.vaddr).vpn2,
                                                  self.csr.satp.ppn))]
-                    m.next = "WALK"
+                    m.d.sync += state.eq(WalkState.WALK)
 
-            with m.State("WALK"):
+            with m.Case(WalkState.WALK):
                 m.d.comb += busy.eq(1)
                 in_range = pte_addr < self.phys_size
                 pte = Pte(Mux(wc.hit, wc.pte, bus.dat_r))
@@ -175,26 +185,27 @@ class PageTableWalker(wiring.Component):
                             finish(1, page_fault_cause(kind))
                         with m.Else():
                             m.d.sync += leaf.eq(pte)
-                            m.next = "AD_READ" if self.ad_lock else "AD_WRITE"
+                            m.d.sync += state.eq(WalkState.AD_READ if self.ad_lock
+                                                 else WalkState.AD_WRITE)
                     with m.Else():
                         finish_leaf(pte)
 
-            with m.State("AD_READ"):
+            with m.Case(WalkState.AD_READ):
                 m.d.comb += [busy.eq(1), bus.cyc.eq(1), bus.stb.eq(1), bus.lock.eq(1),
                              bus.adr.eq(pte_addr[3:])]
                 with m.If(bus.err):
                     finish(1, access_fault_cause(kind))
                 with m.Elif(bus.ack):
                     with m.If(bus.dat_r == leaf.as_value()):
-                        m.next = "AD_WRITE"
+                        m.d.sync += state.eq(WalkState.AD_WRITE)
                     with m.Else():
                         # Changed since the walk read it (the kernel's mkclean, say):
                         # writing our A/D now would resurrect a stale PTE. Walk again.
                         m.d.sync += [level.eq(2), pte_addr.eq(root_addr),
                                      walk_begin.eq(1)]
-                        m.next = "WALK"
+                        m.d.sync += state.eq(WalkState.WALK)
 
-            with m.State("AD_WRITE"):
+            with m.Case(WalkState.AD_WRITE):
                 updated = Signal(Pte)
                 m.d.comb += [
                     updated.eq(leaf),
