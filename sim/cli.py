@@ -12,6 +12,7 @@ COMMANDS = {
     "verify": ("mkclean.sim.cosim.verify", "random differential campaign: RTL MMU vs golden model"),
     "bench": ("mkclean.sim.bench", "measure the MMU and the kernel model, print figures"),
     "run": ("mkclean.sim.run", "run a workload on the kernel model over a hardware backend"),
+    "waves": ("mkclean.sim.waves.command", "draw a window of a trace as a PNG, decoded"),
 }
 
 
@@ -27,6 +28,7 @@ examples:
   mkclean run --backend rtl --workload random     ... on the RTL MMU under Verilator
   mkclean verify --seed 7                         RTL against the golden MMU, at random
   mkclean bench                                   figures of the MMU and the kernel
+  mkclean waves TRACE --at 1200 -o fault.png      a trace's window, decoded, as a PNG
 
 'mkclean COMMAND --help' tells more of each. Exit status: 0, 1 when a run failed (a lost
 write, a mismatch), 2 for bad input."""

@@ -63,9 +63,11 @@ class Trace:
             raise TraceError(f"{self.path} is empty, not a trace")
         import pywellen     # a compiled extension: only for the commands that read traces
         try:
-            self._wave = pywellen.Waveform(str(self.path))
-            variables = self._wave.all_vars()
-        except (Exception, _panic()) as e:
+            with _rust_quiet():
+                self._wave = pywellen.Waveform(str(self.path))
+                variables = self._wave.all_vars()
+        except BaseException as e:
+            _reraise_unless_reader_failed(e)
             raise TraceError(f"{self.path} cannot be read as a trace (FST or VCD): "
                              f"{_one_line(e)}") from None
         self._vars = {var.full_name: var for var in variables}
@@ -142,8 +144,10 @@ class Trace:
                 raw[str(signal)].append((time, value))
 
             try:
-                self._wave.stream_changes(record, list(wanted.values()))
-            except (Exception, _panic()) as e:
+                with _rust_quiet():
+                    self._wave.stream_changes(record, list(wanted.values()))
+            except BaseException as e:
+                _reraise_unless_reader_failed(e)
                 raise TraceError(f"{self.path} is truncated or damaged: "
                                  f"{_one_line(e)}") from None
             for signal, changes in raw.items():
@@ -169,14 +173,34 @@ def _ps_per_unit(timescale, path):
     return int(scale)
 
 
-def _panic():
-    """pyo3's PanicException (a BaseException, not an Exception): what pywellen raises
-    when its Rust code gives up on a file."""
-    try:
-        from pyo3_runtime import PanicException
-    except ImportError:
-        return Exception
-    return PanicException
+def _reraise_unless_reader_failed(error):
+    """Let through what is not pywellen giving up on a file: an interrupt, an exit. Its
+    Rust code gives up with pyo3's PanicException, a BaseException that cannot be
+    imported by name (a truncated FST trips an assertion of the reader)."""
+    if not isinstance(error, Exception) and type(error).__name__ != "PanicException":
+        raise error
+
+
+class _rust_quiet:
+    """Hold back what the Rust reader writes to the stderr file descriptor while it
+    reads: a panic prints its message and a backtrace note there before it becomes a
+    Python exception, which says the same in one line."""
+
+    def __enter__(self):
+        import os
+        import sys
+        import tempfile
+        sys.stderr.flush()
+        self._held = tempfile.TemporaryFile()
+        self._saved = os.dup(2)
+        os.dup2(self._held.fileno(), 2)
+
+    def __exit__(self, *exc):
+        import os
+        os.dup2(self._saved, 2)
+        os.close(self._saved)
+        self._held.close()
+        return False
 
 
 def _one_line(error):
