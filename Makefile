@@ -15,7 +15,8 @@ WORKLOAD  ?= db
 all: test
 
 # Verilator compiles the simulation with g++ and make (Debian: build-essential); a traced
-# simulator (waves in FST) links liblz4 (Debian: liblz4-dev).
+# simulator (waves in FST) links liblz4 (Debian: liblz4-dev); a test opens a trace's save
+# file in GTKWave on a virtual screen (gtkwave, xvfb).
 deps:
 	@command -v g++ >/dev/null && command -v make >/dev/null || { \
 	  echo "installing g++ and make (build-essential)"; \
@@ -23,6 +24,10 @@ deps:
 	@test -e /usr/include/lz4.h || { \
 	  echo "installing liblz4-dev (FST waves)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq liblz4-dev; }
+	@command -v gtkwave >/dev/null && command -v xvfb-run >/dev/null || { \
+	  echo "installing gtkwave and xvfb (the test that opens a save file in GTKWave)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends gtkwave xvfb xauth; }
 
 $(INSTALLED): pyproject.toml | deps
 	$(PYTHON) -m venv $(VENV)

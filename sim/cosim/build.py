@@ -23,6 +23,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -441,8 +442,9 @@ def run(test_module, params=None, *, testcase=None, env=None, build_root=None, w
         raise ToolError(f"the simulation did not run ({e}); see {log}") from None
     finally:
         if waves and waves.trace.exists():
-            from ..waves.gtkw import write_save
-            write_save(waves.trace)
+            # When the run failed, its own error is the one to report: a trace it left
+            # half written must not hide it.
+            _write_save(waves.trace, quiet=sys.exc_info()[0] is not None)
     if not results.exists():
         raise ToolError(f"the simulation wrote no results; see {log}")
     out = []
@@ -453,6 +455,18 @@ def run(test_module, params=None, *, testcase=None, env=None, build_root=None, w
         out.append(TestResult(case.get("name"), failure is None,
                               "" if failure is None else (failure.get("message") or "")))
     return out
+
+
+def _write_save(trace, quiet=False):
+    """The GTKWave save file and its filters beside ``trace``; ``quiet``: not a word if
+    the trace cannot be read."""
+    from ..waves.gtkw import write_save
+    from ..waves.trace import TraceError
+    try:
+        write_save(trace)
+    except TraceError as e:
+        if not quiet:
+            raise ToolError(f"the simulation's trace cannot be read: {e}") from None
 
 
 def params_from_env():
