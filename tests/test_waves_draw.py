@@ -81,25 +81,40 @@ def test_reader_finds_the_clock_and_the_window(walk):
         trace.changes(["nowhere.x"], 0, 1)
 
 
+def write_vcd(path, changes, vars_):
+    """A VCD as pyvcd writes it, in ns: ``changes`` (time, var, value), ``vars_`` var ->
+    (scope, width)."""
+    buf = io.StringIO()
+    with vcd.VCDWriter(buf, timescale="1 ns", date="today") as writer:
+        handles = {name: writer.register_var(scope, name, "wire", size=width)
+                   for name, (scope, width) in vars_.items()}
+        for t, name, value in sorted(changes, key=lambda c: c[0]):
+            writer.change(handles[name], t, value)
+    path.write_text(buf.getvalue())
+
+
 def test_reader_reads_vcd_with_unknown_bits(tmp_path):
     """A VCD (pyvcd's, in ns): times become ps, x bits a value of None."""
     path = tmp_path / "small.vcd"
-    buf = io.StringIO()
-    changes = sorted([(t, "clk", (t // 5) % 2) for t in range(0, 100, 5)] +
-                     [(0, "state", "x"), (12, "state", 1), (33, "state", 2)],
-                     key=lambda c: c[0])
-    with vcd.VCDWriter(buf, timescale="1 ns", date="today") as writer:
-        vars_ = {"clk": writer.register_var("top", "clk", "wire", size=1),
-                 "state": writer.register_var("top.u", "state", "wire", size=2)}
-        for t, name, value in changes:
-            writer.change(vars_[name], t, value)
-    path.write_text(buf.getvalue())
+    write_vcd(path, [(t, "clk", (t // 5) % 2) for t in range(0, 100, 5)] +
+              [(0, "state", "x"), (12, "state", 1), (33, "state", 2)],
+              {"clk": ("top", 1), "state": ("top.u", 2)})
     trace = Trace(path)
     assert trace.widths == {"top.clk": 1, "top.u.state": 2}
     assert (trace.period, trace.cycles) == (PERIOD_PS, (0, 9))
     assert trace.changes(["top.u.state"], 0, 9) == {
         "top.u.state": [(0, None), (12_000, 1), (33_000, 2)]}
     assert trace.changes(["top.u.state"], 2, 2) == {"top.u.state": [(20_000, 1)]}
+
+
+def test_a_trace_without_clock_has_vars_but_no_cycles(tmp_path, capfd):
+    path = tmp_path / "noclock.vcd"
+    write_vcd(path, [(0, "state", 0), (12, "state", 1)], {"state": ("top", 2)})
+    trace = Trace(path)
+    assert trace.widths == {"top.state": 2}     # what the GTKWave save file needs
+    with pytest.raises(TraceError, match="no 'clk' signal"):
+        trace.cycles
+    assert_refused(*waves([path, "-o", tmp_path / "x.png"], capfd), "no 'clk' signal")
 
 
 # -- the picture -------------------------------------------------------------------------

@@ -41,7 +41,9 @@ def add_arguments(parser):
                         help="print what was drawn as JSON: the window, each signal's "
                              "decoded value at each change, the kernel's events")
     parser.epilog = ("groups: " + ", ".join(_groups()) + "\n\nexample:\n"
-                     "  mkclean waves build/waves/run/trace.fst --at 1200 -o fault.png")
+                     "  mkclean waves build/waves/run/trace.fst --at 1200 -o fault.png\n\n"
+                     "Exit status: 0, 2 for bad input (a missing, truncated or foreign "
+                     "trace,\nan unknown group, a window outside the trace).")
 
 
 def _groups():

@@ -12,6 +12,7 @@ clock) raises :class:`TraceError` with one line naming the problem.
 """
 
 from fractions import Fraction
+from functools import cached_property
 from pathlib import Path
 
 #: the name of the clock var the cycles are counted on
@@ -41,10 +42,12 @@ class Trace:
     ----------
     path : Path
     widths : dict[str, int]
-        Every var, by its full name (``mkclean_batch_tb.u.mmu.ptw.fsm_state``), with its
+        Every var, by its full name (``mkclean_batch_tb.u.mmu.ptw.state``), with its
         width in bits.
     period : int
-        ps per clock cycle, from the first two rising edges of ``clk``.
+        ps per clock cycle, from the first two rising edges of ``clk``. This, ``cycles``
+        and the conversions read the clock when first asked (TraceError if the trace
+        has no ``clk`` or too little of it).
     cycles : tuple[int, int]
         The first and the last cycle the trace holds (the last is the one of the last
         rising edge of ``clk``: the trace's final instant may open a cycle it has no
@@ -74,33 +77,49 @@ class Trace:
         self.widths = {name: var.bitwidth for name, var in self._vars.items()}
         self._to_ps = _ps_per_unit(self._wave.timescale, self.path)
         self._streamed = {}     # signal -> [(ps, value)], see _stream
-        self._find_clock()
 
-    def _find_clock(self):
-        """Period, phase and the first and last cycle, from the edges of ``clk``."""
+    # The clock is found when first asked for: reading only the vars (the GTKWave save
+    # file's writer) need not stream every edge of a long run's clock.
+
+    @property
+    def period(self):
+        return self._clock[0]
+
+    @property
+    def cycles(self):
+        return self._clock[2]
+
+    @property
+    def clock(self):
+        """The full name of the clock var the cycles are counted on (the top's ``clk``)."""
         candidates = [n for n in self._vars
                       if n.rsplit(".", 1)[-1] == CLOCK and self._vars[n].bitwidth == 1]
         if not candidates:
             raise TraceError(f"{self.path} has no {CLOCK!r} signal to count cycles on")
-        self.clock = min(candidates, key=lambda n: (n.count("."), n))    # the top's
-        edges = self._stream([self.clock])[self.clock]
+        return min(candidates, key=lambda n: (n.count("."), n))
+
+    @cached_property
+    def _clock(self):
+        """(period, phase, (first cycle, last cycle)), from the edges of ``clk``."""
+        clock = self.clock
+        edges = self._stream([clock])[clock]
         rises = [t for (t, v), (_, before) in zip(edges[1:], edges) if v == 1 and before == 0]
         if len(rises) < 2:
-            raise TraceError(f"{self.path}: {self.clock} has fewer than two rising edges, "
+            raise TraceError(f"{self.path}: {clock} has fewer than two rising edges, "
                              "no clock period to count cycles with")
-        self.period = rises[1] - rises[0]
+        period = rises[1] - rises[0]
         # A cycle runs from a falling edge to the next: the rising edge is half-way in.
-        self._phase = (rises[0] - self.period // 2) % self.period
-        first = self.cycle_of(edges[0][0])
-        self.cycles = (first, max(first, self.cycle_of(rises[-1])))
+        phase = (rises[0] - period // 2) % period
+        first = (edges[0][0] - phase) // period
+        return period, phase, (first, max(first, (rises[-1] - phase) // period))
 
     def cycle_of(self, time):
         """The cycle the time (ps) falls in."""
-        return (time - self._phase) // self.period
+        return (time - self._clock[1]) // self.period
 
     def time_of(self, cycle):
         """When the cycle starts (ps): its falling edge of ``clk``."""
-        return cycle * self.period + self._phase
+        return cycle * self.period + self._clock[1]
 
     def changes(self, paths, first_cycle, last_cycle):
         """The values of the vars ``paths`` from the start of ``first_cycle`` to the end of
