@@ -20,16 +20,20 @@ from mkclean.sim.waves.trace import Trace, TraceError
 PERIOD_PS = 10_000
 
 
-@pytest.fixture(scope="module")
-def walk(tmp_path_factory):
-    """The bench's trace and what the bench saw (its cycles, its answers)."""
-    folder = tmp_path_factory.mktemp("walk")
+def run_walk(folder, trace_format):
     seen = folder / "seen.json"
     results = build.run("cosim_benches.waves_walk", {"batch_depth": 64},
-                        waves=build.Waves(folder), env={"MKCLEAN_WAVES_WALK_OUT": str(seen)})
+                        waves=build.Waves(folder, format=trace_format),
+                        env={"MKCLEAN_WAVES_WALK_OUT": str(seen)})
     assert [(r.name, r.passed) for r in results] == [("walk_then_fault", True)], \
         results[0].message if results else "cocotb ran nothing"
-    return folder / "trace.fst", json.loads(seen.read_text())
+    return folder / f"trace.{trace_format}", json.loads(seen.read_text())
+
+
+@pytest.fixture(scope="module")
+def walk(tmp_path_factory):
+    """The bench's FST trace and what the bench saw (its cycles, its answers)."""
+    return run_walk(tmp_path_factory.mktemp("walk"), "fst")
 
 
 def waves(argv, capfd):
@@ -151,6 +155,21 @@ def test_png_is_drawn_from_a_real_trace_with_decoded_values(walk, tmp_path, capf
     assert (event["event"], event["addr"], event["cycle"]) == ("DO_FAULT", seen["unmapped"],
                                                                seen["event_cycle"])
     assert event["time_ps"] % PERIOD_PS < PERIOD_PS // 2    # before the rising edge
+
+
+def test_vcd_and_fst_of_one_run_draw_the_same(walk, tmp_path_factory, capfd):
+    """The same run traced as VCD (another simulator build) reads as its FST does."""
+    fst, seen = walk
+    vcd_trace, vcd_seen = run_walk(tmp_path_factory.mktemp("walk-vcd"), "vcd")
+    assert vcd_seen == seen
+    drawn = []
+    for path in (fst, vcd_trace):
+        status, stdout, err = waves([path, "--at", seen["batch_cycle"], "--window", 35,
+                                     "-o", path.with_suffix(".png"), "--json"], capfd)
+        assert status == 0, err
+        drawn.append({k: v for k, v in json.loads(stdout).items() if k != "file"})
+    assert drawn[0] == drawn[1]
+    assert drawn[0]["events"] and drawn[0]["signals"]
 
 
 def test_window_defaults_to_the_first_kernel_event(walk, tmp_path, capfd):

@@ -80,6 +80,8 @@ def draw(rows, first_cycle, last_cycle, out, title, mark=None):
 
     if mark is not None:
         ax.axvspan(mark, mark + 1, color="#fff3b0", zorder=0)
+        # In a long window the cycle is under a pixel wide: a line says where it is.
+        ax.axvline(mark + 0.5, color="#e0a800", linewidth=1.0, alpha=0.6, zorder=0.6)
     if x1 - x0 <= GRID_CYCLES:
         ax.vlines(range(x0, x1 + 1), -0.5, len(lines) - 0.5, colors="#e4e4e4",
                   linewidths=0.5, zorder=0.5)
