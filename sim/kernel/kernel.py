@@ -18,7 +18,7 @@ from .pgtable import pgd_alloc
 from .policies import make_policy
 from .process import Process
 from .rmap import folio_referenced, folio_test_pte_dirty
-from .tlbflush import flush_tlb_mm
+from .tlbflush import flush_tlb_mm, sfence_vma
 from .writeback import end_page_writeback, vfs_fsync_range, wb_writeback
 
 AD_MODES = ("svadu", "svade")
@@ -81,6 +81,10 @@ class Kernel:
         self.hw = hw
         #: The hardware's access port, bound once: the TLB-hit path calls nothing else.
         self.access = hw.access
+        #: ``event(KernelEvent, addr=0)``: tell the hardware what the kernel does, for a
+        #: trace (seam ``Hardware.kernel_event``). The backend's method bound once, so an
+        #: untraced run pays one call that returns per kernel action.
+        self.event = hw.kernel_event
         self.sched = sched if sched is not None else Sched()
         self.soft_dirty = soft_dirty
         self.trace = [] if trace else None
@@ -108,7 +112,7 @@ class Kernel:
         self._free_asids = []
         # Boot: user mode, no SUM/MXR, A/D per the ad mode. satp is set per process.
         hw.set_csr(priv=Priv.U, sum=False, mxr=False, adue=(ad == "svadu"))
-        hw.sfence_vma(None, None)
+        sfence_vma(self, None, None)
 
     # -- lifetime -------------------------------------------------------------------------------
 

@@ -5,6 +5,8 @@ where it takes and drops the PTE lock and the page lock (see locking.py): a late
 can interleave paths exactly there.
 """
 
+from mkclean.sim.hw.seam import KernelEvent
+
 from .constants import (FAULT_FLAG_WRITE, PAGE_MASK, PAGE_SHIFT, PGDIR_SHIFT, PMD_SHIFT,
                         PMD_SIZE, VM_FAULT_ERROR, VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_OOM,
                         VM_FAULT_RETRY, VM_FAULT_SIGSEGV, VM_MAYSHARE, VM_MIXEDMAP, VM_PFNMAP,
@@ -159,6 +161,7 @@ def do_anonymous_page(vmf: Vmf) -> int:
 # -- no PTE yet: file pages -------------------------------------------------------------------------
 
 def do_fault(vmf: Vmf) -> int:
+    vmf.kernel.event(KernelEvent.DO_FAULT, vmf.real_address)
     if not vmf.write:
         return do_read_fault(vmf)
     if not vmf.vma.vm_flags & VM_SHARED:
@@ -303,6 +306,7 @@ def fault_dirty_shared_page(vmf: Vmf) -> int:
 def do_wp_page(vmf: Vmf) -> int:
     """A store hit a present read-only PTE; called with the PTE lock held, drops it."""
     kernel = vmf.kernel
+    kernel.event(KernelEvent.DO_WP_PAGE, vmf.real_address)
     vma = vmf.vma
     vmf.page = vm_normal_page(kernel, vma, vmf.address, vmf.orig_pte)
     if vma.vm_flags & (VM_SHARED | VM_MAYSHARE):

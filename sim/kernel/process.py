@@ -9,7 +9,7 @@ import errno
 import numbers
 import signal
 
-from mkclean.sim.hw.seam import Kind, Trap
+from mkclean.sim.hw.seam import KernelEvent, Kind, Trap
 
 from . import mmap as mmap_mod
 from .constants import (FAULT_FLAG_WRITE, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE,
@@ -235,6 +235,7 @@ class Process:
         offset = _int(offset, "offset")
         if addr is not None:
             addr = _int(addr, "addr")
+        kernel.event(KernelEvent.SYS_MMAP, addr or 0)
         mtype = flags & MAP_TYPE
         if mtype not in (MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE):
             raise KernelError(errno.EINVAL, "flags need exactly one of MAP_SHARED, MAP_PRIVATE")
@@ -314,6 +315,7 @@ class Process:
     def munmap(self, addr: int, length: int) -> None:
         mm = self._alive()
         addr = _int(addr, "addr")
+        self.kernel.event(KernelEvent.SYS_MUNMAP, addr)
         length = _int(length, "length")
         if addr % PAGE_SIZE or addr < 0:
             raise KernelError(errno.EINVAL, f"address {addr:#x} not page-aligned")
@@ -328,6 +330,7 @@ class Process:
     def mprotect(self, addr: int, length: int, prot: int) -> None:
         mm = self._alive()
         addr = _int(addr, "addr")
+        self.kernel.event(KernelEvent.SYS_MPROTECT, addr)
         length = _int(length, "length")
         prot = _int(prot, "prot")
         if addr % PAGE_SIZE or addr < 0:
@@ -357,6 +360,7 @@ class Process:
     def msync(self, addr: int, length: int, flags: int) -> None:
         mm = self._alive()
         addr = _int(addr, "addr")
+        self.kernel.event(KernelEvent.SYS_MSYNC, addr)
         length = _int(length, "length")
         flags = _int(flags, "flags")
         if flags & ~(MS_ASYNC | MS_INVALIDATE | MS_SYNC):
@@ -389,6 +393,7 @@ class Process:
         """mlock/munlock: set or clear VM_LOCKED on the range's VMAs; mlock faults it in."""
         mm = self._alive()
         addr = _int(addr, "addr")
+        self.kernel.event(KernelEvent.SYS_MLOCK if on else KernelEvent.SYS_MUNLOCK, addr)
         length = _int(length, "length")
         if addr < 0 or length < 0:
             raise KernelError(errno.EINVAL, "negative address or length")
@@ -413,6 +418,7 @@ class Process:
         self._alive()
         f = self._file(f)
         offset = _int(offset, "offset")
+        self.kernel.event(KernelEvent.SYS_WRITE, offset)
         if offset < 0:
             raise KernelError(errno.EINVAL, f"negative offset {offset}")
         if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -430,6 +436,7 @@ class Process:
         self._alive()
         f = self._file(f)
         offset = _int(offset, "offset")
+        self.kernel.event(KernelEvent.SYS_READ, offset)
         n = _int(n, "n")
         if offset < 0 or n < 0:
             raise KernelError(errno.EINVAL, "negative offset or count")
@@ -440,6 +447,7 @@ class Process:
         self._alive()
         f = self._file(f)
         size = _int(size, "size")
+        self.kernel.event(KernelEvent.SYS_FTRUNCATE, size)
         if size < 0:
             raise KernelError(errno.EINVAL, f"negative size {size}")
         if size > MAX_FILE_SIZE:
@@ -451,11 +459,13 @@ class Process:
 
     def fork(self) -> "Process":
         mm = self._alive()
+        self.kernel.event(KernelEvent.SYS_FORK)
         self._cover("fork", mm, 0, TASK_SIZE)
         return self.kernel._new_process(dup_mm(self.kernel, mm))
 
     def exit(self) -> None:
         mm = self._alive()
+        self.kernel.event(KernelEvent.SYS_EXIT)
         self._cover("exit", mm, 0, TASK_SIZE)
         self.kernel._exit(self, mm)
 

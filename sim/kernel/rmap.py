@@ -8,6 +8,8 @@ VMAs that map the page's file, not with the size of any address space.
 the page writable or dirty, flushing each from the TLB, so that the next store faults.
 """
 
+from mkclean.sim.hw.seam import KernelEvent
+
 from .constants import VM_SHARED
 from .errors import KernelBug
 from .locking import pte_lock, pte_unlock
@@ -128,6 +130,7 @@ def folio_mkclean(kernel, page) -> bool:
 def _mkclean_walk(kernel, page, mkclean_one) -> bool:
     """Apply ``mkclean_one`` to every shared mapping of the page through the reverse map;
     True if any of them was dirty (or writable)."""
+    kernel.event(KernelEvent.PAGE_MKCLEAN, page.paddr)
     if not page.mapcount or page.mapping is None:
         return False
     cleaned = 0

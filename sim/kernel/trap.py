@@ -2,7 +2,7 @@
 
 import signal
 
-from mkclean.sim.hw.seam import Cause
+from mkclean.sim.hw.seam import Cause, KernelEvent
 
 from .constants import (FAULT_FLAG_INSTRUCTION, FAULT_FLAG_WRITE, TASK_SIZE, VM_EXEC,
                         VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_READ, VM_WRITE)
@@ -32,6 +32,7 @@ def bad_area(kernel, addr: int, why: str, vma=None) -> Signal:
 
 def do_page_fault(kernel, mm, cause: int, addr: int) -> None:
     """Handle one trap of a user access; returns to retry it, or raises Signal."""
+    kernel.event(KernelEvent.TRAP, addr)
     traps = kernel.counters["traps"]
     name = CAUSE_NAMES.get(cause, str(cause))
     traps[name] = traps.get(name, 0) + 1

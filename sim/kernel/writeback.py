@@ -14,6 +14,8 @@ or when the caller of :func:`wb_writeback` says so.
 
 import os
 
+from mkclean.sim.hw.seam import KernelEvent
+
 from .constants import PAGE_SHIFT, PAGE_SIZE, WB_SYNC_ALL, WB_SYNC_NONE
 from .errors import KernelBug
 from .locking import lock_page, unlock_page
@@ -36,13 +38,18 @@ def folio_account_cleaned(page, mapping) -> None:
 
 
 def set_page_dirty(page) -> bool:
-    """folio_mark_dirty: set PG_dirty; True if it was clean. Accounts it if the file can write back."""
+    """folio_mark_dirty: set PG_dirty; True if it was clean. Accounts it if the file can write back.
+
+    A page cache page that was clean is a SET_PAGE_DIRTY kernel event (its physical
+    address); one already dirty changes nothing and is none."""
     if page.dirty:
         return False
     page.dirty = True
     mapping = page.mapping
-    if mapping is not None and mapping.can_writeback:        # filemap_dirty_folio
-        folio_account_dirtied(page, mapping)
+    if mapping is not None:
+        mapping.kernel.event(KernelEvent.SET_PAGE_DIRTY, page.paddr)
+        if mapping.can_writeback:                             # filemap_dirty_folio
+            folio_account_dirtied(page, mapping)
     return True                                               # noop_dirty_folio otherwise
 
 
@@ -131,6 +138,7 @@ def writepage(kernel, page, wbc) -> None:
     until the completion.
     """
     mapping = page.mapping
+    kernel.event(KernelEvent.WRITEBACK, page.paddr)
     set_page_writeback(page)
     start = page.index << PAGE_SHIFT
     valid = min(PAGE_SIZE, mapping.i_size - start)

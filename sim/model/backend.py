@@ -104,6 +104,9 @@ class GoldenHardware:
             buf[paddr:paddr + n] = data
         return old
 
+    def kernel_event(self, event, addr: int = 0) -> None:
+        """Nothing: the golden backend records no trace."""
+
     def tlb_entries(self):
         return self.mmu.tlb.entries
 
