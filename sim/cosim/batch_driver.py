@@ -8,18 +8,20 @@ entries and the mirror's map entries are encoded and decoded with the gateware's
 ``lib.data`` layouts (BatchOp, BatchResponse, TlbEntry, frame_entry): no field offset is
 written out here.
 
-Runs inside the simulator. Imports: cocotb, the gateware's layouts (hdl/),
-:mod:`.mmu_driver`, :mod:`.vpi`.
+Runs inside the simulator. Imports: cocotb, the gateware's layouts (hdl/), the seam's
+kernel events, :mod:`.build`'s clock, :mod:`.mmu_driver`, :mod:`.vpi`.
 """
 
 import os
 from array import array
 
-from cocotb.triggers import FallingEdge
+from cocotb.triggers import FallingEdge, Timer
 
 from ...hdl.batch import LANES, BatchOp, BatchResponse, Op
 from ...hdl.pt_mirror import LINE_BITS, LINES_PER_FRAME, frame_entry
+from ..hw.seam import KernelEvent
 from ..model.memory import Memory
+from .build import CLOCK_HALF_PERIOD_NS
 from .mmu_driver import RtlMmu, unpack_tlb_entries
 from .vpi import WideArray
 
@@ -30,6 +32,9 @@ class BatchRtlMmu(RtlMmu):
     page-table mirror are answered inside it. Python wakes for the batch's end and for
     the walker's transactions the mirror leaves to it: A/D writes, reads of frames not
     mirrored yet, and all of them while the mirror is off.
+
+    In a traced run it also shows the kernel's actions on the testbench's debug port
+    (:meth:`show_kernel_events`).
 
     The mirror is on when the RAM has no wait states (``ram.latency`` 0) and no
     ``ram.hook`` needs to see transactions. Its bookkeeping is here: a frame the walker read from
@@ -141,6 +146,29 @@ class BatchRtlMmu(RtlMmu):
     def tlb_snapshot(self, count):
         """The TLB's entries as the last snapshot operation found them."""
         return unpack_tlb_entries(self._snapshot[0], count)
+
+    # -- the kernel's debug port ---------------------------------------------------------
+
+    async def show_kernel_events(self, events):
+        """Write ``events`` ((KernelEvent, addr) in the order the kernel did them) to the
+        testbench's ``kernel_event``/``kernel_addr``, one a picosecond from now (a falling
+        edge), then NONE/0: in a trace, each is a pulse of 1 ps between two clock edges.
+
+        All of it ends before the next rising edge, half a period away, so the MMU sees
+        nothing and its cycles are those of an untraced run: past
+        :data:`KERNEL_EVENTS_AT_ONCE` events, the rest are one MORE event with their
+        count."""
+        dut = self.dut
+        event_port, addr_port = dut.kernel_event, dut.kernel_addr
+        if len(events) > KERNEL_EVENTS_AT_ONCE:
+            more = len(events) - KERNEL_EVENTS_AT_ONCE
+            events = events[:KERNEL_EVENTS_AT_ONCE] + [(KernelEvent.MORE, more)]
+        for event, addr in events:
+            event_port.value = int(event)
+            addr_port.value = addr & _ADDR_MASK
+            await Timer(1, "ps")
+        event_port.value = KernelEvent.NONE.value
+        addr_port.value = 0
 
     # -- the page-table mirror ---------------------------------------------------------
 
@@ -268,6 +296,13 @@ if (_VADDR, _KIND, BatchResponse.as_shape()["paddr"].offset) != (0, 64, 0) \
                       "sim/cosim/batch_driver.py's fast paths rely on")
 #: The queue entry that copies the TLB's entries to ``batch_tlb_snapshot``.
 SNAPSHOT_OP = Op.SNAPSHOT.value << _OP
+#: Kernel events written in one hand-over at most (then MORE): one a picosecond, and the
+#: rising edge is 5000 ps after the falling edge they start at; the margin is the MORE
+#: event, the NONE after it, and room to spare.
+KERNEL_EVENTS_AT_ONCE = 4000
+_ADDR_MASK = (1 << 64) - 1
+if KERNEL_EVENTS_AT_ONCE + 2 >= CLOCK_HALF_PERIOD_NS * 1000:
+    raise ImportError("the kernel's events would not fit between a falling and a rising edge")
 
 
 def access_op(vaddr, kind):

@@ -14,12 +14,19 @@ holds copies of the frames the walker reads, which every write here keeps in ste
 sfences, then a batch of loads and stores translated by the RTL at one per cycle with
 Python asleep; then their data moves in program order.
 
+In a traced run (MKCLEAN_TRACED=1, which build.run sets) the kernel's actions
+(``kernel_event``) wait in a list while the kernel runs and go to the testbench's debug
+port when the simulator next runs, before anything else it does there: the story of a
+fault (the access's batch, the kernel's answer, the retry's batch) reads in order in the
+trace. Untraced, ``kernel_event`` is a method that returns.
+
 Runs inside the simulator (the kernel's thread and cocotb's). Imports: the seam
 (sim/hw/seam.py), the golden model's Memory, :mod:`.batch_driver`. It must stay
 importable outside a simulator: the backend registry (sim/hw/backends.py) names
 :func:`outside_simulation` here by its path.
 """
 
+import os
 import sys
 
 from ..hw.seam import Cause, Csr, Kind, Trap
@@ -55,9 +62,13 @@ class RtlHardware:
         Check the page-table mirror against memory after every batch (see
         :class:`~.batch_driver.BatchRtlMmu`; default: MKCLEAN_CHECK_MIRROR=1 in the
         environment).
+    traced : bool, optional
+        Show the kernel's events on the testbench's debug port (see the module; default:
+        MKCLEAN_TRACED=1 in the environment, a run that records a trace).
     """
 
-    def __init__(self, dut, params, latency=0, rng=None, rtl=None, check_mirror=None):
+    def __init__(self, dut, params, latency=0, rng=None, rtl=None, check_mirror=None,
+                 traced=None):
         self.params = params
         self.phys_size = params["phys_size"]
         self.mem = Memory(self.phys_size)
@@ -79,6 +90,11 @@ class RtlHardware:
         self._fault_at = None        # the queue index where the last batch stopped on a fault
         self._kernel_ran = True
         self._in_bus_hook = False
+        self._events = []            # (KernelEvent, addr) since the simulator last ran
+        if traced is None:
+            traced = os.environ.get("MKCLEAN_TRACED") == "1"
+        if traced:
+            self.kernel_event = self._queue_kernel_event
 
     name = "rtl"
 
@@ -173,9 +189,24 @@ class RtlHardware:
             setattr(self.csr, name, value)
         self._csr_writes.append({k: int(v) for k, v in fields.items()})
 
+    # -- the kernel's actions, for a trace ------------------------------------------------
+
+    def kernel_event(self, event, addr=0):
+        """Untraced: nothing (a traced instance has :meth:`_queue_kernel_event` here)."""
+
+    def _queue_kernel_event(self, event, addr=0):
+        # Kernel code, the simulation stopped: shown by _sync when it next runs. Events of
+        # kernel code run by a bus hook (mid-batch) wait for the batch's end likewise.
+        self._events.append((event, addr))
+
     async def _sync(self):
-        """In the simulator, before the MMU runs: the kernel's CSR writes, and the
-        page-table mirror brought up to date."""
+        """In the simulator, first thing at every hand-over from the kernel (every
+        batch, TLB read and counter read goes through here), before the MMU runs: the
+        kernel's events since the last one, its CSR writes, and the page-table mirror
+        brought up to date."""
+        if self._events:
+            events, self._events = self._events, []
+            await self.rtl.show_kernel_events(events)
         for fields in self._csr_writes:
             await self.rtl.set_csr(**fields)
         self._csr_writes.clear()
