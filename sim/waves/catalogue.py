@@ -227,24 +227,27 @@ KERNEL_EVENT_BITS = max(KernelEvent).bit_length()
 
 
 def _catalogue():
-    m, top = "{mmu}", "{top}"
+    m, top, u = "{mmu}", "{top}", "{top}.u"
     kind, cause = ENUMS["Kind"], ENUMS["Cause"]
     return [
-        Spec("request", f"{m}.req__valid", 1, "req valid", BIT),
-        Spec("request", f"{m}.req__ready", 1, "req ready", BIT),
-        Spec("request", f"{m}.req__payload.vaddr", 64, "vaddr"),
-        Spec("request", f"{m}.req__payload.kind", _width(Kind), "kind", kind),
-        Spec("request", f"{m}.sfence__valid", 1, "sfence", BIT),
-        Spec("request", f"{m}.sfence__payload.vaddr", 64, "sfence vaddr"),
-        Spec("request", f"{m}.sfence__payload.by_vaddr", 1, "sfence by vaddr", BIT),
-        Spec("request", f"{m}.sfence__payload.asid", 16, "sfence asid"),
-        Spec("request", f"{m}.sfence__payload.by_asid", 1, "sfence by asid", BIT),
+        # The MMU's own request and response streams, read where the top drives them:
+        # inside the MMU, its walker's request and response streams (driven there) hold
+        # the names req__* and resp__*, and Amaranth renames the MMU's ports instead.
+        Spec("request", f"{u}.req__valid", 1, "req valid", BIT),
+        Spec("request", f"{u}.req__ready", 1, "req ready", BIT),
+        Spec("request", f"{u}.req__payload.vaddr", 64, "vaddr"),
+        Spec("request", f"{u}.req__payload.kind", _width(Kind), "kind", kind),
+        Spec("request", f"{top}.sfence_valid", 1, "sfence", BIT),
+        Spec("request", f"{top}.sfence_vaddr", 64, "sfence vaddr"),
+        Spec("request", f"{top}.sfence_by_vaddr", 1, "sfence by vaddr", BIT),
+        Spec("request", f"{top}.sfence_asid", 16, "sfence asid"),
+        Spec("request", f"{top}.sfence_by_asid", 1, "sfence by asid", BIT),
 
-        Spec("response", f"{m}.resp__valid", 1, "resp valid", BIT),
-        Spec("response", f"{m}.resp__payload.fault", 1, "fault", BIT),
-        Spec("response", f"{m}.resp__payload.cause", _width(Cause), "cause", cause),
-        Spec("response", f"{m}.resp__payload.paddr", PADDR_BITS, "paddr"),
-        Spec("response", f"{m}.resp__payload.tval", 64, "tval"),
+        Spec("response", f"{u}.resp__valid", 1, "resp valid", BIT),
+        Spec("response", f"{u}.resp__payload.fault", 1, "fault", BIT),
+        Spec("response", f"{u}.resp__payload.cause", _width(Cause), "cause", cause),
+        Spec("response", f"{u}.resp__payload.paddr", PADDR_BITS, "paddr"),
+        Spec("response", f"{u}.resp__payload.tval", 64, "tval"),
 
         Spec("tlb", f"{m}.tlb.hit", 1, "hit", BIT),
         Spec("tlb", f"{m}.tlb.hit_index", None, "hit index", DEC),
