@@ -34,6 +34,9 @@ def add_arguments(parser):
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a workload option, e.g. hot_pages=16 (repeatable)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--plant", metavar="BUG",
+                        help="run a kernel with a known bug, to see the checks (and a "
+                             "replay's waves) catch it: " + _plants_help())
     parser.add_argument("--coverage", metavar="PATH",
                         help="measure the kernel model's functional coverage (golden "
                              "backend): print it, add it to --json, write cocotb-coverage's "
@@ -41,6 +44,11 @@ def add_arguments(parser):
     from mkclean.sim.waves import options as waves_options
     waves_options.add_arguments(parser)
     parser.epilog = _workload_options_help()
+
+
+def _plants_help() -> str:
+    from mkclean.sim.kernel.kernel import PLANTS
+    return "; ".join(f"{name}: {what}" for name, what in PLANTS.items())
 
 
 def _workload_options_help() -> str:
@@ -121,7 +129,7 @@ def _writable_dir(path, what):
 def parse(args):
     """Check every argument; returns (kernel options, workload class, options) or BadInput."""
     from mkclean.sim.hw.backends import backend_names
-    from mkclean.sim.kernel.kernel import AD_MODES
+    from mkclean.sim.kernel.kernel import AD_MODES, PLANTS
     from mkclean.sim.kernel.policies import POLICIES
     from mkclean.sim.workloads import WORKLOADS
     if args.workload not in WORKLOADS:
@@ -131,6 +139,8 @@ def parse(args):
         raise BadInput(f"unknown policy {args.policy!r}: choose one of {', '.join(POLICIES)}")
     if args.ad not in AD_MODES:
         raise BadInput(f"unknown ad mode {args.ad!r}: choose one of {', '.join(AD_MODES)}")
+    if args.plant is not None and args.plant not in PLANTS:
+        raise BadInput(f"unknown plant {args.plant!r}: choose one of {', '.join(PLANTS)}")
     if args.backend not in backend_names():
         raise BadInput(f"unknown backend {args.backend!r}: choose one of "
                        f"{', '.join(backend_names())}")
@@ -163,7 +173,8 @@ def parse(args):
             raise BadInput("--waves records the RTL's signals: it needs --backend rtl")
         _writable_dir(waves.dir, "--waves")
     kernel = dict(policy=args.policy, ad=args.ad, backend=args.backend,
-                  store_dir=args.store_dir, phys_size=phys << 20, tlb_entries=tlb)
+                  store_dir=args.store_dir, phys_size=phys << 20, tlb_entries=tlb,
+                  plant=args.plant)
     return kernel, cls, seed, accesses, options, waves
 
 
@@ -173,7 +184,8 @@ def replay_command(args) -> str:
     words = ["mkclean run", f"--backend {args.backend}", f"--workload {args.workload}",
              f"--seed {args.seed}", f"--accesses {args.accesses}", f"--policy {args.policy}",
              f"--ad {args.ad}", f"--phys-mb {args.phys_mb}",
-             f"--tlb-entries {args.tlb_entries}", *(f"--set {pair}" for pair in args.set)]
+             f"--tlb-entries {args.tlb_entries}", *(f"--set {pair}" for pair in args.set),
+             *([f"--plant {args.plant}"] if args.plant else [])]
     return " ".join(words)
 
 
@@ -228,7 +240,8 @@ def replay_with_waves(args, result) -> str:
     cycle = result.get("failure_cycle")
     if cycle is None:
         return replay_command(args)
-    window = args.waves_window if args.waves is not None else None
+    window = result.get("failure_window") or (args.waves_window if args.waves is not None
+                                              else None)
     return (f"{replay_command(args)} "
             + replay_words(args.waves or f"waves-seed{args.seed}", cycle,
                            *([window] if window is not None else [])))

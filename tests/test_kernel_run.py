@@ -10,6 +10,7 @@ import pytest
 
 from mkclean.sim.cli import main as cli
 from mkclean.sim.kernel import Kernel
+from mkclean.sim.kernel.kernel import PLANTS
 from mkclean.sim.workloads import WORKLOADS, make_workload
 
 CONFIGS = [(p, a) for p in ("writenotify", "legacy", "hwdirty") for a in ("svadu", "svade")]
@@ -114,3 +115,24 @@ def test_run_fails_on_lost_write(monkeypatch, capsys):
     assert run_cli("--workload", "stream", "--accesses", "200", "--phys-mb", "8",
                    "--set", "file_pages=8") == 1
     assert "FAILED" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("plant", sorted(PLANTS))
+def test_every_planted_bug_loses_writes(plant):
+    """The bugs `mkclean run --plant` offers are real: on the golden backend each loses
+    the stores of the clean_store story (the RTL co-simulation catches the first two
+    earlier, on its TLB: tests/test_waves_replay.py); without the plant nothing is lost."""
+    out = {}
+    for carried in (None, plant):
+        k = Kernel(plant=carried, phys_size=8 << 20)
+        try:
+            out[carried] = make_workload("clean_store", k, 1, 12, pages=3).run()
+        finally:
+            k.close()
+    assert out[None]["lost_writes"] == 0
+    assert out[plant]["lost_writes"] > 0, out[plant]
+
+
+def test_an_unknown_plant_is_refused():
+    with pytest.raises(ValueError, match="unknown plant 'x': choose one of missing-flush"):
+        Kernel(plant="x")

@@ -7,11 +7,15 @@ campaign catches at its first A/D update), and a kernel whose page_mkclean forge
 flush (``mkclean run --plant missing-flush``), which invariant 2 catches on the RTL's TLB.
 """
 
+import json
 import re
 import subprocess
 import sys
 
+import pytest
+
 from mkclean.sim.cosim.verify import run_campaign
+from mkclean.sim.hw.seam import KernelEvent
 from mkclean.sim.waves.options import Waves
 from mkclean.sim.waves.trace import Trace
 
@@ -55,3 +59,49 @@ def test_verify_mismatch_replays_with_its_window(tmp_path):
 def mkclean(*args, cwd):
     return subprocess.run([sys.executable, "-m", "mkclean.sim.cli", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=900)
+
+
+def replay_of(stderr):
+    """The command a failed `mkclean run` prints to replay it with waves."""
+    found = re.search(r"replay with waves: mkclean (run .*)$", stderr, re.M)
+    assert found, stderr
+    return found[1].split()
+
+
+@pytest.mark.parametrize("plant", ["missing-flush", "missing-writeback"])
+def test_failed_run_replays_with_its_window(plant, tmp_path):
+    """A kernel that forgets the TLB flush in page_mkclean fails invariant 2 on the RTL's
+    TLB; one whose writeback never writes loses writes. Each prints a replay command with
+    a window of waves around where it failed; run as printed, it fails the same way and
+    its trace holds that window: for the flush, the page's mkclean; for the lost write,
+    the last store to the lost page."""
+    first = mkclean("run", "--backend", "rtl", "--workload", "random", "--accesses", "4000",
+                    "--seed", "3", "--no-progress", "--plant", plant, "--json", "first.json",
+                    cwd=tmp_path)
+    assert first.returncode == 1, first.stderr
+    argv = replay_of(first.stderr)
+    assert argv[argv.index("--plant") + 1] == plant
+    cycle, window = (int(argv[argv.index(o) + 1]) for o in ("--waves-at", "--waves-window"))
+    again = mkclean(*argv, "--json", "again.json", cwd=tmp_path)
+    assert again.returncode == 1, again.stderr
+    assert replay_of(again.stderr) == argv          # the same failure, at the same cycle
+    runs = [json.loads((tmp_path / f).read_text()) for f in ("first.json", "again.json")]
+    assert runs[0]["failure_cycle"] == runs[1]["failure_cycle"] == cycle
+    folder = tmp_path / argv[argv.index("--waves") + 1]
+    trace = Trace(folder / "trace.fst")
+    lo, hi = trace.cycles
+    start = max(0, cycle - window)
+    assert start <= lo <= start + 1 and cycle - 1 <= hi <= cycle + window + 1, (lo, hi)
+    assert (folder / "trace.gtkw").exists()
+    top = "mkclean_batch_tb"
+    if plant == "missing-flush":
+        pfn = int(re.search(r"<Page pfn=(\d+)", first.stderr)[1])
+        events = trace.changes([f"{top}.kernel_event", f"{top}.kernel_addr"], lo, hi)
+        addr_at = dict(events[f"{top}.kernel_addr"])
+        mkcleans = [t for t, e in events[f"{top}.kernel_event"]
+                    if e == KernelEvent.PAGE_MKCLEAN and addr_at.get(t) == pfn << 12]
+        assert any(trace.cycle_of(t) <= cycle for t in mkcleans), (pfn, cycle)
+    else:
+        frame = runs[0]["failure_paddr"] >> 12
+        answers = trace.changes([f"{top}.u.resp__payload.paddr"], lo, hi)
+        assert any(v >> 12 == frame for _, v in answers[f"{top}.u.resp__payload.paddr"])

@@ -90,6 +90,10 @@ class RtlHardware:
         self._fault_at = None        # the queue index where the last batch stopped on a fault
         self._kernel_ran = True
         self._in_bus_hook = False
+        #: frame -> the cycles (first, last) of the last batch that stored to it: where a
+        #: lost write's window of waves goes (commands/run.py)
+        self.last_store = {}
+        self._batch_cycles = (0, 0)
         self._events = []            # (KernelEvent, addr) since the simulator last ran
         if traced is None:
             traced = os.environ.get("MKCLEAN_TRACED") == "1"
@@ -245,10 +249,12 @@ class RtlHardware:
         pos = 0
         mirror = self.rtl.mirror
         buf = self.mem.data
+        last_store = self.last_store
         while pos < len(accesses):
             chunk = accesses[pos:pos + self.depth] if pos or len(accesses) > self.depth \
                 else accesses
             responses = await self._translate(chunk)
+            cycles = self._batch_cycles
             for (vaddr, kind, data, size), paddr in zip(chunk, responses):
                 if paddr < 0:
                     trap = Trap(Cause(-paddr), vaddr)
@@ -259,6 +265,7 @@ class RtlHardware:
                 # Stores and loads, the common cases, inline.
                 if kind == _STORE:
                     buf[paddr:paddr + len(data)] = data
+                    last_store[paddr >> 12] = cycles
                     if paddr >> 12 in mirror:     # a store into a page table
                         self.rtl.touch(paddr, len(data))
                     append(b"")
@@ -307,7 +314,9 @@ class RtlHardware:
             self.rtl.write_ops(0, low, high)
             self._queued, self._queued_from, first, end = todo, k, 0, k + n
         self.batches += 1
+        start = self.rtl.cycle
         responses = await self.rtl.run(first, end)
+        self._batch_cycles = (start, self.rtl.cycle)
         if check:
             self.step_checks += 1
             self.step_check(self.rtl.tlb_snapshot(self.params["tlb_entries"]))

@@ -22,6 +22,16 @@ from .tlbflush import flush_tlb_mm, sfence_vma
 from .writeback import end_page_writeback, vfs_fsync_range, wb_writeback
 
 AD_MODES = ("svadu", "svade")
+#: Bugs a kernel may carry on purpose (``Kernel(plant=NAME)``, ``mkclean run --plant
+#: NAME``): to see the checks catch them, and a replay's waves show them.
+PLANTS = {
+    "missing-flush": "page_mkclean write-protects and cleans a PTE but forgets the TLB "
+                     "flush: a stale writable TLB entry survives (invariant 2)",
+    "missing-dirty": "the store fault makes a shared page's PTE writable but forgets "
+                     "set_page_dirty: writeback skips the page (lost writes)",
+    "missing-writeback": "writeback cleans a page (page_mkclean, dirty bit cleared) but "
+                         "its data never reaches the file (lost writes)",
+}
 ASID_LIMIT = 1 << 16
 
 COUNTER_NAMES = ("sfences", "mkclean_ptes", "mkclean_calls", "mkclean_cleaned", "rmap_ptes",
@@ -55,6 +65,8 @@ class Kernel:
     trace : bool
         Record every trap the kernel takes in :attr:`trace`, as (ASID, cause, address):
         what two backends must agree on for the same workload and seed.
+    plant : str or None
+        A bug of :data:`PLANTS` to carry on purpose.
     coverage : object or None
         The coverage hook (:attr:`coverage`): an object with ``fault(kernel, vma, what)``,
         called where each fault path ends (``what`` is its key in the ``faults``
@@ -69,8 +81,14 @@ class Kernel:
                  store_dir: str | None = None, *, phys_size: int = 64 << 20,
                  tlb_entries: int = 16, walk_cache_entries: int = 8, hw=None,
                  dirty_ratio: float = 0.2, soft_dirty: bool = False, sched: Sched | None = None,
-                 trace: bool = False, coverage=None):
+                 trace: bool = False, coverage=None, plant: str | None = None):
         self.policy = make_policy(policy)
+        if plant is not None and plant not in PLANTS:
+            raise ValueError(f"unknown plant {plant!r}: choose one of {', '.join(PLANTS)}")
+        self.plant = plant
+        #: Whether the store fault marks the page dirty: the policy's choice, unless the
+        #: kernel carries the missing-dirty plant.
+        self.fault_dirty = self.policy.fault_dirty and plant != "missing-dirty"
         if ad not in AD_MODES:
             raise ValueError(f"unknown ad mode {ad!r}: choose one of {', '.join(AD_MODES)}")
         self.ad = ad

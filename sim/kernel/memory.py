@@ -293,7 +293,7 @@ def fault_dirty_shared_page(vmf: Vmf) -> int:
     kernel = vmf.kernel
     page = vmf.page
     mapping = page.mapping
-    dirtied = set_page_dirty(page) if kernel.policy.fault_dirty else False
+    dirtied = set_page_dirty(page) if kernel.fault_dirty else False
     has_mkwrite = vmf.vma.vm_ops.page_mkwrite is not None
     unlock_page(kernel, page)
     if (dirtied or has_mkwrite) and mapping is not None:

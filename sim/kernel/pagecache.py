@@ -185,7 +185,7 @@ def filemap_page_mkwrite(vmf, page) -> int:
     if page.mapping is not mapping:
         unlock_page(kernel, page)
         return VM_FAULT_NOPAGE
-    if kernel.policy.fault_dirty:
+    if kernel.fault_dirty:
         set_page_dirty(page)
     folio_wait_stable(kernel, page)
     return VM_FAULT_LOCKED

@@ -107,7 +107,10 @@ def page_vma_mkclean_one(kernel, page, vma, addr: int) -> int:
     cleaned = 0
     entry = hw.read_pte(ptep)
     if pte_dirty(entry) or pte_write(entry):
-        entry = ptep_clear_flush(kernel, vma, addr, ptep)
+        if kernel.plant == "missing-flush":
+            entry = ptep_get_and_clear(hw, ptep)
+        else:
+            entry = ptep_clear_flush(kernel, vma, addr, ptep)
         entry = pte_wrprotect(entry)
         entry = pte_mkclean(entry)
         set_pte_at(hw, ptep, entry)

@@ -144,7 +144,7 @@ def writepage(kernel, page, wbc) -> None:
     valid = min(PAGE_SIZE, mapping.i_size - start)
     data = kernel.hw.read(page.paddr, valid) if valid > 0 else b""
     unlock_page(kernel, page)
-    if data:
+    if data and kernel.plant != "missing-writeback":
         os.pwrite(mapping.fd, data, start)                       # submit_bio
         if start + valid > mapping.disk_size:
             mapping.disk_size = start + valid

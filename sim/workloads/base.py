@@ -87,6 +87,7 @@ class Workload:
         self.dirty_known = self.dirty_real = 0
         self.lost_writes = 0
         self.lost_bytes = 0
+        self.lost_pages = []          # (file name, page index) of the first few lost pages
 
     # -- to implement ----------------------------------------------------------------------------
 
@@ -169,6 +170,8 @@ class Workload:
                 a, b = got[off:off + 4096], want[off:off + 4096]
                 if a != b:
                     lost_pages += 1
+                    if len(self.lost_pages) < 10:
+                        self.lost_pages.append((f.name, off // 4096))
                     lost_bytes += sum(1 for x, y in zip(a, b) if x != y) + abs(len(a) - len(b))
         self.lost_writes = lost_pages
         self.lost_bytes = lost_bytes
@@ -190,6 +193,7 @@ class Workload:
             "sfences": st["sfences"], "mkclean_ptes": st["mkclean_ptes"],
             "pte_scans": st["pte_scans"], "writeback_pages": st["writeback_pages"],
             "lost_writes": self.lost_writes, "lost_bytes": self.lost_bytes,
+            "lost_pages": [list(page) for page in self.lost_pages],
             "mismatches": self.n_mismatches, "first_mismatches": self.mismatches,
             "dirty_known": self.dirty_known, "dirty_real": self.dirty_real,
             "dirty_known_mean": self._mean("dirty_known"),

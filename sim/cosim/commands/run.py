@@ -8,6 +8,7 @@ import cocotb
 
 from ...kernel import Kernel
 from ...kernel.invariants import check_clean_pages_not_writable
+from ...waves.options import DEFAULT_WINDOW
 from ...workloads import WORKLOADS
 from ..build import params_from_env
 from ..jobs import JobProgress, job_config, write_result
@@ -54,6 +55,8 @@ def execute(hw, job, progress=None):
         counters = hw.counters()
         result.update({name: counters[name] for name in RTL_COUNTERS})
         result["backend"] = "rtl"
+        if failure_cycle is None and result.get("lost_pages"):
+            failure_cycle, result["failure_window"] = lost_store_cycles(k, hw, result)
         result["failure_cycle"] = failure_cycle
         if k.trace is not None:
             result["trace"] = [list(t) for t in k.trace]
@@ -63,6 +66,20 @@ def execute(hw, job, progress=None):
     finally:
         hw.step_check = None
         k.close()
+
+
+def lost_store_cycles(k, hw, result):
+    """Where a lost write's waves are: around the last batch that stored to the first lost
+    page (the lost store is one of its stores; the page was cleaned before it), with a
+    window that covers the whole batch. (None, None) if that page has left memory."""
+    name, index = result["lost_pages"][0]
+    page = k.page(k.files[name], index) if name in k.files else None
+    cycles = hw.last_store.get(page.paddr >> 12) if page is not None else None
+    if cycles is None:
+        return None, None
+    result["failure_paddr"] = page.paddr
+    first, last = cycles
+    return (first + last) // 2, max(DEFAULT_WINDOW, (last - first) // 2 + 100)
 
 
 @cocotb.test()
