@@ -10,7 +10,7 @@ SEED      ?= 1
 ACCESSES  ?= 300000
 WORKLOAD  ?= db
 
-.PHONY: all sim verify test verilog lint bench clean deps
+.PHONY: all sim verify test verilog lint bench waves clean deps
 
 all: test
 
@@ -50,6 +50,16 @@ verify: $(INSTALLED)
 test: $(INSTALLED)
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest -W error::DeprecationWarning
+
+# The README's picture: the default scenario (clean_store: a store to a clean page of a
+# shared file mapping, its store page fault, do_wp_page, the retry) on the traced RTL,
+# drawn around the first do_wp_page; the trace and its GTKWave file stay in results/waves.
+waves: $(INSTALLED)
+	mkdir -p $(RESULTS) docs
+	$(BIN)/mkclean run --backend rtl --workload clean_store --seed 1 --accesses 4 \
+	  --no-progress --waves $(RESULTS)/waves
+	$(BIN)/mkclean waves $(RESULTS)/waves/trace.fst --at DO_WP_PAGE --window 8 \
+	  --signals request,response,walker,bus,kernel -o docs/waves.png
 
 verilog: $(INSTALLED)
 	mkdir -p build

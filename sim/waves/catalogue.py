@@ -230,18 +230,19 @@ def _catalogue():
     m, top, u = "{mmu}", "{top}", "{top}.u"
     kind, cause = ENUMS["Kind"], ENUMS["Cause"]
     return [
-        # The MMU's own request and response streams, read where the top drives them:
-        # inside the MMU, its walker's request and response streams (driven there) hold
-        # the names req__* and resp__*, and Amaranth renames the MMU's ports instead.
+        # The MMU's own request, sfence and response streams, read where the top drives
+        # them (from the batch queue, or the bare top's ports): inside the MMU, its
+        # walker's and TLB's streams (driven there) hold the names req__*, sfence__* and
+        # resp__*, and Amaranth renames the MMU's ports instead.
         Spec("request", f"{u}.req__valid", 1, "req valid", BIT),
         Spec("request", f"{u}.req__ready", 1, "req ready", BIT),
         Spec("request", f"{u}.req__payload.vaddr", 64, "vaddr"),
         Spec("request", f"{u}.req__payload.kind", _width(Kind), "kind", kind),
-        Spec("request", f"{top}.sfence_valid", 1, "sfence", BIT),
-        Spec("request", f"{top}.sfence_vaddr", 64, "sfence vaddr"),
-        Spec("request", f"{top}.sfence_by_vaddr", 1, "sfence by vaddr", BIT),
-        Spec("request", f"{top}.sfence_asid", 16, "sfence asid"),
-        Spec("request", f"{top}.sfence_by_asid", 1, "sfence by asid", BIT),
+        Spec("request", f"{u}.sfence__valid", 1, "sfence", BIT),
+        Spec("request", f"{u}.sfence__payload.vaddr", 64, "sfence vaddr"),
+        Spec("request", f"{u}.sfence__payload.by_vaddr", 1, "sfence by vaddr", BIT),
+        Spec("request", f"{u}.sfence__payload.asid", 16, "sfence asid"),
+        Spec("request", f"{u}.sfence__payload.by_asid", 1, "sfence by asid", BIT),
 
         Spec("response", f"{u}.resp__valid", 1, "resp valid", BIT),
         Spec("response", f"{u}.resp__payload.fault", 1, "fault", BIT),

@@ -28,8 +28,9 @@ class BadInput(Exception):
 
 def add_arguments(parser):
     parser.add_argument("file", nargs="?", metavar="FILE", help="the trace (FST or VCD)")
-    parser.add_argument("--at", metavar="CYCLE",
-                        help="the cycle to centre the window on (default: the first kernel "
+    parser.add_argument("--at", metavar="CYCLE|EVENT",
+                        help="the cycle to centre the window on, or a kernel event's name "
+                             "(DO_WP_PAGE: its first occurrence) (default: the first kernel "
                              "event, else the first fault, else the trace's middle)")
     parser.add_argument("--window", default=str(DEFAULT_WINDOW), metavar="N",
                         help=f"cycles drawn each side of --at (default: {DEFAULT_WINDOW})")
@@ -84,6 +85,7 @@ def _integer(value, what, minimum=None):
 
 def _parse_and_read(args):
     """Check every argument, read the trace; the rows to draw and the JSON of them."""
+    from ..hw.seam import KernelEvent
     from .catalogue import GROUPS, probes
     from .trace import Trace
     if args.file is None:
@@ -104,10 +106,21 @@ def _parse_and_read(args):
             raise BadInput(f"--signals: unknown group {(unknown or [args.signals])[0]!r}: "
                            f"choose from {', '.join(GROUPS)}")
         asked = True
-    at = None if args.at is None else _integer(args.at, "--at")
+    at_event = None
+    if args.at is not None and args.at.upper() in KernelEvent.__members__:
+        at_event, at = KernelEvent[args.at.upper()], None
+    elif args.at is not None and not args.at.lstrip("-").replace("_", "").isdigit():
+        raise BadInput(f"--at {args.at!r} is neither a cycle nor a kernel event (one of "
+                       f"{', '.join(KernelEvent.__members__)})")
+    else:
+        at = None if args.at is None else _integer(args.at, "--at")
 
     trace = Trace(args.file)
     first, last = trace.cycles
+    if at_event is not None:
+        at = _first_event(trace, at_event)
+        if at is None:
+            raise BadInput(f"--at {at_event.name}: {args.file} holds no such kernel event")
     if at is not None and not first <= at <= last:
         raise BadInput(f"--at {at} is outside the trace, which holds cycles {first} to {last}")
     present = probes(trace.widths)
@@ -183,6 +196,16 @@ def _events(trace, changes, event_probe, addr_probe):
         out.append({"cycle": trace.cycle_of(t), "time_ps": t, "value": kind, "event": name,
                     "addr": addr, "text": text})
     return out
+
+
+def _first_event(trace, event):
+    """The cycle of the first ``event`` on the kernel's debug port, or None."""
+    first, last = trace.cycles
+    path = next((p for p in trace.widths if p.endswith("." + EVENT_VAR)), None)
+    if path is None:
+        return None
+    return next((trace.cycle_of(t) for t, v in trace.changes([path], first, last)[path]
+                 if v == event), None)
 
 
 def _default_at(trace, present):
