@@ -9,6 +9,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from mkclean.sim.argcheck import BadInput, integer
+
 USAGE_ERROR = 2
 
 
@@ -61,18 +63,6 @@ def _workload_options_help() -> str:
     return "\n".join(lines)
 
 
-class BadInput(Exception):
-    pass
-
-
-def _integer(value, what, minimum=None):
-    try:
-        n = int(str(value).replace("_", ""), 0)
-    except ValueError:
-        raise BadInput(f"{what} {value!r} is not an integer") from None
-    if minimum is not None and n < minimum:
-        raise BadInput(f"{what} must be at least {minimum}, got {n}")
-    return n
 
 
 def _options(pairs, cls):
@@ -144,10 +134,10 @@ def parse(args):
     if args.backend not in backend_names():
         raise BadInput(f"unknown backend {args.backend!r}: choose one of "
                        f"{', '.join(backend_names())}")
-    seed = _integer(args.seed, "seed")
-    accesses = _integer(args.accesses, "accesses", 0)
-    phys = _integer(args.phys_mb, "--phys-mb", 1)
-    tlb = _integer(args.tlb_entries, "--tlb-entries", 1)
+    seed = integer(args.seed, "seed")
+    accesses = integer(args.accesses, "accesses", 0)
+    phys = integer(args.phys_mb, "--phys-mb", 1)
+    tlb = integer(args.tlb_entries, "--tlb-entries", 1)
     if tlb & (tlb - 1):
         raise BadInput(f"--tlb-entries must be a power of two, got {tlb}")
     cls = WORKLOADS[args.workload]
@@ -164,10 +154,7 @@ def parse(args):
     _writable_file(args.coverage, "--coverage")
     _writable_dir(args.store_dir, "--store-dir")
     from mkclean.sim.waves import options as waves_options
-    try:
-        waves = waves_options.from_args(args)
-    except ValueError as e:
-        raise BadInput(str(e)) from None
+    waves = waves_options.from_args(args)
     if waves is not None:
         if args.backend != "rtl":
             raise BadInput("--waves records the RTL's signals: it needs --backend rtl")

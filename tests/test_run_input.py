@@ -126,10 +126,10 @@ def test_rtl_run_says_it_builds_first(monkeypatch, capsys, tmp_path):
     (["--backend", "rtl", "--waves", "w", "--waves-format", "lxt"],
      "--waves-format 'lxt': choose one of fst, vcd"),
     (["--backend", "rtl", "--waves", "w", "--waves-at", "soon"],
-     "--waves-at 'soon' is not a number of cycles"),
+     "--waves-at 'soon' is not an integer"),
     (["--backend", "rtl", "--waves", "w", "--waves-at", "-5"], "--waves-at must be at least 0"),
     (["--backend", "rtl", "--waves", "w", "--waves-window", "x"],
-     "--waves-window 'x' is not a number of cycles"),
+     "--waves-window 'x' is not an integer"),
     (["--backend", "rtl", "--waves-at", "100"], "--waves-at needs --waves DIR"),
     (["--backend", "rtl", "--waves", "afile"], "--waves 'afile' is a file, not a folder"),
 ])

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..argcheck import BadInput
 from ..waves import options as waves_options
 from . import build, coverage, jobs
 
@@ -82,7 +83,7 @@ def main(args):
             return 2
     try:
         waves = waves_options.from_args(args)
-    except ValueError as e:
+    except BadInput as e:
         print(f"mkclean verify: {e}", file=sys.stderr)
         return 2
     seed = args.seed if args.seed is not None else random.randrange(1 << 32)

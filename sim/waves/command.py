@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+from ..argcheck import BadInput, integer
+
 USAGE_ERROR = 2
 #: Cycles drawn each side of ``--at`` unless ``--window`` says.
 DEFAULT_WINDOW = 20
@@ -20,10 +22,6 @@ DEFAULT_GROUPS = ("request", "response", "walker", "bus", "batch", "kernel")
 #: The kernel's debug port (sim/cosim/build.py): drawn as one row of events, each named
 #: with its address.
 EVENT_VAR, ADDR_VAR = "kernel_event", "kernel_addr"
-
-
-class BadInput(Exception):
-    pass
 
 
 def add_arguments(parser):
@@ -73,16 +71,6 @@ def main(args):
     return 0
 
 
-def _integer(value, what, minimum=None):
-    try:
-        n = int(str(value).replace("_", ""), 0)
-    except ValueError:
-        raise BadInput(f"{what} {value!r} is not an integer") from None
-    if minimum is not None and n < minimum:
-        raise BadInput(f"{what} must be at least {minimum}, got {n}")
-    return n
-
-
 def _parse_and_read(args):
     """Check every argument, read the trace; the rows to draw and the JSON of them."""
     from ..hw.seam import KernelEvent
@@ -96,7 +84,7 @@ def _parse_and_read(args):
         raise BadInput(f"-o {args.output!r} is a folder, not a file")
     if not Path(args.output).parent.is_dir():
         raise BadInput(f"-o {args.output!r}: no folder {str(Path(args.output).parent)!r}")
-    window = _integer(args.window, "--window", minimum=0)
+    window = integer(args.window, "--window", minimum=0)
     if args.signals is None:
         groups, asked = DEFAULT_GROUPS, False
     else:
@@ -113,7 +101,7 @@ def _parse_and_read(args):
         raise BadInput(f"--at {args.at!r} is neither a cycle nor a kernel event (one of "
                        f"{', '.join(KernelEvent.__members__)})")
     else:
-        at = None if args.at is None else _integer(args.at, "--at")
+        at = None if args.at is None else integer(args.at, "--at")
 
     trace = Trace(args.file)
     first, last = trace.cycles

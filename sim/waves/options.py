@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..argcheck import BadInput, integer
+
 #: Trace formats a traced build writes: FST (compact; Verilator links liblz4 for it,
 #: Debian's liblz4-dev) or VCD (text, needs nothing).
 TRACE_FORMATS = ("fst", "vcd")
@@ -91,31 +93,21 @@ def add_arguments(parser):
 
 
 def from_args(args):
-    """The :class:`Waves` the options ask for, or None; ValueError naming the option
-    that is wrong."""
+    """The :class:`Waves` the options ask for, or None; BadInput naming the option that
+    is wrong."""
     if args.waves is None:
-        for option in ("waves_at",):
-            if getattr(args, option) is not None:
-                raise ValueError(f"--{option.replace('_', '-')} needs --waves DIR")
+        if args.waves_at is not None:
+            raise BadInput("--waves-at needs --waves DIR")
         return None
-
-    def cycles(option, text):
-        try:
-            n = int(str(text).replace("_", ""), 0)
-        except ValueError:
-            raise ValueError(f"--{option} {text!r} is not a number of cycles") from None
-        if n < 0:
-            raise ValueError(f"--{option} must be at least 0, got {n}")
-        return n
     folder = Path(args.waves)
     if folder.exists() and not folder.is_dir():
-        raise ValueError(f"--waves {args.waves!r} is a file, not a folder")
+        raise BadInput(f"--waves {args.waves!r} is a file, not a folder")
     if args.waves_format not in TRACE_FORMATS:
-        raise ValueError(f"--waves-format {args.waves_format!r}: choose one of "
-                         f"{', '.join(TRACE_FORMATS)}")
+        raise BadInput(f"--waves-format {args.waves_format!r}: choose one of "
+                       f"{', '.join(TRACE_FORMATS)}")
     return Waves(folder, args.waves_format,
-                 None if args.waves_at is None else cycles("waves-at", args.waves_at),
-                 cycles("waves-window", args.waves_window))
+                 None if args.waves_at is None else integer(args.waves_at, "--waves-at", 0),
+                 integer(args.waves_window, "--waves-window", 0))
 
 
 def replay_words(folder, around, window=DEFAULT_WINDOW):
