@@ -163,7 +163,9 @@ def run_story(tmp_path, monkeypatch, traced):
     out = tmp_path / f"{name}.json"
     if not traced:
         monkeypatch.setenv("WAVES", "0")      # untraced even under WAVES=1
-    results = build.run("cosim_benches.kernel_events", {"batch_depth": 64},
+    # What `mkclean run --backend rtl` builds: one traced simulator for the suite.
+    results = build.run("cosim_benches.kernel_events",
+                        {"phys_size": 64 << 20, "batch_depth": build.RTL_BATCH_DEPTH},
                         env={"MKCLEAN_KERNEL_EVENTS_OUT": str(out)},
                         waves=build.Waves(tmp_path / "waves", around=None) if traced
                         else None)

@@ -22,7 +22,9 @@ PERIOD_PS = 10_000
 
 def run_walk(folder, trace_format):
     seen = folder / "seen.json"
-    results = build.run("cosim_benches.waves_walk", {"batch_depth": 64},
+    # What `mkclean run --backend rtl` builds: one traced simulator for the suite.
+    results = build.run("cosim_benches.waves_walk",
+                        {"phys_size": 64 << 20, "batch_depth": build.RTL_BATCH_DEPTH},
                         waves=build.Waves(folder, format=trace_format),
                         env={"MKCLEAN_WAVES_WALK_OUT": str(seen)})
     assert [(r.name, r.passed) for r in results] == [("walk_then_fault", True)], \

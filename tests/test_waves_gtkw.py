@@ -24,7 +24,9 @@ from mkclean.sim.waves.trace import Trace
 
 from cosim_benches.waves_gtkw import KERNEL_ADDR
 
-PARAMS = {"batch_depth": 64}
+#: What `mkclean run --backend rtl` builds: the suite builds one traced simulator for it,
+#: these tests' and the replays' (tests/test_waves_replay.py).
+PARAMS = {"phys_size": 64 << 20, "batch_depth": build.RTL_BATCH_DEPTH}
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,14 @@ flush (``mkclean run --plant missing-flush``), which invariant 2 catches on the 
 """
 
 import json
+import os
 import re
 import subprocess
 import sys
 
 import pytest
 
+from mkclean.sim.cosim import build
 from mkclean.sim.cosim.verify import run_campaign
 from mkclean.sim.hw.seam import KernelEvent
 from mkclean.sim.waves.options import Waves
@@ -57,7 +59,9 @@ def test_verify_mismatch_replays_with_its_window(tmp_path):
 
 
 def mkclean(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "mkclean.sim.cli", *args], cwd=cwd,
+    """The command in ``cwd``, with the suite's build folder (not a new one in ``cwd``)."""
+    env = {**os.environ, "MKCLEAN_BUILD": str(build.DEFAULT_BUILD_ROOT.resolve())}
+    return subprocess.run([sys.executable, "-m", "mkclean.sim.cli", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=900)
 
 
