@@ -43,6 +43,11 @@ def add_arguments(parser):
                         help="measure the kernel model's functional coverage (golden "
                              "backend): print it, add it to --json, write cocotb-coverage's "
                              "report here (YAML; XML if PATH ends in .xml)")
+    parser.add_argument("--port", metavar="URL",
+                        help="--backend board: the machine's port (/dev/ttyUSB0, "
+                             "socket://HOST:PORT, any pyserial URL)")
+    parser.add_argument("--baud", default="115200", metavar="N",
+                        help="--backend board: the serial port's rate (default: 115200)")
     from mkclean.sim.waves import options as waves_options
     waves_options.add_arguments(parser)
     parser.epilog = _workload_options_help()
@@ -159,6 +164,12 @@ def parse(args):
         if args.backend != "rtl":
             raise BadInput("--waves records the RTL's signals: it needs --backend rtl")
         _writable_dir(waves.dir, "--waves")
+    if args.backend == "board" and not args.port:
+        raise BadInput("--backend board needs --port URL (a serial port such as "
+                       "/dev/ttyUSB0, or socket://HOST:PORT)")
+    if args.port and args.backend != "board":
+        raise BadInput(f"--port is for --backend board, not {args.backend}")
+    integer(args.baud, "--baud", 1)
     kernel = dict(policy=args.policy, ad=args.ad, backend=args.backend,
                   store_dir=args.store_dir, phys_size=phys << 20, tlb_entries=tlb,
                   plant=args.plant)
@@ -172,7 +183,8 @@ def replay_command(args) -> str:
              f"--seed {args.seed}", f"--accesses {args.accesses}", f"--policy {args.policy}",
              f"--ad {args.ad}", f"--phys-mb {args.phys_mb}",
              f"--tlb-entries {args.tlb_entries}", *(f"--set {pair}" for pair in args.set),
-             *([f"--plant {args.plant}"] if args.plant else [])]
+             *([f"--plant {args.plant}"] if args.plant else []),
+             *([f"--port {args.port} --baud {args.baud}"] if args.port else [])]
     return " ".join(words)
 
 
@@ -191,10 +203,15 @@ def summary(r) -> str:
         f"the shadow after the final msync)",
     ]
     if "cycles" in r:
-        lines.append(f"  RTL             {r['cycles']:>12,} cycles, {r['walks']:,} walks "
+        what = "RTL" if r["backend"] == "rtl" else "machine"
+        lines.append(f"  {what:<16}{r['cycles']:>12,} cycles, {r['walks']:,} walks "
                      f"({r['walk_cycles']:,} cycles), TLB {r['tlb_hits']:,} hits / "
                      f"{r['tlb_misses']:,} misses, invariant 2 checked {r['step_checks']:,} "
                      f"times")
+    if "link" in r:
+        lines.append(f"  board           {r['link']['requests']:>12,} requests to {r['port']}, "
+                     f"{r['link']['retries']:,} retries, {r['link']['dropped_frames']:,} "
+                     f"frames dropped")
     if r["mismatches"]:
         lines.append(f"  MISMATCHES      {r['mismatches']:>12,}   first: {r['first_mismatches'][0]}")
     return "\n".join(lines)
@@ -263,6 +280,14 @@ def main(args):
         except ToolError as e:
             print(f"mkclean run: {e}", file=sys.stderr)
             return USAGE_ERROR
+    board = None
+    if kernel_opts["backend"] == "board":
+        from mkclean.sim.board.command import BoardFailed, open_board
+        try:
+            board = open_board(kernel_opts, args.port, integer(args.baud, "--baud"))
+        except BoardFailed as e:
+            print(f"mkclean run: {e}", file=sys.stderr)
+            return e.status
     bar = None
     progress = None
     if not args.no_progress:
@@ -271,7 +296,16 @@ def main(args):
                    file=sys.stderr, mininterval=0.5)
         progress = bar.update
     try:
-        if kernel_opts["backend"] == "rtl":
+        if board is not None:
+            from mkclean.sim.board.command import run_on_board
+            try:
+                result = run_on_board(board, kernel_opts, cls, seed, accesses, options, progress)
+            except BoardFailed as e:
+                print(f"\nmkclean run: {e}; replay: {replay_command(args)}", file=sys.stderr)
+                return e.status
+            finally:
+                board.close()
+        elif kernel_opts["backend"] == "rtl":
             from mkclean.sim.cosim.jobs import SimulatorDied, ToolError
             try:
                 result = run_on_rtl(kernel_opts, cls, seed, accesses, options, progress,

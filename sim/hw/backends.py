@@ -16,6 +16,9 @@ _BACKENDS: dict[str, object] = {
     # The kernel on the RTL MMU runs inside a cocotb simulation, which hands the Kernel
     # its hardware (Kernel(hw=...)); `mkclean run --backend rtl` starts that simulation.
     "rtl": "mkclean.sim.cosim.rtl_backend:outside_simulation",
+    # a machine at the end of a byte stream (docs/bridge-protocol.md): a board's UART, a
+    # board top under Verilator, the reference machine; `--port URL` names it
+    "board": "mkclean.sim.board.backend:make_board",
 }
 
 
