@@ -13,6 +13,7 @@ COMMANDS = {
     "bench": ("mkclean.sim.bench", "measure the MMU and the kernel model, print figures"),
     "run": ("mkclean.sim.run", "run a workload on the kernel model over a hardware backend"),
     "waves": ("mkclean.sim.waves.command", "draw a window of a trace as a PNG, decoded"),
+    "build": ("mkclean.sim.fpga.command", "build a board's bitstream: utilisation, Fmax"),
 }
 
 
