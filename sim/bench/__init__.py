@@ -76,20 +76,46 @@ def format_cosim(d):
     ])
 
 
+#: The MMU's latencies in cycles that are also given in ns (cycles / Fmax).
+NS_ROWS = ("miss_4k_cycles", "miss_4k_pwc_cycles", "miss_2m_cycles", "miss_2m_pwc_cycles",
+           "miss_1g_cycles", "ad_update_extra_cycles")
+
+
+def with_ns(d, root=None):
+    """The MMU's figures with each latency of :data:`NS_ROWS` in ns as well (``*_ns``):
+    cycles / Fmax, the Fmax of the last FPGA build (``fmax_mhz``, ``fmax_source`` says
+    which report; ``None`` when nothing was built: `mkclean build`)."""
+    from ..fpga.build import latest_fmax
+    found = latest_fmax(root, tlb_entries=d["tlb_entries"])
+    d = {**d, "fmax_mhz": found and found[0], "fmax_source": found and found[1]}
+    if found:
+        for key in NS_ROWS:
+            d[key[:-len("cycles")] + "ns"] = {l: round(c * 1000 / found[0], 1)
+                                              for l, c in d[key].items()}
+    return d
+
+
 def format_mmu(d):
     lat = d["memory_latency_cycles"]
+    fmax = d.get("fmax_mhz")
 
     def row(name, key, target=None):
         values = "".join(f"{d[key][str(l)]:>10}" for l in lat)
+        ns_key = key[:-len("cycles")] + "ns"
+        ns = "".join(f"{d[ns_key][str(l)]:>10.0f}" for l in lat) if ns_key in d else ""
         bound = "".join(f"{d[target][str(l)]:>10}" for l in lat) if target else ""
-        return f"  {name:<34}{values}{bound}"
+        return f"  {name:<34}{values}{ns}{bound}"
 
     head = "".join(f"{'L=' + str(l):>10}" for l in lat)
+    ns_head = "".join(f"{'ns L=' + str(l):>10}" for l in lat) if fmax else ""
     bounds = "".join(f"{'bound L=' + str(l):>10}" for l in lat)
+    ns_line = (f"  ns = cycles / {fmax:g} MHz, the Fmax of {d['fmax_source']}" if fmax else
+               "  ns: no FPGA build to take an Fmax from yet (`mkclean build`)")
     return "\n".join([
         f"MMU (RTL under Verilator; {d['tlb_entries']}-entry TLB, "
         f"{d['walk_cache_entries']}-entry walk cache; cycles at memory latency L)",
-        f"  {'':<34}{head}{bounds}",
+        ns_line,
+        f"  {'':<34}{head}{ns_head}{bounds}",
         row("4K miss", "miss_4k_cycles", "miss_4k_bound_cycles"),
         row("4K miss, walk cache hits", "miss_4k_pwc_cycles"),
         row("2M miss", "miss_2m_cycles"),
@@ -109,7 +135,7 @@ def main(args):
     text = []
     try:
         if args.only in (None, "mmu"):
-            figures["mmu"] = mmu_bench(args.quick)
+            figures["mmu"] = with_ns(mmu_bench(args.quick))
             text.append(format_mmu(figures["mmu"]))
         if args.only in (None, "cosim"):
             figures["cosim"] = cosim_bench(args.quick)
