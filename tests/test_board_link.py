@@ -1,0 +1,394 @@
+"""The board backend against the reference machine (sim/board/reference.py, the golden
+model behind docs/bridge-protocol.md on a local socket).
+
+The kernel model's workloads reach the golden backend's outcome through the link (the
+same traps in the same order, the same files, the same memory to the byte, PTEs' A/D
+bits included), with link faults in both directions too: garbage, lost bytes, cut and
+corrupted frames, dropped frames cost retries, never a second execution or a bad write.
+A silent machine ends in one line naming the port. And `mkclean run --backend board`
+says all of that with its exit status.
+"""
+
+import hashlib
+import json
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mkclean.sim.board import protocol as p
+from mkclean.sim.board.backend import BoardHardware, make_board
+from mkclean.sim.board.command import BoardFailed, open_board, run_on_board
+from mkclean.sim.board.link import KeptResponse, Link, LinkError, MachineError
+from mkclean.sim.board.reference import Faults, ReferenceMachine
+from mkclean.sim.cli import main as cli
+from mkclean.sim.hw.seam import Kind, Trap
+from mkclean.sim.kernel import Kernel
+from mkclean.sim.model.backend import GoldenHardware
+from mkclean.sim.workloads import WORKLOADS
+
+PHYS = 16 << 20
+ACCESSES = 1500
+#: small files keep each run short; the same options go to both backends
+OPTIONS = {"db": {"file_pages": 64, "msync_every": 500, "writeback_every": 300},
+           "stream": {"file_pages": 32, "writeback_every": 200},
+           "random": {}}
+CONFIGS = [("db", "writenotify", "svadu"), ("db", "hwdirty", "svade"),
+           ("stream", "legacy", "svadu"), ("random", "writenotify", "svade")]
+#: a short wait for a response: the reference machine answers in well under 1 ms
+TIMEOUT = 0.1
+
+
+def kernel_opts(policy, ad, backend):
+    return {"policy": policy, "ad": ad, "backend": backend, "store_dir": None,
+            "phys_size": PHYS, "tlb_entries": 16, "plant": None, "trace": True}
+
+
+def outcome(k, result):
+    """What the kernel saw, and what memory holds at the end."""
+    return {"trace": [list(t) for t in k.trace],
+            "files": {f.name: hashlib.sha256(f.on_disk(0, f.size)).hexdigest()
+                      for f in k.files.values()},
+            "faults": result["faults"], "lost_writes": result["lost_writes"],
+            "accesses": result["accesses"], "mismatches": result["mismatches"]}
+
+
+_golden = {}
+
+
+def on_golden(workload, policy, ad, seed=1):
+    key = (workload, policy, ad, seed)
+    if key not in _golden:
+        opts = kernel_opts(policy, ad, "golden")
+        k = Kernel(**opts)
+        try:
+            r = WORKLOADS[workload](k, seed, ACCESSES, **OPTIONS[workload]).run()
+            _golden[key] = outcome(k, r), bytes(k.hw.mem.data)
+        finally:
+            k.close()
+    return _golden[key]
+
+
+def on_board(workload, policy, ad, seed=1, faults=None):
+    """The same run through a link to a reference machine; (outcome, the machine's
+    memory, the run's result, the machine)."""
+    opts = kernel_opts(policy, ad, "board")
+    with ReferenceMachine(faults=faults, phys_size=PHYS) as machine:
+        hw = open_board(opts, machine.serve(), 115200, timeout=TIMEOUT)
+        kept = {}
+
+        class Keep(WORKLOADS[workload]):            # the outcome before the kernel closes
+            def run(self, progress=None):
+                r = super().run(progress)
+                kept["outcome"] = outcome(self.k, r)
+                return r
+        Keep.name = workload
+        try:
+            r = run_on_board(hw, opts, Keep, seed, ACCESSES, OPTIONS[workload])
+        finally:
+            hw.close()
+        return kept["outcome"], bytes(machine.core.hw.mem.data), r, machine
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids="-".join)
+def test_board_reaches_the_golden_outcome(config):
+    golden, golden_mem = on_golden(*config)
+    board, board_mem, r, machine = on_board(*config)
+    assert board == golden
+    assert board_mem == golden_mem, "the machine's memory differs from the golden run's"
+    assert r["invariant_violations"] == [] and r["step_checks"] > 0
+    assert r["tlb_hits"] + r["tlb_misses"] > 0 and r["batches"] > 0
+    assert r["link"]["retries"] == r["link"]["dropped_frames"] == 0
+    # every request ran once: SEQ numbers follow each other, none twice in a row
+    seqs = [seq for seq, _ in machine.core.executed]
+    assert all((b - a) % 256 == 1 for a, b in zip(seqs, seqs[1:]))
+
+
+@pytest.mark.parametrize("direction", ["in", "out", "both"])
+def test_link_faults_cost_retries_not_writes(direction):
+    """One frame in twelve meets a fault (dropped, a byte lost, a byte flipped, garbage
+    before it, cut in half) on its way to the machine, from it, or both: the run still
+    reaches the golden outcome and memory, every request executed once."""
+    config = ("db", "writenotify", "svadu")
+    golden, golden_mem = on_golden(*config)
+    faults = FaultsIn(direction, rate=1 / 12, seed=5)
+    board, board_mem, r, machine = on_board(*config, faults=faults)
+    kinds = {action for _, _, action in faults.done}
+    assert kinds == set(Faults.ACTIONS), kinds
+    assert board == golden
+    assert board_mem == golden_mem
+    assert r["link"]["retries"] > 0
+    if direction != "in":
+        assert r["link"]["dropped_frames"] > 0 and r["link"]["garbage_bytes"] > 0
+    if direction != "out":
+        assert machine.parser.dropped > 0
+    seqs = [seq for seq, _ in machine.core.executed]
+    assert all((b - a) % 256 == 1 for a, b in zip(seqs, seqs[1:])), "a request ran twice"
+
+
+class FaultsIn(Faults):
+    """:class:`Faults` on one direction only (or both)."""
+
+    def __init__(self, direction, **kw):
+        super().__init__(**kw)
+        self.direction = direction
+
+    def __call__(self, direction, data):
+        if self.direction not in ("both", direction):
+            return data
+        return super().__call__(direction, data)
+
+
+# -- one request at a time ---------------------------------------------------------------------
+
+@pytest.fixture
+def machine():
+    m = ReferenceMachine(phys_size=1 << 20)
+    yield m
+    m.close()
+
+
+def connect(m, timeout=TIMEOUT):
+    return BoardHardware(Link(m.serve(), timeout=timeout), phys_size=1 << 20)
+
+
+@pytest.mark.parametrize("action", Faults.ACTIONS)
+@pytest.mark.parametrize("direction", ["in", "out"])
+def test_a_cas_whose_frame_meets_a_fault_happens_once(action, direction):
+    """CAS is the request a second execution would show: the retry's answer is the kept
+    one (``found`` == ``expected``, the swap done), not a second compare that fails."""
+    faults = Faults()
+    with ReferenceMachine(faults=faults, phys_size=1 << 20) as m:
+        hw = connect(m)
+        hw.write_pte(0x1000, 0x11)
+        hit = faults.count[direction]      # the next request's frame, or its response
+        faults.plan[direction][hit] = action
+        assert hw.cas_pte(0x1000, 0x11, 0x22) == 0x11
+        assert hw.read_pte(0x1000) == 0x22
+        assert faults.done == [(direction, hit, action)]
+        # garbage before a frame costs nothing; anything else, one send again
+        assert hw.link.retried == (action != "garbage")
+        cas = [cmd for _, cmd in m.core.executed if cmd == p.Cmd.CAS]
+        assert cas == [p.Cmd.CAS]
+        hw.close()
+
+
+def test_an_amo_whose_response_is_lost_swaps_once():
+    faults = Faults()
+    with ReferenceMachine(faults=faults, phys_size=1 << 20) as m:
+        hw = connect(m)
+        hw.write(0x2000, (5).to_bytes(8, "little"))
+        faults.plan["out"][faults.count["out"]] = "drop"
+        assert hw.access(0x2000, Kind.AMO, (6).to_bytes(8, "little")) == \
+            (5).to_bytes(8, "little")
+        assert hw.read(0x2000, 8) == (6).to_bytes(8, "little")
+        assert hw.link.retried == 1
+        hw.close()
+
+
+@pytest.mark.parametrize("action", ["corrupt", "cut", "lose_byte"])
+def test_a_bad_write_writes_nothing(action):
+    """A WRITE whose every send is damaged on the way does nothing, and the host stops
+    naming it; one damaged send, and its retry writes once."""
+    faults = Faults()
+    with ReferenceMachine(faults=faults, phys_size=1 << 20) as m:
+        hw = connect(m)
+        executed = len(m.core.executed)
+        for i in range(4):
+            faults.plan["in"][faults.count["in"] + i] = action
+        with pytest.raises(LinkError, match=r"WRITE \(SEQ \d+\) failed after 4 sends"):
+            hw.write(0x3000, b"\x77" * 64)
+        assert m.core.executed[executed:] == []
+        assert m.core.hw.mem.data[0x3000:0x3040] == bytes(64)
+        assert m.parser.dropped >= 4 or action == "corrupt"
+        faults.plan["in"][faults.count["in"]] = action
+        hw.write(0x3000, b"\x77" * 64)
+        assert m.core.executed[executed:] == [(hw.link.seq, p.Cmd.WRITE)]
+        assert m.core.hw.mem.data[0x3000:0x3040] == b"\x77" * 64
+        hw.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, (1 << 20) - 20000), st.binary(max_size=20000),
+                          st.integers(0, 20000)), min_size=1, max_size=6))
+def test_memory_at_any_offset_and_length(ops):
+    """Reads and writes of any length at any offset (split over MAX_BODY, partial words
+    merged) do what the golden backend's do."""
+    golden = GoldenHardware(1 << 20)
+    with ReferenceMachine(phys_size=1 << 20) as m:
+        hw = connect(m)
+        for addr, data, n in ops:
+            hw.write(addr, data)
+            golden.write(addr, data)
+            assert hw.read(addr, n) == golden.read(addr, n)
+        assert m.core.hw.mem.data == golden.mem.data
+        hw.close()
+
+
+def test_a_long_batch_is_split_and_a_trap_ends_it(machine):
+    """A batch over the machine's max_batch and over MAX_BODY both ways: the results of
+    the golden backend, up to the same trap (bare mode: memory ends at 1 MiB)."""
+    golden = GoldenHardware(1 << 20)
+    hw = connect(machine)
+    page = bytes(range(256)) * 16
+    accesses = [(0x1000 * i, Kind.STORE, page, 0) for i in range(1, 9)]
+    accesses += [(0x1000 * i + 8 * j, Kind.LOAD, None, 8) for i in range(1, 9)
+                 for j in range(100)]
+    accesses += [(0x1000 * i, Kind.FETCH, None, 4096) for i in range(1, 9)]
+    accesses += [((1 << 20) + 8, Kind.LOAD, None, 8), (0x1000, Kind.LOAD, None, 8)]
+    for h in (hw, golden):
+        h.set_csr(priv=1)
+    got, trap = hw.access_batch(accesses)
+    want, want_trap = golden.access_batch(accesses)
+    assert got == want and len(got) == len(accesses) - 2
+    assert trap == want_trap and isinstance(trap, Trap)
+    assert hw.batches > (len(accesses) - 2) // machine.core.version.max_batch
+    hw.close()
+
+
+def test_tlb_and_counters_through_the_link(machine):
+    """The TLB snapshot decodes to the golden model's entries; the counters are its."""
+    opts = kernel_opts("writenotify", "svadu", "board")
+    opts["phys_size"] = 1 << 20
+    hw = open_board(opts, machine.serve(), 115200, timeout=TIMEOUT)
+    k = Kernel(hw=hw, **{key: v for key, v in opts.items() if key != "backend"})
+    seen = []
+    # before each kernel step's first access, between requests: the machine is idle
+    hw.step_check = lambda entries: seen.append((entries, list(machine.core.hw.tlb_entries())))
+    WORKLOADS["db"](k, 1, 200, file_pages=16).run()
+    assert len(seen) > 5 and all(got == want for got, want in seen)
+    assert any(e.valid and e.w and e.d for entries, _ in seen for e in entries)
+    c = hw.counters()
+    for name in ("tlb_hits", "tlb_misses", "walks", "page_faults"):
+        assert c[name] == machine.core.hw.mmu.counters[name], name
+    assert c["link_requests"] > 0
+    k.close()
+    hw.close()
+
+
+def test_bad_arguments_are_an_error_naming_the_command(machine):
+    hw = connect(machine)
+    with pytest.raises(MachineError, match=r"socket://127\.0\.0\.1:\d+: the machine answered "
+                                           r"READ with BAD_ARG"):
+        hw.link.request(p.Cmd.READ, p.READ.pack(1 << 30, 1))
+    with pytest.raises(MachineError, match="answered command 0x42 with BAD_CMD"):
+        hw.link.request(0x42)
+    hw.close()
+
+
+def test_a_fresh_host_meets_a_kept_response():
+    """A host whose first SEQ is the last one an earlier host used gets that host's kept
+    response to its RESET, and sends RESET again under the next SEQ."""
+    with ReferenceMachine(phys_size=1 << 20) as m:
+        url = m.serve()
+        link = Link(url, timeout=TIMEOUT, seq=41)
+        link.request(p.Cmd.VERSION)                 # SEQ 42 kept by the machine
+        with pytest.raises(KeptResponse, match="answered by a kept VERSION response"):
+            link.request(p.Cmd.READ, p.READ.pack(0, 1), next_seq=False)  # not run
+        assert m.core.executed == [(42, p.Cmd.VERSION)]
+        link.seq = 41           # the next host: its RESET goes out as SEQ 42
+        hw = BoardHardware(link, phys_size=1 << 20)
+        assert [cmd for _, cmd in m.core.executed[1:3]] == [p.Cmd.RESET, p.Cmd.VERSION]
+        assert m.core.executed[1][0] == 43
+        hw.close()
+
+
+# -- a machine that does not answer ----------------------------------------------------------
+
+def silent_link_error(faults, timeout=TIMEOUT):
+    with ReferenceMachine(faults=faults, phys_size=1 << 20) as m:
+        url = m.serve()
+        start = time.monotonic()
+        with pytest.raises(LinkError) as e:
+            make_board(phys_size=1 << 20, url=url, timeout=timeout)
+        return str(e.value), url, time.monotonic() - start
+
+
+def test_a_silent_machine_is_one_clear_error():
+    message, url, took = silent_link_error(Faults(outgoing={0: "silent"}))
+    assert message == f"{url}: RESET (SEQ 1) failed after 4 sends: no answer within 0.1 s"
+    assert 4 * TIMEOUT <= took < 4 * TIMEOUT + 2
+
+
+def test_garbage_only_is_said():
+    message, url, _ = silent_link_error(lambda d, data: b"\x00noise" if d == "out" else data)
+    assert message == f"{url}: RESET (SEQ 1) failed after 4 sends: garbage only (24 bytes)"
+
+
+def test_corrupt_frames_only_are_said():
+    def corrupt(d, data):
+        return data[:-1] + bytes([data[-1] ^ 1]) if d == "out" else data
+    message, url, _ = silent_link_error(corrupt)
+    assert message.startswith(f"{url}: RESET (SEQ 1) failed after 4 sends: only frames "
+                              f"with a bad CRC or length")
+
+
+# -- mkclean run --backend board ----------------------------------------------------------------
+
+def run_cli(*argv):
+    return cli(["run", "--no-progress", "--backend", "board", "--phys-mb", "16", *argv])
+
+
+def one_line(capsys):
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def test_run_command_matches_golden(tmp_path, capsys):
+    args = ["--workload", "db", "--accesses", "2000", "--seed", "4"]
+    for name, value in OPTIONS["db"].items():
+        args += ["--set", f"{name}={value}"]
+    assert cli(["run", "--no-progress", "--phys-mb", "16", *args, "--json",
+                str(tmp_path / "golden.json")]) == 0
+    with ReferenceMachine(faults=Faults(rate=0.01, seed=2), phys_size=PHYS) as m:
+        assert run_cli("--port", m.serve(), *args, "--json", str(tmp_path / "board.json")) == 0
+    out = capsys.readouterr().out
+    golden = json.loads((tmp_path / "golden.json").read_text())
+    board = json.loads((tmp_path / "board.json").read_text())
+    for key in ("accesses", "faults", "sfences", "mkclean_ptes", "writeback_pages",
+                "lost_writes", "dirty_known", "dirty_real", "mismatches"):
+        assert board[key] == golden[key], key
+    assert board["backend"] == "board" and board["step_checks"] > 0
+    assert board["port"].startswith("socket://") and "board " in out and "requests to" in out
+
+
+@pytest.mark.parametrize("argv,message", [
+    ([], "--backend board needs --port URL"),
+    (["--port", "socket://127.0.0.1:1"], "cannot open socket://127.0.0.1:1"),
+    (["--port", "/dev/ttyNOPE"], "cannot open /dev/ttyNOPE"),
+    (["--port", "nope://x"], "cannot open nope://x"),
+    (["--port", "socket://127.0.0.1:1", "--baud", "fast"], "--baud 'fast' is not an integer"),
+])
+def test_run_command_bad_input(argv, message, capsys):
+    assert run_cli(*argv) == 2
+    assert message in one_line(capsys)
+
+
+def test_run_command_port_without_board(capsys):
+    assert cli(["run", "--no-progress", "--port", "socket://127.0.0.1:1"]) == 2
+    assert "--port is for --backend board" in one_line(capsys)
+
+
+def test_run_command_machine_too_small_or_silent(capsys):
+    with ReferenceMachine(phys_size=1 << 20) as m:
+        assert run_cli("--port", m.serve()) == 2
+    assert "has 1 MiB of memory" in one_line(capsys)
+    with ReferenceMachine(faults=Faults(outgoing={0: "silent"}), phys_size=PHYS) as m:
+        url = m.serve()
+        assert run_cli("--port", url) == 2
+    assert one_line(capsys) == (f"mkclean run: {url}: RESET (SEQ 1) failed after 4 sends: "
+                                f"no answer within 1 s")
+
+
+def test_run_command_machine_goes_silent_mid_run(capsys):
+    """The link dies during the run: one line with how far it got, the port, the command
+    and the replay command; exit status 1."""
+    with ReferenceMachine(faults=Faults(outgoing={300: "silent"}), phys_size=PHYS) as m:
+        url = m.serve()
+        assert run_cli("--port", url, "--accesses", "5000") == 1
+    err = one_line(capsys)
+    assert err.startswith("mkclean run: the link failed after ")
+    assert f"{url}: " in err and "failed after 4 sends: no answer within 1 s" in err
+    assert f"replay: mkclean run --backend board" in err and f"--port {url}" in err
