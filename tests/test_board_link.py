@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from mkclean.sim.board import protocol as p
 from mkclean.sim.board.backend import BoardHardware, make_board
-from mkclean.sim.board.command import BoardFailed, open_board, run_on_board
+from mkclean.sim.board.command import open_board, run_on_board
 from mkclean.sim.board.link import KeptResponse, Link, LinkError, MachineError
 from mkclean.sim.board.reference import Faults, ReferenceMachine
 from mkclean.sim.cli import main as cli
@@ -209,7 +209,7 @@ def test_a_bad_write_writes_nothing(action):
         hw.close()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, (1 << 20) - 20000), st.binary(max_size=20000),
                           st.integers(0, 20000)), min_size=1, max_size=6))
 def test_memory_at_any_offset_and_length(ops):
@@ -294,6 +294,29 @@ def test_a_fresh_host_meets_a_kept_response():
         hw.close()
 
 
+def test_phys_base_moves_memory_commands_only():
+    """The kernel model's address 0 is the machine's phys_base on the wire."""
+    base = 0x8000_0000
+    with ReferenceMachine(phys_size=1 << 20, phys_base=base) as m:
+        hw = connect(m)
+        assert hw.phys_base == base
+        hw.write(0x1234, b"hello")
+        assert m.core.hw.mem.data[0x1234:0x1239] == b"hello" and hw.read(0x1230, 9)[4:] == b"hello"
+        assert hw.cas_pte(0x2000, 0, 7) == 0 and hw.read_pte(0x2000) == 7
+        with pytest.raises(MachineError, match="READ with BAD_ARG"):
+            hw.link.request(p.Cmd.READ, p.READ.pack(0x2000, 1))
+        with pytest.raises(ValueError, match="outside memory"):
+            hw.read((1 << 20) - 4, 8)
+        hw.close()
+
+
+def test_a_loop_is_not_a_machine():
+    """``loop://`` hands the host its own requests back: never an answer."""
+    with pytest.raises(LinkError, match=r"^loop://: RESET \(SEQ 1\) failed after 4 sends: "
+                                        r"only frames that were not its answer \(4: "):
+        make_board(url="loop://", timeout=TIMEOUT)
+
+
 # -- a machine that does not answer ----------------------------------------------------------
 
 def silent_link_error(faults, timeout=TIMEOUT):
@@ -342,7 +365,8 @@ def test_run_command_matches_golden(tmp_path, capsys):
         args += ["--set", f"{name}={value}"]
     assert cli(["run", "--no-progress", "--phys-mb", "16", *args, "--json",
                 str(tmp_path / "golden.json")]) == 0
-    with ReferenceMachine(faults=Faults(rate=0.01, seed=2), phys_size=PHYS) as m:
+    faults = Faults(incoming={80: "cut"}, outgoing={50: "drop", 120: "corrupt"})
+    with ReferenceMachine(faults=faults, phys_size=PHYS) as m:
         assert run_cli("--port", m.serve(), *args, "--json", str(tmp_path / "board.json")) == 0
     out = capsys.readouterr().out
     golden = json.loads((tmp_path / "golden.json").read_text())
@@ -351,6 +375,7 @@ def test_run_command_matches_golden(tmp_path, capsys):
                 "lost_writes", "dirty_known", "dirty_real", "mismatches"):
         assert board[key] == golden[key], key
     assert board["backend"] == "board" and board["step_checks"] > 0
+    assert board["link"]["retries"] == 3 and len(faults.done) == 3
     assert board["port"].startswith("socket://") and "board " in out and "requests to" in out
 
 
@@ -391,4 +416,4 @@ def test_run_command_machine_goes_silent_mid_run(capsys):
     err = one_line(capsys)
     assert err.startswith("mkclean run: the link failed after ")
     assert f"{url}: " in err and "failed after 4 sends: no answer within 1 s" in err
-    assert f"replay: mkclean run --backend board" in err and f"--port {url}" in err
+    assert "replay: mkclean run --backend board" in err and f"--port {url}" in err

@@ -119,7 +119,8 @@ class Link:
         elif self.garbage > garbage:
             what = f"garbage only ({self.garbage - garbage} bytes)"
         elif self.stale > stale:
-            what = f"only answers to other requests ({self.stale - stale})"
+            what = (f"only frames that were not its answer ({self.stale - stale}: "
+                    f"answers to other requests, or the requests echoed)")
         else:
             what = f"no answer within {self.timeout:g} s"
         raise LinkError(f"{self.url}: {_cmd_name(cmd)} (SEQ {self.seq}) failed after "

@@ -275,7 +275,8 @@ class AccessItem:
         """The document's ranges, or ProtocolError (the machine's BAD_ARG)."""
         if self.kind not in KINDS:
             raise ProtocolError(f"ACCESS kind {self.kind}")
-        if not 1 <= self.size <= PAGE_SIZE or (self.vaddr & (PAGE_SIZE - 1)) + self.size > PAGE_SIZE:
+        if not 1 <= self.size <= PAGE_SIZE \
+                or (self.vaddr & (PAGE_SIZE - 1)) + self.size > PAGE_SIZE:
             raise ProtocolError(f"ACCESS of {self.size} bytes at {self.vaddr:#x}")
         if self.kind == KIND_AMO and self.size not in (4, 8):
             raise ProtocolError(f"AMO of {self.size} bytes")

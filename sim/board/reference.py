@@ -18,8 +18,8 @@ import threading
 from ..hw.seam import Kind
 from ..model.backend import GoldenHardware
 from ..model.mmu import GoldenMMU
-from .protocol import (ACCESS_DONE, ACCESS_TRAP, CAS, CAS_FOUND, MAX_BODY, PROTOCOL_VERSION, READ, RESPONSE,
-                       WORD, WRITE, AccessResult, Cmd, CsrState, Parser, ProtocolError, Sfence,
+from .protocol import (ACCESS_DONE, ACCESS_TRAP, CAS, CAS_FOUND, MAX_BODY, PROTOCOL_VERSION,
+                       READ, RESPONSE, WORD, WRITE, AccessResult, Cmd, CsrState, Parser, ProtocolError, Sfence,
                        Status, Version, decode_access, encode_counters, encode_frame,
                        encode_tlb)
 
