@@ -483,10 +483,11 @@ class Bridge(wiring.Component):
                     """A command of ``n`` argument bytes exactly: load them, then go on."""
                     with m.If(length != n):
                         finish(Status.BAD_ARG)
-                    with m.Elif(n == 0):
-                        m.d.sync += state.eq(then)
                     with m.Else():
-                        load(n, then)
+                        if n == 0:
+                            m.d.sync += state.eq(then)
+                        else:
+                            load(n, then)
 
                 with m.Switch(header.cmd):
                     with m.Case(Cmd.VERSION):

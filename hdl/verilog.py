@@ -1,5 +1,6 @@
 """Verilog of the MMU's tops: the standalone MMU (:class:`~.top.MMUTop`) for other SoCs,
-and the batch top (:class:`~.batch.BatchTop`) that a host drives.
+the batch top (:class:`~.batch.BatchTop`) that a host drives, and the board top
+(:class:`~.boards.top.BoardTop`: the MMU, block RAM and the UART bridge).
 
 Run ``python -m mkclean.hdl.verilog -o mkclean_mmu.v`` (or ``make verilog``).
 """
@@ -10,25 +11,37 @@ import sys
 from amaranth.back import verilog
 
 from .batch import BatchTop
+from .boards.top import BoardTop
 from .top import MMUTop
 
 TOP_NAME = "mkclean_mmu"
 BATCH_TOP_NAME = "mkclean_batch"
+BOARD_TOP_NAME = "mkclean_board"
 
 
-def top_name(batch_depth=None, **params):
+def top_name(batch_depth=None, board=False, **params):
     """The Verilog module name of the top :func:`generate` writes for these parameters."""
+    if board:
+        return BOARD_TOP_NAME
     return TOP_NAME if batch_depth is None else BATCH_TOP_NAME
 
 
-def generate(out, batch_depth=None, **params):
-    """Write the Verilog of :class:`~.top.MMUTop`, or of :class:`~.batch.BatchTop` when
-    ``batch_depth`` is given, to the text stream ``out``; returns the component."""
-    if batch_depth is None:
+def generate(out, batch_depth=None, board=False, **params):
+    """Write the Verilog of :class:`~.top.MMUTop`; of :class:`~.batch.BatchTop` when
+    ``batch_depth`` is given; of :class:`~.boards.top.BoardTop` when ``board`` is true
+    (``params`` are then its own: ``clk_freq``, ``baud``, ... ; the component's
+    ``divisor`` is its UART's cycles a bit). Writes to the text stream ``out``; returns
+    the component."""
+    if board:
+        if batch_depth is not None:
+            raise ValueError("the board top has no batch queue: batch_depth is not one of "
+                             "its parameters")
+        top = BoardTop(**params)
+    elif batch_depth is None:
         top = MMUTop(**params)
     else:
         top = BatchTop(batch_depth=batch_depth, **params)
-    out.write(verilog.convert(top, name=top_name(batch_depth), emit_src=False))
+    out.write(verilog.convert(top, name=top_name(batch_depth, board), emit_src=False))
     return top
 
 
@@ -39,9 +52,20 @@ def main(argv=None):
     parser.add_argument("--phys-size", type=lambda s: int(s, 0), default=64 << 20)
     parser.add_argument("--tlb-entries", type=int, default=16)
     parser.add_argument("--walk-cache-entries", type=int, default=8)
+    parser.add_argument("--board", action="store_true",
+                        help="the board top (MMU, block RAM, UART bridge): mkclean_board")
+    parser.add_argument("--clk-freq", type=float, default=None,
+                        help="with --board: the clock in Hz")
+    parser.add_argument("--baud", type=int, default=115200, help="with --board")
     args = parser.parse_args(argv)
     params = dict(phys_size=args.phys_size, tlb_entries=args.tlb_entries,
                   walk_cache_entries=args.walk_cache_entries)
+    if args.board:
+        if args.clk_freq is None:
+            parser.exit(2, "mkclean.hdl.verilog: --board needs --clk-freq\n")
+        params.update(board=True, clk_freq=args.clk_freq, baud=args.baud)
+    elif args.clk_freq is not None:
+        parser.exit(2, "mkclean.hdl.verilog: --clk-freq is for --board only\n")
     try:
         if args.output == "-":
             generate(sys.stdout, **params)

@@ -455,3 +455,23 @@ def test_version_through_the_uart_pins_of_the_board_top():
                           struct.pack("<BBQQBHB", OK, 1, 0, PHYS, TLB, 744, 0b11))
     assert any(value & 0b1000 for value in leds)       # receiving
     assert not any(value & 0b0110 for value in leds)   # no fault, no bad frame
+
+
+def test_verilog_of_the_board_top():
+    """generate(board=True) writes mkclean_board with the pins of BoardTop, and says its
+    UART divisor; the other tops' names are unchanged."""
+    import io
+
+    from mkclean.hdl import verilog
+
+    out = io.StringIO()
+    top = verilog.generate(out, board=True, clk_freq=25e6, phys_size=8192, tlb_entries=4,
+                           walk_cache_entries=0)
+    text = out.getvalue()
+    assert "module mkclean_board(" in text
+    header = text[text.index("module mkclean_board("):].split(";")[0]
+    assert all(port in header for port in ("clk", "rst", "uart_rx", "uart_tx", "leds"))
+    assert top.divisor == 217
+    assert verilog.top_name(board=True, clk_freq=25e6) == "mkclean_board"
+    assert verilog.top_name(phys_size=8192) == "mkclean_mmu"
+    assert verilog.top_name(batch_depth=64, phys_size=8192) == "mkclean_batch"
