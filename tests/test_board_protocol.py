@@ -231,6 +231,7 @@ def test_len_over_max_body_is_dropped_at_once():
 def test_bad_bodies_are_protocol_errors():
     for body in (b"", b"\x01\x00", p.ACCESS_COUNT.pack(1) + p.ACCESS_ITEM.pack(0xFFF, 0, 2),
                  p.ACCESS_COUNT.pack(1) + p.ACCESS_ITEM.pack(0, 3, 2) + b"ab",
+                 p.ACCESS_COUNT.pack(1) + p.ACCESS_ITEM.pack(4, 3, 8) + bytes(8),
                  p.ACCESS_COUNT.pack(1) + p.ACCESS_ITEM.pack(0, 1, 4) + b"abc",
                  p.ACCESS_COUNT.pack(1) + p.ACCESS_ITEM.pack(0, 4, 4),
                  p.ACCESS_COUNT.pack(1) + p.ACCESS_ITEM.pack(0, 0, 0)):

@@ -274,6 +274,9 @@ def _item(vaddr, kind, data, size) -> AccessItem:
     if not 1 <= size <= PAGE_SIZE or (vaddr & (PAGE_SIZE - 1)) + size > PAGE_SIZE:
         raise ValueError(f"access of {size} bytes at {vaddr:#x} crosses a 4 KiB page "
                          f"(or is empty)")
+    if kind == _AMO and (size not in (4, 8) or vaddr % size):
+        raise ValueError(f"an AMO is of 4 or 8 naturally aligned bytes, not {size} at "
+                         f"{vaddr:#x}")
     return AccessItem(vaddr, kind, size, data)
 
 

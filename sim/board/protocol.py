@@ -278,8 +278,8 @@ class AccessItem:
         if not 1 <= self.size <= PAGE_SIZE \
                 or (self.vaddr & (PAGE_SIZE - 1)) + self.size > PAGE_SIZE:
             raise ProtocolError(f"ACCESS of {self.size} bytes at {self.vaddr:#x}")
-        if self.kind == KIND_AMO and self.size not in (4, 8):
-            raise ProtocolError(f"AMO of {self.size} bytes")
+        if self.kind == KIND_AMO and (self.size not in (4, 8) or self.vaddr % self.size):
+            raise ProtocolError(f"AMO of {self.size} bytes at {self.vaddr:#x}")
         if carries_data(self.kind) and (self.data is None or len(self.data) != self.size):
             raise ProtocolError(f"ACCESS store/AMO of {self.size} bytes without its data")
 
