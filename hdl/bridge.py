@@ -469,10 +469,9 @@ class Bridge(wiring.Component):
                 with m.If((rstate == ReceiveState.READY) & tx_idle):
                     m.d.sync += [rd.eq(start + HEAD_BYTES), left.eq(length),
                                  resp_ptr.eq(1), status.eq(Status.OK)]
-                    # RESET always runs: a host starting afresh does not know the SEQ
-                    # kept from before, and a RESET run twice is a RESET.
-                    repeated = (kept_valid & (header.seq == kept.seq) &
-                                (header.cmd != Cmd.RESET))
+                    # Whatever the command: a RESET under the kept SEQ gets the kept
+                    # response too, and its host sends it again under the next SEQ.
+                    repeated = kept_valid & (header.seq == kept.seq)
                     with m.If(repeated):
                         m.d.sync += state.eq(ExecState.REPLY)
                     with m.Else():
