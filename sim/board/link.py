@@ -10,7 +10,8 @@ import time
 
 import serial
 
-from .protocol import (MAX_BODY, RESPONSE, RETRIES, Cmd, Parser, Status, encode_frame)
+from .protocol import (MAX_BODY, OVERHEAD, RESPONSE, RETRIES, Cmd, Parser, Status,
+                       encode_frame)
 
 
 class LinkError(Exception):
@@ -45,7 +46,10 @@ class Link:
     baud : int
         The serial port's rate (ignored by sockets).
     timeout : float
-        Seconds to wait for a response before sending the request again.
+        Seconds of silence after a request (or after the last byte of its response
+        begun) before sending the request again. A response still arriving is waited
+        for up to the time a whole frame takes on the line at ``baud``: at 115200 baud
+        a full frame takes 0.7 s.
     retries : int
         Sends of a request before giving up (the document's RETRIES).
 
@@ -62,6 +66,8 @@ class Link:
                  retries: int = RETRIES, seq: int = 0):
         self.url = url
         self.timeout = timeout
+        #: the longest a response may take to arrive once it has begun (10 bits a byte)
+        self.frame_time = (MAX_BODY + OVERHEAD) * 10 / baud
         self.retries = retries
         try:
             self.port = serial.serial_for_url(url, baudrate=baud, timeout=min(timeout, 0.05),
@@ -136,15 +142,18 @@ class Link:
 
     def _await(self, cmd: int) -> bytes | None:
         """The body of the response to this SEQ's ``cmd``, or None after the timeout."""
-        deadline = time.monotonic() + self.timeout
+        last = time.monotonic()
+        cap = last + self.timeout + self.frame_time     # a line that never stops babbling
         want = (cmd | RESPONSE) & 0xFF
-        while time.monotonic() < deadline:
+        while time.monotonic() < min(last + self.timeout, cap):
             try:
                 # As many bytes as the frame begun still needs: one read, not one a byte
                 data = self.port.read(max(self.port.in_waiting, self.parser.needed))
             except (serial.SerialException, OSError) as e:
                 raise LinkError(f"{self.url}: {_cmd_name(cmd)}: cannot receive: "
                                 f"{_reason(e)}") from None
+            if data:
+                last = time.monotonic()
             for frame in self.parser.feed(data) if data else ():
                 if frame.seq == self.seq and frame.cmd == want:
                     return frame.body
