@@ -11,6 +11,10 @@ says all of that with its exit status.
 
 import hashlib
 import json
+import socket
+import subprocess
+import sys
+import threading
 import time
 
 import pytest
@@ -417,3 +421,63 @@ def test_run_command_machine_goes_silent_mid_run(capsys):
     assert err.startswith("mkclean run: the link failed after ")
     assert f"{url}: " in err and "failed after 4 sends: no answer within 1 s" in err
     assert "replay: mkclean run --backend board" in err and f"--port {url}" in err
+
+
+def test_two_runs_on_one_reference_machine_process(capsys):
+    """``python -m mkclean.sim.board.reference`` serves runs one after another, its
+    memory kept between them as a board's is: each host starts with RESET."""
+    machine = subprocess.Popen([sys.executable, "-m", "mkclean.sim.board.reference",
+                                "--phys-mb", "16", "--connections", "2"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = machine.stdout.readline().strip()
+        assert url.startswith("socket://127.0.0.1:"), machine.stderr.read()
+        for seed in ("1", "2"):
+            assert run_cli("--port", url, "--accesses", "800", "--seed", seed) == 0
+            assert "lost writes                0" in capsys.readouterr().out
+        assert machine.wait(timeout=30) == 0
+    finally:
+        if machine.poll() is None:
+            machine.kill()
+            machine.wait()
+
+
+def test_a_response_still_arriving_is_waited_for():
+    """A slow line: the response's bytes come 70 ms apart, the whole over five times the
+    timeout; no byte is 100 ms late, so the host waits and does not send again."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    sent = []
+
+    def slow_machine():
+        conn, _ = listener.accept()
+        with conn:
+            parser = p.Parser()
+            while not (frames := parser.feed(conn.recv(100))):
+                pass
+            f = frames[0]
+            response = p.encode_frame(f.seq, f.cmd | p.RESPONSE, bytes([p.Status.OK]))
+            for i in range(len(response)):
+                conn.sendall(response[i:i + 1])
+                sent.append(time.monotonic())
+                time.sleep(0.07)
+            conn.settimeout(0.3)
+            try:
+                sent.append(conn.recv(100))     # a second send of the request, if any
+            except TimeoutError:
+                pass
+    thread = threading.Thread(target=slow_machine, daemon=True)
+    thread.start()
+    link = Link(f"socket://127.0.0.1:{listener.getsockname()[1]}", timeout=0.1)
+    try:
+        assert link.request(p.Cmd.RESET) == b""
+        thread.join(5)
+        assert link.retried == 0 and all(isinstance(t, float) for t in sent)
+        assert sent[-1] - sent[0] > 5 * 0.1
+    finally:
+        link.close()
+        listener.close()
+
+
+def test_the_registry_without_a_port_says_so():
+    with pytest.raises(ValueError, match="the board backend needs a port"):
+        Kernel(backend="board")

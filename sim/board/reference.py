@@ -253,8 +253,12 @@ class ReferenceMachine:
         self._thread = None
         self._stop = threading.Event()
 
-    def serve(self) -> str:
-        self._listener = socket.create_server(("127.0.0.1", 0))
+    def serve(self, port: int = 0, connections: int | None = 1) -> str:
+        """Listen on 127.0.0.1:``port`` (0: any free port) and serve ``connections``
+        connections one after another (None: until :meth:`close`), memory kept between
+        them as a board keeps it; returns the URL to open."""
+        self._connections = connections
+        self._listener = socket.create_server(("127.0.0.1", port))
         self._listener.settimeout(0.1)
         self._thread = threading.Thread(target=self._run, name="reference-machine",
                                         daemon=True)
@@ -275,8 +279,9 @@ class ReferenceMachine:
         self.close()
 
     def _run(self):
+        served = 0
         try:
-            while not self._stop.is_set():
+            while not self._stop.is_set() and served != self._connections:
                 try:
                     conn, _ = self._listener.accept()
                 except TimeoutError:
@@ -285,8 +290,9 @@ class ReferenceMachine:
                     conn.settimeout(FRAME_TIMEOUT)
                     # a response is one small send: no waiting to coalesce it
                     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    self.parser = Parser()      # a new line: nothing of the last one
                     self._serve(conn)
-                return
+                served += 1
         except BaseException as e:      # for the test that asks, not the thread's stderr
             self.error = e
 
@@ -307,3 +313,41 @@ class ReferenceMachine:
                 out = faults("out", self.core.respond(frame.seq, frame.cmd, frame.body))
                 if out:
                     conn.sendall(out)
+
+
+def main(argv=None) -> int:
+    """``python -m mkclean.sim.board.reference``: a reference machine to try ``mkclean run
+    --backend board --port URL`` on without hardware; prints the URL, serves until
+    interrupted."""
+    import argparse
+    import sys
+    parser = argparse.ArgumentParser(prog="python -m mkclean.sim.board.reference",
+                                     description=main.__doc__.split(";")[0])
+    parser.add_argument("--port", type=int, default=0, help="TCP port (default: any free)")
+    parser.add_argument("--phys-mb", type=int, default=64, help="memory in MiB (default 64)")
+    parser.add_argument("--tlb-entries", type=int, default=16)
+    parser.add_argument("--fault-rate", type=float, default=0.0,
+                        help="the chance of a fault on each chunk either way (default 0)")
+    parser.add_argument("--connections", type=int, default=None,
+                        help="connections to serve, then stop (default: until interrupted)")
+    args = parser.parse_args(argv)
+    try:
+        machine = ReferenceMachine(faults=Faults(rate=args.fault_rate) if args.fault_rate
+                                   else None, phys_size=args.phys_mb << 20,
+                                   tlb_entries=args.tlb_entries)
+        url = machine.serve(args.port, args.connections)
+    except (ValueError, OSError) as e:
+        print(f"reference machine: {e}", file=sys.stderr)
+        return 2
+    print(url, flush=True)
+    try:
+        machine._thread.join()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        machine.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
