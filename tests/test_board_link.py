@@ -388,6 +388,7 @@ def test_run_command_matches_golden(tmp_path, capsys):
     (["--port", "socket://127.0.0.1:1"], "cannot open socket://127.0.0.1:1"),
     (["--port", "/dev/ttyNOPE"], "cannot open /dev/ttyNOPE"),
     (["--port", "nope://x"], "cannot open nope://x"),
+    (["--port", "socket://127.0.0.1"], "a socket's URL is socket://HOST:PORT"),
     (["--port", "socket://127.0.0.1:1", "--baud", "fast"], "--baud 'fast' is not an integer"),
 ])
 def test_run_command_bad_input(argv, message, capsys):
@@ -404,6 +405,10 @@ def test_run_command_machine_too_small_or_silent(capsys):
     with ReferenceMachine(phys_size=1 << 20) as m:
         assert run_cli("--port", m.serve()) == 2
     assert "has 1 MiB of memory" in one_line(capsys)
+    with ReferenceMachine(phys_size=PHYS, tlb_entries=8) as m:
+        assert run_cli("--port", m.serve()) == 2
+    assert "the machine's TLB has 8 entries, the run asks for 16 (--tlb-entries)" in \
+        one_line(capsys)
     with ReferenceMachine(faults=Faults(outgoing={0: "silent"}), phys_size=PHYS) as m:
         url = m.serve()
         assert run_cli("--port", url) == 2

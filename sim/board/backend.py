@@ -65,10 +65,10 @@ class BoardHardware:
         if phys_size > m.phys_size:
             raise LinkError(f"{link.url}: the machine has {m.phys_size >> 20} MiB of memory "
                             f"({m.phys_size:#x} bytes), fewer than the {phys_size >> 20} MiB "
-                            f"asked for")
+                            f"asked for (--phys-mb)")
         if tlb_entries is not None and tlb_entries != m.tlb_entries:
             raise LinkError(f"{link.url}: the machine's TLB has {m.tlb_entries} entries, the "
-                            f"run asks for {tlb_entries}")
+                            f"run asks for {tlb_entries} (--tlb-entries)")
         self.phys_size = phys_size
         self.phys_base = m.phys_base
         self.csr = Csr()

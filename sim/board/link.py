@@ -6,6 +6,7 @@ socket (``socket://127.0.0.1:PORT``: the reference machine, a board top under Ve
 or ``loop://``. Nothing here knows what is at the other end.
 """
 
+import re
 import time
 
 import serial
@@ -69,6 +70,8 @@ class Link:
         #: the longest a response may take to arrive once it has begun (10 bits a byte)
         self.frame_time = (MAX_BODY + OVERHEAD) * 10 / baud
         self.retries = retries
+        if url.startswith("socket://") and not re.match(r"socket://.+:\d+", url):
+            raise LinkError(f"cannot open {url}: a socket's URL is socket://HOST:PORT")
         try:
             self.port = serial.serial_for_url(url, baudrate=baud, timeout=min(timeout, 0.05),
                                               write_timeout=max(timeout, 1.0))
@@ -187,4 +190,4 @@ class Link:
 def _reason(e: Exception) -> str:
     """One line of what went wrong: pyserial's messages repeat the errno's text."""
     text = getattr(e, "strerror", None) or str(e) or type(e).__name__
-    return " ".join(str(text).split())
+    return re.sub(r"^[Cc]ould not open port \S+: ", "", " ".join(str(text).split()))
