@@ -299,7 +299,8 @@ def test_a_fresh_host_meets_a_kept_response():
 
 
 def test_phys_base_moves_memory_commands_only():
-    """The kernel model's address 0 is the machine's phys_base on the wire."""
+    """The kernel model's address 0 is the machine's phys_base on the wire; a run
+    refuses such a machine (the PPNs in PTEs would need moving too)."""
     base = 0x8000_0000
     with ReferenceMachine(phys_size=1 << 20, phys_base=base) as m:
         hw = connect(m)
@@ -312,6 +313,10 @@ def test_phys_base_moves_memory_commands_only():
         with pytest.raises(ValueError, match="outside memory"):
             hw.read((1 << 20) - 4, 8)
         hw.close()
+    with ReferenceMachine(phys_size=1 << 20, phys_base=base) as m:
+        with pytest.raises(LinkError, match="memory starts at 0x80000000: the kernel model's "
+                                            "PTEs and satp would need their PPNs moved"):
+            make_board(url=m.serve(), timeout=TIMEOUT)
 
 
 def test_a_loop_is_not_a_machine():

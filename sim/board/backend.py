@@ -26,7 +26,9 @@ class BoardHardware:
     """A :class:`seam.Hardware` on a machine at the end of a link.
 
     The kernel model's physical addresses are ``[0, phys_size)``; on the wire they are
-    the machine's, ``phys_base`` higher.
+    the machine's, ``phys_base`` higher. The PPNs inside PTEs and satp are not moved
+    (docs/bridge-protocol.md): :func:`make_board`, the runs' factory, refuses a machine
+    whose ``phys_base`` is not 0.
 
     Parameters
     ----------
@@ -291,7 +293,13 @@ def make_board(phys_size: int | None = None, tlb_entries: int | None = None,
                          "--port URL (a serial port, socket://HOST:PORT, loop://)")
     link = Link(url, baud=baud, timeout=timeout)
     try:
-        return BoardHardware(link, phys_size=phys_size, tlb_entries=tlb_entries)
+        hw = BoardHardware(link, phys_size=phys_size, tlb_entries=tlb_entries)
+        if hw.phys_base:
+            # The MMU would walk the kernel model's PPNs, which count from 0.
+            raise LinkError(f"{url}: the machine's memory starts at {hw.phys_base:#x}: the "
+                            f"kernel model's PTEs and satp would need their PPNs moved by "
+                            f"it, which this host does not do yet")
+        return hw
     except BaseException:
         link.close()
         raise
