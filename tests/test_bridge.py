@@ -478,3 +478,26 @@ def test_verilog_of_the_board_top():
     assert verilog.top_name(board=True, clk_freq=25e6) == "mkclean_board"
     assert verilog.top_name(phys_size=8192) == "mkclean_mmu"
     assert verilog.top_name(batch_depth=64, phys_size=8192) == "mkclean_batch"
+
+
+def test_long_items_and_many_words():
+    """ACCESS's byte loop over an item of hundreds of bytes from an unaligned start, items
+    at a page's end, READ and WRITE of many words: what moves is what was sent. (Sizes
+    up to 4096 run the same loop; a Python simulation of a page takes too long.)"""
+    async def bench(host):
+        await host.call(1, CSR, csr(mode=0, ppn=0))
+        blob = bytes((i * 7 + 3) & 0xFF for i in range(300))
+        await host.send(frame(2, ACCESS, access(item(0x2003, STORE, 300, blob))), gap=0)
+        assert await host.response() == (2, ACCESS | 0x80, b"\x00" + struct.pack("<H", 1))
+        assert await host.call(3, ACCESS, access(item(0x2003, LOAD, 300))) == \
+            struct.pack("<H", 1) + blob
+        image = b"\x00" * 3 + blob + b"\x00"          # 38 words from 0x2000
+        assert await host.call(4, READ, struct.pack("<QH", 0x2000, 38)) == image
+        assert await host.call(5, ACCESS, access(item(0x2FF9, STORE, 7, b"tailend"),
+                                                 item(0x2FF8, FETCH, 8))) == \
+            struct.pack("<H", 2) + b"\x00tailend"
+        many = words(*(0x0102030405060708 * i & (1 << 64) - 1 for i in range(40)))
+        await host.send(frame(6, WRITE, struct.pack("<Q", 0x4000) + many), gap=0)
+        assert await host.response() == (6, WRITE | 0x80, b"\x00")
+        assert await host.call(7, READ, struct.pack("<QH", 0x4000, 40)) == many
+    run(bench)
