@@ -42,8 +42,7 @@ VERSION = 1
 FEATURES = 0b11
 #: The receive ring: a whole frame of the largest size, and as much again for bytes that
 #: arrive while a command runs.
-RING_BYTES = 2 * MAX_BODY * 2
-RING_BITS = RING_BYTES.bit_length() - 1
+RING_BYTES = 2 * MAX_BODY
 #: Bytes of SYNC, LEN, SEQ and CMD before a frame's body.
 HEAD_BYTES = 6
 #: One ACCESS item, without its data.
@@ -265,9 +264,12 @@ class Bridge(wiring.Component):
         The MMU's TLB size (at most 128: TLB's count is a byte).
     frame_timeout : int
         Clock cycles without a byte after which a frame begun is dropped.
+    ring_bytes : int
+        The receive ring's size, a power of two. Test-only below :data:`RING_BYTES`
+        (a ring wraps sooner): a frame longer than the ring is never taken.
     """
 
-    def __init__(self, *, phys_size, tlb_entries=16, frame_timeout):
+    def __init__(self, *, phys_size, tlb_entries=16, frame_timeout, ring_bytes=RING_BYTES):
         try:
             check_phys_size(phys_size)
             if not isinstance(tlb_entries, int) or not 1 <= tlb_entries <= 128:
@@ -276,12 +278,17 @@ class Bridge(wiring.Component):
             if not isinstance(frame_timeout, int) or frame_timeout < 1:
                 raise ValueError(f"frame_timeout must be a positive number of cycles, "
                                  f"not {frame_timeout!r}")
+            if (not isinstance(ring_bytes, int) or ring_bytes < 16 or
+                    ring_bytes & (ring_bytes - 1)):
+                raise ValueError(f"ring_bytes must be a power of two of at least 16, "
+                                 f"not {ring_bytes!r}")
         except ValueError:
             self._MustUse__silence = True
             raise
         self.phys_size = phys_size
         self.tlb_entries = tlb_entries
         self.frame_timeout = frame_timeout
+        self.ring_bytes = ring_bytes
         super().__init__({
             #: Request bytes, from the UART receiver. Always ready: a byte that finds the
             #: ring full is lost (it cannot be: the host waits for each response).
@@ -308,7 +315,8 @@ class Bridge(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.ring = ring = memory.Memory(shape=8, depth=RING_BYTES, init=[])
+        ring_bits = self.ring_bytes.bit_length() - 1
+        m.submodules.ring = ring = memory.Memory(shape=8, depth=self.ring_bytes, init=[])
         m.submodules.response = response = memory.Memory(shape=8, depth=MAX_BODY, init=[])
         ring_w = ring.write_port()
         ring_r = ring.read_port(transparent_for=(ring_w,))
@@ -317,9 +325,9 @@ class Bridge(wiring.Component):
 
         # ---- The receiver -------------------------------------------------------------
         # Pointers one bit wider than the ring's address, so that full and empty differ.
-        wp = Signal(RING_BITS + 1)        # where the next byte that arrives goes
-        rp = Signal(RING_BITS + 1)        # the next byte the parser looks at
-        start = Signal(RING_BITS + 1)     # the current frame's first SYNC byte
+        wp = Signal(ring_bits + 1)        # where the next byte that arrives goes
+        rp = Signal(ring_bits + 1)        # the next byte the parser looks at
+        start = Signal(ring_bits + 1)     # the current frame's first SYNC byte
         rstate = Signal(ReceiveState)
         header = Signal(FrameHeader)
         head_index = Signal(range(4))
@@ -330,8 +338,8 @@ class Bridge(wiring.Component):
         release = Signal()                # the executor is done with the READY frame
 
         oldest = Mux(rstate == ReceiveState.HUNT, rp, start)
-        full = (wp - oldest)[RING_BITS]
-        m.d.comb += [self.rx.ready.eq(1), ring_w.addr.eq(wp[:RING_BITS]),
+        full = (wp - oldest)[ring_bits]
+        m.d.comb += [self.rx.ready.eq(1), ring_w.addr.eq(wp[:ring_bits]),
                      ring_w.data.eq(self.rx.payload), ring_w.en.eq(self.rx.valid & ~full)]
         with m.If(self.rx.valid):
             m.d.sync += quiet.eq(0)
@@ -410,7 +418,7 @@ class Bridge(wiring.Component):
         state = Signal(ExecState)
         ret = Signal(ExecState)
         status = Signal(Status)
-        rd = Signal(RING_BITS)            # the next request byte the executor reads
+        rd = Signal(ring_bits)            # the next request byte the executor reads
         args = Signal(ARGS_BYTES * 8)
         load_index = Signal(range(ARGS_BYTES + 1))
         load_len = Signal(range(ARGS_BYTES + 1))
@@ -434,7 +442,8 @@ class Bridge(wiring.Component):
         m.d.sync += cycles.eq(cycles + 1)
         m.d.comb += self.csr.eq(csr)
 
-        m.d.comb += ring_r.addr.eq(Mux(rstate == ReceiveState.READY, rd, rp_next[:RING_BITS]))
+        m.d.comb += ring_r.addr.eq(Mux(rstate == ReceiveState.READY, rd,
+                                       rp_next[:ring_bits]))
         m.d.comb += [resp_w.addr.eq(resp_ptr), resp_w.data.eq(out[:8])]
 
         def load(n, then):

@@ -341,6 +341,23 @@ def test_a_cut_frame_followed_by_a_good_one():
     run(bench)
 
 
+def test_frames_across_the_end_of_a_small_ring():
+    """A 32-byte receive ring wraps every frame or two: frames, their arguments, a dropped
+    frame and garbage across the wrap."""
+    async def bench(host):
+        for i in range(12):
+            value = 0x1111_1111_1111_1111 * (i + 1) & (1 << 64) - 1
+            await host.call(2 * i, WRITE, struct.pack("<Q", 0x100 + 8 * i) + words(value))
+            if i % 3 == 1:
+                bad = bytearray(frame(2 * i + 1, WRITE, struct.pack("<Q", 0x100) + words(0)))
+                bad[9] ^= 1
+                await host.send(b"\xa5\x00" + bytes(bad) + b"\x5a")
+            assert await host.call(2 * i + 1, READ, struct.pack("<QH", 0x100 + 8 * i, 1)) \
+                == words(value)
+        assert host.peek(0x100) == 0x1111_1111_1111_1111
+    run(bench, ring_bytes=32)
+
+
 def test_a_repeated_seq_is_answered_from_the_kept_response_and_not_run_again():
     async def bench(host):
         request = frame(9, WRITE, struct.pack("<Q", 0x400) + words(0x1234))

@@ -68,6 +68,8 @@ class BoardCore(wiring.Component):
         The MMU's (:class:`~..mmu.MMU`); ``phys_size`` is also the block RAM's.
     frame_timeout : int
         The bridge's inter-byte timeout, in cycles.
+    **bridge_params
+        More of :class:`~..bridge.Bridge`'s (``ring_bytes``, for tests).
     """
 
     #: Request bytes.
@@ -77,11 +79,12 @@ class BoardCore(wiring.Component):
     #: The bridge's events, for LEDs.
     status: Out(BridgeStatus)
 
-    def __init__(self, *, phys_size, tlb_entries=16, walk_cache_entries=8, frame_timeout):
+    def __init__(self, *, phys_size, tlb_entries=16, walk_cache_entries=8, frame_timeout,
+                 **bridge_params):
+        self.bridge = Bridge(phys_size=phys_size, tlb_entries=tlb_entries,
+                             frame_timeout=frame_timeout, **bridge_params)
         self.mmu = MMU(phys_size=phys_size, tlb_entries=tlb_entries,
                        walk_cache_entries=walk_cache_entries)
-        self.bridge = Bridge(phys_size=phys_size, tlb_entries=tlb_entries,
-                             frame_timeout=frame_timeout)
         self.ram = BlockRam(phys_size)
         super().__init__()
 
