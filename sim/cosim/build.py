@@ -142,6 +142,13 @@ def _write_if_changed(path: Path, text: str):
         path.write_text(text)
 
 
+def with_defaults(params):
+    """``params`` over :data:`DEFAULT_PARAMS`; a board top's (``board``) take their own
+    defaults (hdl/boards/top.py)."""
+    params = dict(params or {})
+    return params if params.get("board") else {**DEFAULT_PARAMS, **params}
+
+
 def _build_folder(params, build_root, trace_format):
     return config_dir(params, build_root) / (f"waves-{trace_format}" if trace_format
                                              else "fast")
@@ -151,7 +158,7 @@ def is_built(params=None, *, build_root=None, trace_format=None) -> bool:
     """Whether :func:`build` for ``params`` would find the simulator built for today's
     gateware (and so take a second, not a minute or two): for a command that tells its
     user what it is waiting for."""
-    params = {**DEFAULT_PARAMS, **(params or {})}
+    params = with_defaults(params)
     folder = _build_folder(params, build_root, trace_format)
     stamp = folder / "design.key"
     executable = folder / (hdl_verilog.top_name(**params) + WRAPPER_SUFFIX)
@@ -168,7 +175,7 @@ def build(params=None, *, build_root=None, trace_format=None, quiet=True) -> Pat
     """
     from cocotb_tools.runner import VerilatorControlFile
 
-    params = {**DEFAULT_PARAMS, **(params or {})}
+    params = with_defaults(params)
     if trace_format not in (None, *TRACE_FORMATS):
         raise ValueError(f"trace format {trace_format!r}: one of {', '.join(TRACE_FORMATS)}")
     _environment()
@@ -192,7 +199,7 @@ def build(params=None, *, build_root=None, trace_format=None, quiet=True) -> Pat
             and stamp.read_text() == key):
         text = io.StringIO()
         component = hdl_verilog.generate(text, **params)
-        text.write(clocked_wrapper(component, name))
+        text.write(clocked_wrapper(component, name, getattr(component, "divisor", None)))
         _write_if_changed(verilog, text.getvalue())
         _write_if_changed(public, public_vlt(component, name))
         stamp.write_text(key)
@@ -223,8 +230,10 @@ CLOCK_HALF_PERIOD_NS = 5
 KERNEL_EVENT_PORT = {"kernel_event": 8, "kernel_addr": 64}
 
 
-def clocked_wrapper(component, name):
-    """Verilog of a top that instantiates ``name`` as ``u`` and generates its clock.
+def clocked_wrapper(component, name, uart_divisor=None):
+    """Verilog of a top that instantiates ``name`` as ``u`` and generates its clock; for
+    a board top (``uart_rx``/``uart_tx`` ports), the host's end of its UART at
+    ``uart_divisor`` cycles a bit (:func:`uart_host`).
 
     The clock toggles inside Verilator (--timing), not from cocotb: a clock driven through
     VPI runs at about 80k cycles/s here, one inside the model several times faster, and
@@ -261,7 +270,85 @@ def clocked_wrapper(component, name):
            "  reg batch_busy_negedge = 1'b0;",
            "  always @(negedge clk) batch_busy_negedge <= batch_busy;"]
           if "batch_busy" in component.signature.members else []),
+        *(uart_host(uart_divisor) if "uart_rx" in component.signature.members else []),
         "endmodule", ""])
+
+
+#: 32-bit words of each of the UART host's rings (uart_host): 16 KiB each way, two
+#: bridge frames of the largest size.
+UART_RING_WORDS = 4096
+
+
+def uart_host(divisor):
+    """Verilog of the host's end of a board top's UART, inside the testbench top.
+
+    A board top's ``uart_rx``/``uart_tx`` are real 8N1 lines at ``divisor`` clock cycles
+    a bit; the bit timing lives here, in Verilog, so that Python wakes once per burst of
+    bytes, not once per bit. Both directions are rings of bytes, four to a 32-bit word,
+    that the co-simulation reads and writes through VPI (sim/cosim/board_sim.py):
+    ``host_tx_ring`` holds what goes out on ``uart_rx``, from ``host_tx_tail`` (moved
+    here) up to ``host_tx_head`` (moved by the co-simulation); ``host_rx_ring`` collects
+    what the board sends on ``uart_tx`` (sampled mid-bit), ``host_rx_head`` counting the
+    bytes, and ``host_rx_idle`` rises when the line has been quiet for 20 bit times
+    after a byte.
+    """
+    bytes_ = 4 * UART_RING_WORDS
+    return [
+        "  // The host's end of the UART (build.uart_host): bit timing here, bytes in rings.",
+        f"  localparam UART_DIVISOR = {divisor};",
+        f"  reg [31:0] host_tx_ring [0:{UART_RING_WORDS - 1}];",
+        f"  reg [31:0] host_rx_ring [0:{UART_RING_WORDS - 1}];",
+        "  reg [15:0] host_tx_head = 0, host_tx_tail = 0, host_rx_head = 0;",
+        "  reg host_rx_idle = 1'b1;",
+        "  reg [9:0] tx_shift = 10'h3ff;",
+        "  reg [3:0] tx_bits = 0;",
+        "  reg [15:0] tx_timer = 0;",
+        "  initial uart_rx = 1'b1;",
+        "  always @(posedge clk) begin",
+        "    if (tx_timer != 0) tx_timer <= tx_timer - 1;",
+        "    else if (tx_bits != 0) begin",
+        "      uart_rx <= tx_shift[0];",
+        "      tx_shift <= {1'b1, tx_shift[9:1]};",
+        "      tx_bits <= tx_bits - 1;",
+        "      tx_timer <= UART_DIVISOR - 1;",
+        "    end else if (host_tx_tail != host_tx_head) begin",
+        "      // start, 8 data bits (LSB first), stop",
+        f"      tx_shift <= {{1'b1, host_tx_ring[(host_tx_tail % {bytes_}) >> 2]"
+        "[8 * host_tx_tail[1:0] +: 8], 1'b0};",
+        "      tx_bits <= 10;",
+        "      host_tx_tail <= host_tx_tail + 1;",
+        "    end else uart_rx <= 1'b1;",
+        "  end",
+        "  reg rx_active = 1'b0;",
+        "  reg [3:0] rx_bits = 0;",
+        "  reg [15:0] rx_timer = 0;",
+        "  reg [7:0] rx_byte = 0;",
+        "  reg [31:0] rx_quiet = 0;",
+        "  reg rx_seen = 1'b0;",
+        "  always @(posedge clk) begin",
+        "    if (!rx_active) begin",
+        "      if (uart_tx == 1'b0) begin      // a start bit: sample each bit mid-way",
+        "        rx_active <= 1'b1;",
+        "        rx_bits <= 0;",
+        "        rx_timer <= UART_DIVISOR + UART_DIVISOR / 2 - 1;",
+        "        host_rx_idle <= 1'b0;",
+        "      end else if (rx_quiet != 0) rx_quiet <= rx_quiet - 1;",
+        "      else if (rx_seen) host_rx_idle <= 1'b1;",
+        "    end else if (rx_timer != 0) rx_timer <= rx_timer - 1;",
+        "    else if (rx_bits != 8) begin",
+        "      rx_byte <= {uart_tx, rx_byte[7:1]};",
+        "      rx_bits <= rx_bits + 1;",
+        "      rx_timer <= UART_DIVISOR - 1;",
+        "    end else begin                    // the stop bit's middle: keep the byte",
+        f"      host_rx_ring[(host_rx_head % {bytes_}) >> 2][8 * host_rx_head[1:0] +: 8]"
+        " <= rx_byte;",
+        "      host_rx_head <= host_rx_head + 1;",
+        "      rx_active <= 1'b0;",
+        "      rx_seen <= 1'b1;",
+        "      rx_quiet <= 20 * UART_DIVISOR;",
+        "    end",
+        "  end",
+    ]
 
 
 def public_vlt(component, name):
@@ -288,6 +375,11 @@ def public_vlt(component, name):
         public(wrapper, port, True)
     for port, member in component.signature.members.items():
         public(wrapper, port, member.flow is Flow.In)
+    if "uart_rx" in component.signature.members:
+        for var, writable in (("host_tx_ring", True), ("host_rx_ring", False),
+                              ("host_tx_head", True), ("host_tx_tail", False),
+                              ("host_rx_head", False), ("host_rx_idle", False)):
+            public(wrapper, var, writable)
     if "batch_busy" in component.signature.members:
         public(wrapper, "batch_busy_negedge", False)
         public(name, "batch_req", True)
@@ -392,7 +484,7 @@ def run(test_module, params=None, *, testcase=None, env=None, build_root=None, w
     if found is None:
         raise ToolError(f"cocotb test module {test_module!r} not found on sys.path, which "
                         f"is the simulator's Python path")
-    params = {**DEFAULT_PARAMS, **(params or {})}
+    params = with_defaults(params)
     if waves is None:
         try:
             waves = Waves.from_env(Path(build_root or DEFAULT_BUILD_ROOT) / "waves" /

@@ -19,6 +19,9 @@ _BACKENDS: dict[str, object] = {
     # a machine at the end of a byte stream (docs/bridge-protocol.md): a board's UART, a
     # board top under Verilator, the reference machine; `--port URL` names it
     "board": "mkclean.sim.board.backend:make_board",
+    # the board top under Verilator, its UART bridged to a TCP port that the board
+    # backend opens: the same host code as a board
+    "board-sim": "mkclean.sim.cosim.board_sim:make_board_sim",
 }
 
 
