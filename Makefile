@@ -7,10 +7,11 @@ BIN       := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 RESULTS   ?= results
 SEED      ?= 1
+BOARD     ?= ulx3s-85f
 ACCESSES  ?= 300000
 WORKLOAD  ?= db
 
-.PHONY: all sim verify test verilog lint bench waves clean deps
+.PHONY: all sim verify test verilog lint bench waves bitstream clean deps
 
 all: test
 
@@ -73,6 +74,12 @@ lint: verilog
 bench: $(INSTALLED)
 	mkdir -p $(RESULTS)
 	$(BIN)/mkclean bench --json $(RESULTS)/bench.json
+
+# A board's bitstream from PyPI's YoWASP tools (BOARD=ulx3s-85f or ecpix5-85), and its
+# report with the MMU alone at 8, 16 and 32 TLB entries beside it: build/fpga/$(BOARD)/
+# top.bit, report.txt and report.json. Cached by a hash of the gateware.
+bitstream: $(INSTALLED)
+	$(BIN)/mkclean build --board $(BOARD) --sweep
 
 clean:
 	rm -rf build $(RESULTS) .pytest_cache .hypothesis

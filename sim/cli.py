@@ -30,6 +30,7 @@ examples:
   mkclean verify --seed 7                         RTL against the golden MMU, at random
   mkclean bench                                   figures of the MMU and the kernel
   mkclean waves TRACE --at 1200 -o fault.png      a trace's window, decoded, as a PNG
+  mkclean build --sweep                           a ULX3S bitstream, its LUTs and Fmax
 
 'mkclean COMMAND --help' tells more of each. Exit status: 0, 1 when a run failed (a lost
 write, a mismatch), 2 for bad input."""

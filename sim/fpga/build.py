@@ -12,7 +12,7 @@ Two flows:
   size without the board around it; :func:`sweep` runs it at several TLB sizes at once.
 
 Every build lives in a folder named by a hash of what it depends on (the gateware's
-sources, this file, the board, the parameters, the tools' versions): a build that
+sources, the board, the parameters, the tools' versions and options): a build that
 finds its report there is done in a moment. While the tools run, one progress line says
 which tool and for how long (:class:`Progress`).
 """
@@ -41,6 +41,11 @@ TOP_DEFAULTS = dict(baud=115200, phys_size=256 << 10, tlb_entries=16, walk_cache
 TARGET_MHZ = 100
 #: The TLB sizes the sweep sets side by side.
 SWEEP_ENTRIES = (8, 16, 32)
+#: nextpnr's options for every build: a design that misses its clock still gets its
+#: report, which says so (the Fmax is the figure this flow exists for); router2, because
+#: router1 stalls on the board top's block-RAM read mux (30,000 arcs left after 20 minutes
+#: on the ULX3S, where router2 converges in a few).
+NEXTPNR_OPTS = ("--timing-allow-fail", "--router", "router2")
 #: The device and package the out-of-context flow places on (the ULX3S 85F's).
 OOC_DEVICE = ("--85k", "--package", "CABGA381")
 
@@ -55,12 +60,11 @@ def fpga_root(root=None):
 
 
 def gateware_digest(extra=()):
-    """A hash of the gateware's sources (every .py under hdl/), this flow's own source and
-    the files ``extra``: what a bitstream depends on besides its parameters."""
+    """A hash of the gateware's sources (every .py under hdl/) and the files ``extra``:
+    what a bitstream depends on besides its parameters, the tools and their options."""
     h = hashlib.sha256()
     hdl_dir = Path(hdl_package.__file__).parent
     files = [(f"hdl/{p.relative_to(hdl_dir)}", p) for p in sorted(hdl_dir.rglob("*.py"))]
-    files += [("sim/fpga/build.py", Path(__file__))]
     files += [(str(p), Path(p)) for p in extra]
     for name, path in files:
         h.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
@@ -68,8 +72,10 @@ def gateware_digest(extra=()):
 
 
 def cache_key(**what):
-    """The hash that names a build's folder: the gateware's and ``what`` (JSON-able)."""
-    text = json.dumps({**what, "versions": tools.versions()}, sort_keys=True)
+    """The hash that names a build's folder: the gateware's, ``what`` (JSON-able), the
+    tools' versions and the options this flow gives them."""
+    text = json.dumps({**what, "versions": tools.versions(), "nextpnr": NEXTPNR_OPTS,
+                       "ooc_device": OOC_DEVICE}, sort_keys=True)
     extra = [what["make_top_file"]] if what.get("make_top_file") else []
     return hashlib.sha256((gateware_digest(extra) + text).encode()).hexdigest()
 
@@ -249,18 +255,18 @@ def build_board(board="ulx3s-85f", *, clk_freq=None, root=None, progress=True,
         return cached
 
     start = time.monotonic()
+    shown = Progress(f"mkclean build {board}", progress)
+    shown.update("amaranth (elaborating the design, writing RTLIL)")
     shell = BoardShell(spec, clk_freq=clk_freq, make_top=make_top, **params)
     platform = spec.make_platform()
-    # --timing-allow-fail: a design that misses its clock still gets its report (which
-    # says so); the Fmax is the figure this flow exists for.
     plan = platform.build(shell, name="top", do_build=False,
-                          nextpnr_opts="--report top.report.json --timing-allow-fail")
+                          nextpnr_opts=" ".join(("--report top.report.json",) + NEXTPNR_OPTS))
     if folder.exists():
         shutil.rmtree(folder)
     plan.extract(folder)
     job = Job(board, folder, [("build", ["sh", f"{plan.script}.sh"])],
               tools.tool_env(), stage=_amaranth_stage)
-    run_jobs([job], Progress(f"mkclean build {board}", progress))
+    run_jobs([job], shown)
 
     # The board top has one clock, the MMU's (the PLL's input only feeds the PLL).
     figures = report_.read_nextpnr(folder / "top.report.json")
@@ -325,7 +331,7 @@ def ooc_job(tlb_entries, *, walk_cache_entries=8, phys_size=256 << 10, freq_mhz=
         ("nextpnr-ecp5", [tools.tool_path("nextpnr-ecp5"), *OOC_DEVICE, "--out-of-context",
                           "--freq", str(freq_mhz), "--json", "mmu.json",
                           "--report", "report.nextpnr.json", "--log", "nextpnr.log",
-                          "--timing-allow-fail", "--quiet"]),
+                          *NEXTPNR_OPTS, "--quiet"]),
     ]
     return Job(f"{tlb_entries}-entry", folder, commands, dict(os.environ)), meta
 

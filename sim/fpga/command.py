@@ -25,6 +25,9 @@ def add_arguments(parser):
                         help=f"one of {', '.join(BOARDS)} (default ulx3s-85f)")
     parser.add_argument("--tlb-entries", default="16", metavar="N",
                         help="the MMU's TLB entries, a power of two (default 16)")
+    parser.add_argument("--phys-kb", default="256", metavar="KB",
+                        help="KiB of block RAM as the machine's physical memory, a multiple "
+                             "of 4 (default 256; the 85F has 208 blocks of 2 KiB)")
     parser.add_argument("--clk-mhz", metavar="MHZ",
                         help="the MMU's clock, made by the ECP5's PLL (default: the board's "
                              "oscillator, 25 MHz on the ULX3S, 100 MHz on the ECPIX-5)")
@@ -37,12 +40,16 @@ def add_arguments(parser):
 
 
 def check(args):
-    """The arguments, checked: ``(board, tlb_entries, clk_freq)`` or BadInput."""
+    """The arguments, checked: ``(board, tlb_entries, phys_size, clk_freq)`` or
+    BadInput."""
     if args.board not in BOARDS:
         raise BadInput(f"unknown board {args.board!r}: choose one of {', '.join(BOARDS)}")
     tlb = integer(args.tlb_entries, "--tlb-entries", minimum=1)
     if tlb & (tlb - 1):
         raise BadInput(f"--tlb-entries must be a power of two, got {tlb}")
+    phys_kb = integer(args.phys_kb, "--phys-kb", minimum=4)
+    if phys_kb % 4:
+        raise BadInput(f"--phys-kb must be a multiple of 4 (whole pages), got {phys_kb}")
     clk_freq = None
     if args.clk_mhz is not None:
         try:
@@ -59,17 +66,17 @@ def check(args):
             raise BadInput(f"--json {path!r} is a folder, not a file")
         if path is not None and option == "out" and Path(path).is_file():
             raise BadInput(f"--out {path!r} is a file, not a folder")
-    return args.board, tlb, clk_freq
+    return args.board, tlb, phys_kb * 1024, clk_freq
 
 
 def main(args):
     try:
-        board, tlb, clk_freq = check(args)
+        board, tlb, phys_size, clk_freq = check(args)
         tools.versions()
         for tool in tools.TOOLS:
             tools.tool_path(tool)
         result = build.build_board(board, clk_freq=clk_freq, tlb_entries=tlb,
-                                   progress=not args.no_progress)
+                                   phys_size=phys_size, progress=not args.no_progress)
         if args.sweep:
             result["sweep"] = build.sweep(progress=not args.no_progress)
     except BadInput as e:
