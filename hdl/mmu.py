@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from . import wishbone
 from .pte import (PADDR_BITS, SFENCE_PORT, Csr, Priv, Request, Response, SatpMode,
-                  TlbEntry, Vaddr, access_fault_cause, is_store, leaf_paddr,
+                  TlbEntry, Vaddr, access_fault_cause, beyond, is_store, leaf_paddr,
                   page_fault_cause)
 from . import tlb as tlb_, walk_cache
 from .ptw import BUS_ADDR_BITS, PageTableWalker, check_phys_size
@@ -25,6 +25,15 @@ COUNTERS = (
     "page_faults",     # page faults answered
     "access_faults",   # access faults answered
 )
+
+
+def miss_cycles(reads, latency, cached=0):
+    """Cycles from a request taken to its response, for a TLB miss whose walk reads
+    ``reads`` PTEs from a memory that acknowledges ``latency`` cycles after it is asked
+    and takes ``cached`` from the walk cache, with no A/D update (hdl/README.md,
+    "Latency"): a cycle into the request stage, one to hand the request to the walker,
+    ``latency + 1`` a read, one a walk-cache hit, one for the leaf's checks."""
+    return 1 + 1 + reads * (latency + 1) + cached + 1
 
 
 def check_params(*, phys_size, tlb_entries=16, walk_cache_entries=8, ad_lock=True):
@@ -124,7 +133,10 @@ class MMU(wiring.Component):
         csr = self.csr
         translate = (csr.priv != Priv.M) & (csr.satp.mode == SatpMode.SV39)
         canonical = (va.upper == va.vpn2[8].replicate(25))
-        m.d.comb += [tlb.lookup_vpn.eq(va.vpn), tlb.lookup_asid.eq(csr.satp.asid)]
+        # The TLB compares the request as the stage takes it, and answers in the stage.
+        m.d.comb += [tlb.lookup_en.eq(self.req.valid & self.req.ready),
+                     tlb.lookup_vpn.eq(Vaddr(self.req.payload.vaddr).vpn),
+                     tlb.lookup_asid.eq(csr.satp.asid)]
         entry = tlb.hit_entry
 
         # What the stage answers by itself, when it needs no walk.
@@ -136,7 +148,7 @@ class MMU(wiring.Component):
             m.d.comb += [now.fault.eq(1), now.cause.eq(cause), now.tval.eq(req.vaddr)]
 
         with m.If(~translate):
-            with m.If(req.vaddr >= self.phys_size):
+            with m.If(beyond(req.vaddr, self.phys_size)):
                 fault(access_fault_cause(req.kind))
             with m.Else():
                 m.d.comb += now.paddr.eq(req.vaddr[:PADDR_BITS])
@@ -157,7 +169,7 @@ class MMU(wiring.Component):
             m.d.comb += hit_answers.eq(1)
             # A superpage may straddle the end of memory: check every hit, not the fill.
             hit_paddr = leaf_paddr(entry.ppn, entry.level, req.vaddr)
-            with m.If(hit_paddr >= self.phys_size):
+            with m.If(beyond(hit_paddr, self.phys_size)):
                 fault(access_fault_cause(req.kind))
             with m.Else():
                 m.d.comb += now.paddr.eq(hit_paddr)
@@ -212,8 +224,14 @@ class MMU(wiring.Component):
             "access_faults": answered & self.resp.payload.fault &
                              (self.resp.payload.cause.as_value() < 12),
         }
+        # Each event goes into a register first and the counter adds it a cycle later;
+        # the port shows the sum, so that it reads as a counter that counted at once. The
+        # events come late in the cycle (a fault is known at the end of a hit's checks),
+        # and 48-bit counters behind them were the MMU's longest paths.
         for name, event in events.items():
             counter = getattr(self.debug, name)
-            with m.If(event):
-                m.d.sync += counter.eq(counter + 1)
+            count = Signal(COUNTER_BITS, name=f"{name}_count")
+            pending = Signal(name=f"{name}_pending")
+            m.d.sync += [pending.eq(event), count.eq(count + pending)]
+            m.d.comb += counter.eq(count + pending)
         return m

@@ -6,7 +6,7 @@ raw 64-bit word read from the bus *is* the PTE. The walker's checks are methods 
 view they look at, named after the steps of hdl/README.md.
 """
 
-from amaranth.hdl import Cat, Mux
+from amaranth.hdl import Cat, Const, Mux
 from amaranth.lib import data, enum, stream
 
 PAGE_BITS = 12
@@ -198,6 +198,19 @@ def _leaf_permits(leaf, kind, csr):
     kind_ok = Mux(kind == Kind.FETCH, leaf.x,
                   Mux(kind == Kind.LOAD, leaf.r | (leaf.x & csr.mxr), leaf.w))
     return user_ok & kind_ok
+
+
+def beyond(addr, size):
+    """``addr >= size`` for a ``size`` that is a multiple of 4096 (a physical memory's),
+    without a carry chain across ``addr``'s width: the page offset cannot decide it, and
+    for a power of two it is only whether a bit above ``size`` is set. On the walker's and
+    the TLB hit's paths to their registers."""
+    if size % 4096:
+        raise ValueError(f"size must be a multiple of 4096, not {size!r}")
+    if size & (size - 1) == 0:
+        bits = size.bit_length() - 1
+        return addr[bits:].any() if bits < len(addr) else Const(0)
+    return addr[PAGE_BITS:] >= size >> PAGE_BITS
 
 
 def leaf_paddr(ppn, level, vaddr):

@@ -10,7 +10,8 @@ from amaranth.lib.wiring import In, Out
 
 from . import wishbone
 from .pte import (PADDR_BITS, SFENCE_PORT, Cause, Csr, Kind, Pte, Request, Response,
-                  Vaddr, access_fault_cause, is_store, leaf_paddr, page_fault_cause)
+                  Vaddr, access_fault_cause, beyond, is_store, leaf_paddr,
+                  page_fault_cause)
 from .walk_cache import WalkCache
 
 #: The walker's bus carries 64-bit PTEs: word addresses.
@@ -30,13 +31,14 @@ class Leaf(data.Struct):
     level: 2   #: 0, 1, 2: a 4K, 2M, 1G page.
 
 
-class WalkState(enum.Enum, shape=2):
+class WalkState(enum.Enum, shape=3):
     """Where the walker is. An enum of the gateware rather than an ``m.FSM``'s private
     encoding, so that a trace viewer names the states from here (sim/waves/)."""
     IDLE = 0      #: No walk: takes a request once its last response is taken.
-    WALK = 1      #: Steps 3 to 6: a PTE a cycle, from the walk cache or the bus.
+    WALK = 1      #: Steps 3 to 5: a PTE a cycle, from the walk cache or the bus.
     AD_READ = 2   #: Step 7, Svadu: the leaf re-read under the bus lock.
     AD_WRITE = 3  #: Step 7: the leaf written back with A (and D).
+    LEAF = 4      #: Steps 6 to 8 on the leaf WALK found, a cycle after it was read.
 
 
 class WalkEvents(data.Struct):
@@ -84,7 +86,8 @@ class PageTableWalker(wiring.Component):
         check_phys_size(phys_size)
         self.phys_size = phys_size
         self.ad_lock = ad_lock
-        self.walk_cache = WalkCache(walk_cache_entries)
+        # Every PTE address the walker looks up is below phys_size or an access fault.
+        self.walk_cache = WalkCache(walk_cache_entries, phys_size=phys_size)
         super().__init__()
 
     def elaborate(self, platform):
@@ -95,7 +98,7 @@ class PageTableWalker(wiring.Component):
         kind = Signal(Kind)
         level = Signal(2)
         pte_addr = Signal(PADDR_BITS)
-        leaf = Signal(Pte)     # the leaf as the walk read it: the A/D compare value
+        leaf = Signal(Pte)     # the leaf as the walk read it: checked, and the A/D compare value
         state = Signal(WalkState)
         stale = Signal()
         busy = Signal()
@@ -116,26 +119,41 @@ class PageTableWalker(wiring.Component):
 
         resp, fill = self.resp, self.fill
 
-        def finish(fault, cause=Cause.NONE, paddr=0):
+        # The response is a few registered bits (fault, and which kind) and the leaf, the
+        # rest of it wiring from registers: a walk's many endings then load two bits, not
+        # 120 (ISSUE 11: the response register's enables were the walker's longest path).
+        fault = Signal()
+        access = Signal()     # the fault is an access fault, not a page fault
+        m.d.comb += [
+            resp.payload.fault.eq(fault),
+            resp.payload.cause.eq(Mux(~fault, Cause.NONE,
+                                      Mux(access, access_fault_cause(kind),
+                                          page_fault_cause(kind)))),
+            resp.payload.paddr.eq(Mux(fault, 0, leaf_paddr(fill.payload.pte.ppn, level,
+                                                           vaddr))),
+            resp.payload.tval.eq(Mux(fault, vaddr, 0)),
+            fill.payload.level.eq(level),
+        ]
+
+        def finish(fault_kind):
+            """End the walk: ``fault_kind`` is None for a translation, else "page" or
+            "access"."""
             m.d.sync += [
                 resp.valid.eq(1),
-                resp.payload.fault.eq(fault),
-                resp.payload.cause.eq(cause),
-                resp.payload.paddr.eq(paddr),
-                resp.payload.tval.eq(vaddr if fault else 0),
-                fill.valid.eq(0 if fault else keep),
+                fault.eq(fault_kind is not None),
+                access.eq(fault_kind == "access"),
+                fill.valid.eq(0 if fault_kind else keep),
             ]
             m.d.sync += state.eq(WalkState.IDLE)
 
         def finish_leaf(pte):
             """The leaf passed every page-fault check and its A/D are set: the physical
             range check (a PMA check in Sail, after A/D) decides."""
-            paddr = leaf_paddr(pte.ppn, level, vaddr)
-            m.d.sync += [fill.payload.pte.eq(pte), fill.payload.level.eq(level)]
-            with m.If(paddr >= self.phys_size):
-                finish(1, access_fault_cause(kind))
+            m.d.sync += fill.payload.pte.eq(pte)
+            with m.If(beyond(leaf_paddr(pte.ppn, level, vaddr), self.phys_size)):
+                finish("access")
             with m.Else():
-                finish(0, paddr=paddr)
+                finish(None)
 
         with m.If(resp.ready):
             m.d.sync += resp.valid.eq(0)
@@ -146,17 +164,22 @@ class PageTableWalker(wiring.Component):
         with m.Switch(state):
             with m.Case(WalkState.IDLE):
                 m.d.comb += self.req.ready.eq(~resp.valid)
-                with m.If(self.req.valid & self.req.ready):
+                with m.If(self.req.ready):
+                    # The request's registers follow the stream while the walker waits,
+                    # taken or not: only the state waits for ``valid``, which comes late
+                    # (after the TLB's checks) and so enables a few registers, not 130.
                     req = self.req.payload
                     m.d.sync += [vaddr.eq(req.vaddr), kind.eq(req.kind), level.eq(2),
-                                 stale.eq(0), walk_begin.eq(1),
+                                 stale.eq(0),
                                  pte_addr.eq(Cat(Const(0, 3), Vaddr(req.vaddr).vpn2,
                                                  self.csr.satp.ppn))]
+                with m.If(self.req.valid & self.req.ready):
+                    m.d.sync += walk_begin.eq(1)
                     m.d.sync += state.eq(WalkState.WALK)
 
             with m.Case(WalkState.WALK):
                 m.d.comb += busy.eq(1)
-                in_range = pte_addr < self.phys_size
+                in_range = ~beyond(pte_addr, self.phys_size)
                 pte = Pte(Mux(wc.hit, wc.pte, bus.dat_r))
                 m.d.comb += [
                     wc.addr.eq(pte_addr),
@@ -165,36 +188,44 @@ class PageTableWalker(wiring.Component):
                     bus.stb.eq(in_range & ~wc.hit),
                 ]
                 with m.If(~in_range | bus.err):
-                    finish(1, access_fault_cause(kind))
+                    finish("access")
                 with m.Elif(wc.hit | bus.ack):
                     with m.If(pte.is_invalid()):
-                        finish(1, page_fault_cause(kind))
+                        finish("page")
                     with m.Elif(pte.is_pointer()):
                         with m.If(pte.is_bad_pointer(level)):
-                            finish(1, page_fault_cause(kind))
+                            finish("page")
                         with m.Else():
                             m.d.comb += [wc.insert_en.eq(~wc.hit & keep),
                                          wc.insert_addr.eq(pte_addr),
                                          wc.insert_pte.eq(pte)]
                             m.d.sync += [level.eq(level - 1),
                                          pte_addr.eq(Cat(Const(0, 3), child_vpn, pte.ppn))]
-                    with m.Elif(pte.is_misaligned(level) | ~pte.permits(kind, self.csr)):
-                        finish(1, page_fault_cause(kind))
-                    with m.Elif(pte.needs_ad_update(kind)):
-                        with m.If(~self.csr.adue):
-                            finish(1, page_fault_cause(kind))
-                        with m.Else():
-                            m.d.sync += leaf.eq(pte)
-                            m.d.sync += state.eq(WalkState.AD_READ if self.ad_lock
-                                                 else WalkState.AD_WRITE)
                     with m.Else():
-                        finish_leaf(pte)
+                        # The leaf's checks and its physical address take a cycle of
+                        # their own: after the PTE's read they would be the longest
+                        # path of the walker (ISSUE 11: 100 MHz on an ECP5).
+                        m.d.sync += leaf.eq(pte)
+                        m.d.sync += state.eq(WalkState.LEAF)
+
+            with m.Case(WalkState.LEAF):
+                m.d.comb += busy.eq(1)
+                with m.If(leaf.is_misaligned(level) | ~leaf.permits(kind, self.csr)):
+                    finish("page")
+                with m.Elif(leaf.needs_ad_update(kind)):
+                    with m.If(~self.csr.adue):
+                        finish("page")
+                    with m.Else():
+                        m.d.sync += state.eq(WalkState.AD_READ if self.ad_lock
+                                             else WalkState.AD_WRITE)
+                with m.Else():
+                    finish_leaf(leaf)
 
             with m.Case(WalkState.AD_READ):
                 m.d.comb += [busy.eq(1), bus.cyc.eq(1), bus.stb.eq(1), bus.lock.eq(1),
                              bus.adr.eq(pte_addr[3:])]
                 with m.If(bus.err):
-                    finish(1, access_fault_cause(kind))
+                    finish("access")
                 with m.Elif(bus.ack):
                     with m.If(bus.dat_r == leaf.as_value()):
                         m.d.sync += state.eq(WalkState.AD_WRITE)
@@ -216,7 +247,7 @@ class PageTableWalker(wiring.Component):
                     bus.dat_w.eq(updated),
                 ]
                 with m.If(bus.err):
-                    finish(1, access_fault_cause(kind))
+                    finish("access")
                 with m.Elif(bus.ack):
                     m.d.sync += ad_update.eq(1)
                     finish_leaf(updated)

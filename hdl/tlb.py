@@ -8,6 +8,14 @@ from amaranth.lib.wiring import In, Out
 from .pte import ASID_BITS, SFENCE_PORT, VPN_TOTAL, TlbEntry, vpn_matches
 
 
+def _or_all(values):
+    values = list(values)
+    while len(values) > 1:
+        values = [values[i] | values[i + 1] if i + 1 < len(values) else values[i]
+                  for i in range(0, len(values), 2)]
+    return values[0]
+
+
 def check_entries(entries):
     if not isinstance(entries, int) or entries < 1 or entries & (entries - 1):
         raise ValueError(f"tlb_entries must be a power of two >= 1 (tree-PLRU), "
@@ -29,11 +37,18 @@ class TLB(wiring.Component):
         self.entries = entries
         idx = range(entries)
         super().__init__({
-            #: VPN looked up, combinationally.
+            #: Look ``lookup_vpn`` up: the answer (``hit``, ``hit_index``, ``hit_entry``)
+            #: comes from the next cycle on, until the next lookup. The MMU looks up the
+            #: request it takes, so the compare runs while the request goes into its
+            #: register and only the choice among the matches is left for the next cycle.
+            "lookup_en":     In(1),
+            #: VPN looked up.
             "lookup_vpn":    In(VPN_TOTAL),
             #: satp.ASID: a non-global entry must have it to match.
             "lookup_asid":   In(ASID_BITS),
-            #: Some entry matches.
+            #: Some entry matches the last lookup: an entry that matched it and is still
+            #: valid (a fence since then counts), or one a fill in the cycle of the lookup
+            #: wrote and that matches it.
             "hit":           Out(1),
             #: The lowest matching index: several can match, and the golden model takes
             #: the lowest.
@@ -68,15 +83,37 @@ class TLB(wiring.Component):
         depth = (n - 1).bit_length()  # 0 for a single entry: no tree
         entries = [Signal(TlbEntry, name=f"entry{i}") for i in range(n)]
 
-        # Lookup: the lowest matching index wins, as in the golden model.
-        match = Signal(n)
+        def matches(e):
+            return (e.valid & (e.g | (e.asid == self.lookup_asid)) &
+                    vpn_matches(e.vpn, e.level, self.lookup_vpn))
+
+        # Lookup, in two halves around a register: each entry's compare in the cycle of
+        # the lookup (with a fill of that cycle in place of the entry it overwrites), the
+        # lowest matching index in the next, among the entries still valid then (a fence
+        # only clears valid bits, so it needs no more). The lowest index wins, as in the
+        # golden model.
+        fill_index = Signal(range(n))
+        compared = Signal(n)
         for i, e in enumerate(entries):
-            m.d.comb += match[i].eq(e.valid & (e.g | (e.asid == self.lookup_asid)) &
-                                    vpn_matches(e.vpn, e.level, self.lookup_vpn))
+            filled = self.fill_en & (fill_index == i)
+            m.d.comb += compared[i].eq(Mux(filled, matches(self.fill_entry), matches(e)))
+        matched = Signal(n)
+        with m.If(self.lookup_en):
+            m.d.sync += matched.eq(compared)
+        valid = Signal(n)
+        m.d.comb += valid.eq(Cat(e.valid for e in entries))
+        match = Signal(n)
+        m.d.comb += match.eq(matched & valid)
         m.d.comb += self.hit.eq(match.any())
-        for i in reversed(range(n)):
-            with m.If(match[i]):
-                m.d.comb += [self.hit_index.eq(i), self.hit_entry.eq(entries[i])]
+        # The lowest match as one hot bit, then an AND-OR of the entries: a priority
+        # chain of If's would be a mux per entry in a row on the hit's path.
+        first = Signal(n)
+        m.d.comb += first.eq(Cat(match[i] & ~match[:i].any() for i in range(n)))
+        m.d.comb += [
+            self.hit_index.eq(_or_all(Mux(first[i], i, 0) for i in range(n))),
+            self.hit_entry.eq(_or_all(Mux(first[i], entries[i].as_value(), 0)
+                                      for i in range(n))),
+        ]
 
         m.d.comb += [self.dbg_entries[i].eq(e) for i, e in enumerate(entries)]
 
@@ -97,7 +134,6 @@ class TLB(wiring.Component):
             with m.If(invalid[i]):
                 m.d.comb += self.victim.eq(i)
 
-        fill_index = Signal(range(n))
         m.d.comb += fill_index.eq(Mux(self.fill_at_index, self.fill_index, self.victim))
         touch = Signal(range(n))
         m.d.comb += touch.eq(Mux(self.fill_en, fill_index, self.touch_index))

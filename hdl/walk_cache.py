@@ -26,6 +26,11 @@ class WalkCache(wiring.Component):
     ----------
     entries : int
         0 (never hits) to ``MAX_ENTRIES``.
+    phys_size : int or None
+        Bytes of physical memory, when the walker never asks for a PTE beyond it: the
+        tags then keep only the address bits below it (and none of the three that are
+        always 0 in a PTE's address), for a shorter compare on the walker's path. An
+        address beyond can then hit falsely; the walker decides those before a hit.
     """
 
     #: Physical address of the PTE the walker needs next.
@@ -44,9 +49,11 @@ class WalkCache(wiring.Component):
     #: changes to non-leaf PTEs.
     flush: In(1)
 
-    def __init__(self, entries=8):
+    def __init__(self, entries=8, phys_size=None):
         check_entries(entries)
         self.entries = entries
+        self.tag_bits = (PADDR_BITS if phys_size is None else
+                         min(PADDR_BITS, (phys_size - 1).bit_length()))
         super().__init__()
 
     def elaborate(self, platform):
@@ -54,19 +61,20 @@ class WalkCache(wiring.Component):
         if not self.entries:
             return m
         valid = Signal(self.entries)
-        tags = [Signal(PADDR_BITS, name=f"tag{i}") for i in range(self.entries)]
+        tags = [Signal(self.tag_bits - 3, name=f"tag{i}") for i in range(self.entries)]
         ptes = [Signal(64, name=f"pte{i}") for i in range(self.entries)]
         pointer = Signal(range(self.entries))
 
         for i in reversed(range(self.entries)):
-            with m.If(valid[i] & (tags[i] == self.addr)):
+            with m.If(valid[i] & (tags[i] == self.addr[3:self.tag_bits])):
                 m.d.comb += [self.hit.eq(1), self.pte.eq(ptes[i])]
 
         with m.If(self.insert_en):
             with m.Switch(pointer):
                 for i in range(self.entries):
                     with m.Case(i):
-                        m.d.sync += [valid[i].eq(1), tags[i].eq(self.insert_addr),
+                        m.d.sync += [valid[i].eq(1),
+                                     tags[i].eq(self.insert_addr[3:self.tag_bits]),
                                      ptes[i].eq(self.insert_pte)]
             m.d.sync += pointer.eq(Mux(pointer == self.entries - 1, 0, pointer + 1))
         with m.If(self.flush):

@@ -6,6 +6,7 @@ import time
 import cocotb
 from cocotb.triggers import FallingEdge
 
+from ....hdl.mmu import miss_cycles
 from ...model.memory import Memory
 from ..build import params_from_env
 from ..jobs import job_config, write_result
@@ -61,7 +62,7 @@ async def measure(dut):
         mem.write64(ad_addr, mem.read64(ad_addr) & ~(PTE_A | PTE_D))
         with_ad, _ = await cold(VA_4K + 0x2000)
         out["ad_update_extra_cycles"][key] = with_ad - out["miss_4k_cycles"][key]
-        out["miss_4k_bound_cycles"][key] = 3 * (latency + 1) + 2
+        out["miss_4k_bound_cycles"][key] = miss_cycles(3, latency)
 
     rtl.ram.latency = 1
     await rtl.translate(VA_4K, LOAD)
