@@ -11,6 +11,7 @@ four RGB LEDs: LEDs 0-3 are their green parts, 4-7 their red parts).
 from dataclasses import dataclass
 
 from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Module, Signal
+from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
 __all__ = ["Board", "BOARDS", "BoardShell", "pll_params"]
@@ -161,19 +162,24 @@ class BoardShell(Elaboratable):
         # reset button), with its reset synchroniser on the ECP5's power-up reset.
         m.submodules.top = top = self.top
 
-        uart = platform.request("uart", 0)
-        m.d.comb += [top.uart_rx.eq(uart.rx.i), uart.tx.o.eq(top.uart_tx)]
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)
+        m.submodules.uart_tx = tx = io.Buffer("o", uart.tx)
+        m.d.comb += [top.uart_rx.eq(rx.i), tx.o.eq(top.uart_tx)]
         requested = {}  # an RGB LED is one resource with three LEDs: requested once
         for i, (resource, number, subsignal) in enumerate(self.board.leds):
             if (resource, number) not in requested:
-                requested[resource, number] = platform.request(resource, number)
-            pin = requested[resource, number]
-            pin = getattr(pin, subsignal) if subsignal else pin
-            m.d.comb += pin.o.eq(top.leds[i])
+                requested[resource, number] = platform.request(resource, number, dir="-")
+            port = requested[resource, number]
+            port = getattr(port, subsignal) if subsignal else port
+            m.submodules[f"led_{i}"] = led = io.Buffer("o", port)
+            m.d.comb += led.o.eq(top.leds[i])
         return m
 
     def _pll_domain(self, m, platform):
-        clk_in = platform.request(platform.default_clk, 0).i
+        m.submodules.clk_in = clk_in = io.Buffer("i", platform.request(platform.default_clk, 0,
+                                                                       dir="-"))
+        clk_in = clk_in.i
         clk = Signal()
         locked = Signal()
         p = self.pll
@@ -197,5 +203,7 @@ class BoardShell(Elaboratable):
         # Held in reset until the PLL locks (and while the board's reset button is down).
         reset = ~locked
         if platform.default_rst is not None:
-            reset = reset | platform.request(platform.default_rst, 0).i
+            m.submodules.rst_in = rst_in = io.Buffer(
+                "i", platform.request(platform.default_rst, 0, dir="-"))
+            reset = reset | rst_in.i
         m.submodules.reset_sync = ResetSynchronizer(reset, domain="sync")

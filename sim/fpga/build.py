@@ -168,7 +168,7 @@ class Job:
         if code is None:
             return True
         if code != 0:
-            tool = self.commands[self.index][0]
+            tool = self.tool
             tail = (self.folder / "build.log").read_text(errors="replace").splitlines()[-15:]
             raise BuildFailed(f"{self.name}: {tool} failed (exit status {code}); the end of "
                               f"{self.folder / 'build.log'}:\n" + "\n".join(tail))
