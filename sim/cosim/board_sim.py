@@ -53,10 +53,13 @@ class _Simulation(threading.Thread):
 
 
 def make_board_sim(phys_size=256 << 10, tlb_entries=16, walk_cache_entries=8,
-                   start_timeout=600.0, **options):
+                   start_timeout=600.0, timeout=TIMEOUT_S, faults=None, **options):
     """The backend registry's factory: a simulated board, opened by the board backend.
 
-    Builds the simulator first if needed (a minute or two, once per configuration)."""
+    Builds the simulator first if needed (a minute or two, once per configuration).
+    ``timeout``: the host's wait for a response before it sends again; ``faults``: the
+    arguments of a :class:`~mkclean.sim.board.reference.Faults` that damages the bytes on
+    the simulated wire (the link-fault tests)."""
     if options:
         raise ValueError(f"the board-sim backend takes no options {sorted(options)}")
     params = board_params(phys_size, tlb_entries, walk_cache_entries)
@@ -64,7 +67,10 @@ def make_board_sim(phys_size=256 << 10, tlb_entries=16, walk_cache_entries=8,
     folder = Path(tempfile.mkdtemp(prefix="mkclean-board-sim-"))
     port_file = folder / "port"
     quiet = 2 * round(FRAME_TIMEOUT_S * CLK_FREQ) + 20_000
-    sim = _Simulation(params, {"port_file": str(port_file), "quiet_cycles": quiet})
+    config = {"port_file": str(port_file), "quiet_cycles": quiet}
+    if faults is not None:
+        config["faults"] = faults
+    sim = _Simulation(params, config)
     sim.start()
     deadline = time.monotonic() + start_timeout
     while not port_file.exists():
@@ -77,6 +83,6 @@ def make_board_sim(phys_size=256 << 10, tlb_entries=16, walk_cache_entries=8,
         time.sleep(0.05)
     port = int(port_file.read_text())
     hw = make_board(url=f"socket://127.0.0.1:{port}", tlb_entries=tlb_entries,
-                    timeout=TIMEOUT_S)
+                    timeout=timeout)
     hw.simulation = sim
     return hw

@@ -11,7 +11,9 @@ no simulated cycles, and a request costs the cycles the bridge needs for it.
 Runs inside the simulator. The job's configuration: ``port_file`` (where the listening
 port's number goes, for the host to find), ``quiet_cycles`` (how long the line may stay
 silent after the host's bytes before the board is taken to have nothing to say: more than
-its frame timeout), ``accept_timeout_s``.
+its frame timeout), ``accept_timeout_s``, and ``faults``: the arguments of a
+:class:`~mkclean.sim.board.reference.Faults` that damages the bytes on the wire, each
+chunk the socket moves ("in": to the board, "out": from it), for the link-fault tests.
 """
 
 import os
@@ -20,6 +22,7 @@ import socket
 import cocotb
 from cocotb.triggers import FallingEdge, Timer
 
+from ...board.reference import Faults
 from ..build import CLOCK_HALF_PERIOD_NS, UART_RING_WORDS
 from ..jobs import job_config, write_result
 from ..vpi import WideArray
@@ -74,6 +77,10 @@ class UartHost:
         return data
 
 
+def _wire_as_it_is(direction, data):
+    return data
+
+
 @cocotb.test()
 async def serve(dut):
     config = job_config()
@@ -93,6 +100,12 @@ async def serve(dut):
     listener.close()
     conn.settimeout(None)
     quiet_cycles = config["quiet_cycles"]
+    faults = config.get("faults")
+    if faults is not None:
+        faults = Faults(**{k: ({int(n): a for n, a in v.items()} if isinstance(v, dict) else v)
+                           for k, v in faults.items()})
+    else:
+        faults = _wire_as_it_is
     sent = received = cycles = 0
     try:
         while True:
@@ -100,6 +113,7 @@ async def serve(dut):
             if not data:
                 break                           # the host closed its port
             sent += len(data)
+            data = faults("in", data)
             while data:
                 room = uart.tx_space()
                 if room:
@@ -111,7 +125,7 @@ async def serve(dut):
                     out = uart.received()
                     if out:
                         received += len(out)
-                        conn.sendall(out)
+                        conn.sendall(faults("out", out))
             # Run until the board has answered and gone quiet, or has kept silent for
             # quiet_cycles since the host's last byte went out (garbage, a cut frame).
             answered = silent = 0
@@ -121,7 +135,9 @@ async def serve(dut):
                 out = uart.received()
                 if out:
                     answered += len(out)
-                    conn.sendall(out)
+                    out = faults("out", out)
+                    if out:
+                        conn.sendall(out)
                     silent = 0
                     continue
                 if not uart.drained():
@@ -133,4 +149,5 @@ async def serve(dut):
     finally:
         conn.close()
     write_result(config, {"bytes_to_board": sent, "bytes_from_board": received,
-                          "cycles": cycles})
+                          "cycles": cycles,
+                          "faults": [list(f) for f in getattr(faults, "done", [])]})
