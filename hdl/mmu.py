@@ -144,33 +144,36 @@ class MMU(wiring.Component):
         need_walk = Signal()
         hit_answers = Signal()
 
-        def fault(cause):
-            m.d.comb += [now.fault.eq(1), now.cause.eq(cause), now.tval.eq(req.vaddr)]
+        now_page = Signal()    # ``now`` is a page fault: for the counters, known early
+
+        def fault(cause_of, page):
+            m.d.comb += [now.fault.eq(1), now.cause.eq(cause_of(req.kind)),
+                         now.tval.eq(req.vaddr), now_page.eq(page)]
 
         with m.If(~translate):
             with m.If(beyond(req.vaddr, self.phys_size)):
-                fault(access_fault_cause(req.kind))
+                fault(access_fault_cause, page=0)
             with m.Else():
                 m.d.comb += now.paddr.eq(req.vaddr[:PADDR_BITS])
         with m.Elif(~canonical):
-            fault(page_fault_cause(req.kind))
+            fault(page_fault_cause, page=1)
         with m.Elif(~tlb.hit):
             m.d.comb += need_walk.eq(1)
         with m.Elif(~entry.permits(req.kind, csr)):
             m.d.comb += hit_answers.eq(1)
-            fault(page_fault_cause(req.kind))
+            fault(page_fault_cause, page=1)
         with m.Elif(is_store(req.kind) & ~entry.d):
             with m.If(csr.adue):
                 m.d.comb += need_walk.eq(1)
             with m.Else():
                 m.d.comb += hit_answers.eq(1)
-                fault(page_fault_cause(req.kind))
+                fault(page_fault_cause, page=1)
         with m.Else():
             m.d.comb += hit_answers.eq(1)
             # A superpage may straddle the end of memory: check every hit, not the fill.
             hit_paddr = leaf_paddr(entry.ppn, entry.level, req.vaddr)
             with m.If(beyond(hit_paddr, self.phys_size)):
-                fault(access_fault_cause(req.kind))
+                fault(access_fault_cause, page=0)
             with m.Else():
                 m.d.comb += now.paddr.eq(hit_paddr)
 
@@ -211,6 +214,7 @@ class MMU(wiring.Component):
         ]
 
         # Debug counters.
+        walk_page = walk_resp.payload.fault & (walk_resp.payload.cause.as_value() >= 12)
         answered = valid & self.resp.valid & self.resp.ready
         events = {
             "tlb_hits":      answered & ~walking & hit_answers,
@@ -218,11 +222,11 @@ class MMU(wiring.Component):
             "walks":         ptw.events.walk,
             "walk_cycles":   ptw.events.busy,
             "ad_updates":    ptw.events.ad_update,
-            # Page-fault causes are 12..15, access-fault causes below.
-            "page_faults":   answered & self.resp.payload.fault &
-                             (self.resp.payload.cause.as_value() >= 12),
-            "access_faults": answered & self.resp.payload.fault &
-                             (self.resp.payload.cause.as_value() < 12),
+            # From the stage's own decision, or the walker's registered cause (page-fault
+            # causes are 12..15): not from the response's mux, later in the cycle.
+            "page_faults":   answered & Mux(walking, walk_page, now.fault & now_page),
+            "access_faults": answered & Mux(walking, walk_resp.payload.fault & ~walk_page,
+                                            now.fault & ~now_page),
         }
         # Each event goes into a register first and the counter adds it a cycle later;
         # the port shows the sum, so that it reads as a counter that counted at once. The

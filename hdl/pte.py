@@ -213,6 +213,16 @@ def beyond(addr, size):
     return addr[PAGE_BITS:] >= size >> PAGE_BITS
 
 
+def or_all(values):
+    """The OR of ``values`` as a balanced tree: with one-hot selects, a wide mux of a few
+    LUT levels, where a chain of If's is a level per input."""
+    values = list(values)
+    while len(values) > 1:
+        values = [values[i] | values[i + 1] if i + 1 < len(values) else values[i]
+                  for i in range(0, len(values), 2)]
+    return values[0]
+
+
 def leaf_paddr(ppn, level, vaddr):
     """Physical address of ``vaddr`` through a leaf at ``level``: superpages take the
     lower VPNs from the virtual address."""

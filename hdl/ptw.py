@@ -161,6 +161,14 @@ class PageTableWalker(wiring.Component):
         bus = self.bus
         m.d.comb += bus.sel.eq(0xff)
 
+        # Every load of pte_addr looks its new value up in the walk cache, for WALK's
+        # next cycle.
+        goto = Signal()
+        goto_addr = Signal(PADDR_BITS)
+        with m.If(goto):
+            m.d.sync += pte_addr.eq(goto_addr)
+        m.d.comb += [wc.lookup_en.eq(goto), wc.addr.eq(goto_addr)]
+
         with m.Switch(state):
             with m.Case(WalkState.IDLE):
                 m.d.comb += self.req.ready.eq(~resp.valid)
@@ -170,9 +178,10 @@ class PageTableWalker(wiring.Component):
                     # (after the TLB's checks) and so enables a few registers, not 130.
                     req = self.req.payload
                     m.d.sync += [vaddr.eq(req.vaddr), kind.eq(req.kind), level.eq(2),
-                                 stale.eq(0),
-                                 pte_addr.eq(Cat(Const(0, 3), Vaddr(req.vaddr).vpn2,
-                                                 self.csr.satp.ppn))]
+                                 stale.eq(0)]
+                    m.d.comb += [goto.eq(1),
+                                 goto_addr.eq(Cat(Const(0, 3), Vaddr(req.vaddr).vpn2,
+                                                  self.csr.satp.ppn))]
                 with m.If(self.req.valid & self.req.ready):
                     m.d.sync += walk_begin.eq(1)
                     m.d.sync += state.eq(WalkState.WALK)
@@ -182,10 +191,21 @@ class PageTableWalker(wiring.Component):
                 in_range = ~beyond(pte_addr, self.phys_size)
                 pte = Pte(Mux(wc.hit, wc.pte, bus.dat_r))
                 m.d.comb += [
-                    wc.addr.eq(pte_addr),
                     bus.adr.eq(pte_addr[3:]),
                     bus.cyc.eq(in_range & ~wc.hit),
                     bus.stb.eq(in_range & ~wc.hit),
+                ]
+                # A good pointer read from memory goes into the walk cache. Written
+                # from the bus's data, not from the mux behind the walk cache's answer,
+                # which a PTE read from memory does not need: the insert's enables fan
+                # out to a hundred registers.
+                read = Pte(bus.dat_r)
+                m.d.comb += [
+                    wc.insert_en.eq(in_range & ~wc.hit & bus.ack & ~bus.err &
+                                    ~read.is_invalid() & read.is_pointer() &
+                                    ~read.is_bad_pointer(level) & keep),
+                    wc.insert_addr.eq(pte_addr),
+                    wc.insert_pte.eq(read),
                 ]
                 with m.If(~in_range | bus.err):
                     finish("access")
@@ -196,11 +216,9 @@ class PageTableWalker(wiring.Component):
                         with m.If(pte.is_bad_pointer(level)):
                             finish("page")
                         with m.Else():
-                            m.d.comb += [wc.insert_en.eq(~wc.hit & keep),
-                                         wc.insert_addr.eq(pte_addr),
-                                         wc.insert_pte.eq(pte)]
-                            m.d.sync += [level.eq(level - 1),
-                                         pte_addr.eq(Cat(Const(0, 3), child_vpn, pte.ppn))]
+                            m.d.sync += level.eq(level - 1)
+                            m.d.comb += [goto.eq(1),
+                                         goto_addr.eq(Cat(Const(0, 3), child_vpn, pte.ppn))]
                     with m.Else():
                         # The leaf's checks and its physical address take a cycle of
                         # their own: after the PTE's read they would be the longest
@@ -232,8 +250,8 @@ class PageTableWalker(wiring.Component):
                     with m.Else():
                         # Changed since the walk read it (the kernel's mkclean, say):
                         # writing our A/D now would resurrect a stale PTE. Walk again.
-                        m.d.sync += [level.eq(2), pte_addr.eq(root_addr),
-                                     walk_begin.eq(1)]
+                        m.d.sync += [level.eq(2), walk_begin.eq(1)]
+                        m.d.comb += [goto.eq(1), goto_addr.eq(root_addr)]
                         m.d.sync += state.eq(WalkState.WALK)
 
             with m.Case(WalkState.AD_WRITE):

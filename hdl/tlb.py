@@ -5,15 +5,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .pte import ASID_BITS, SFENCE_PORT, VPN_TOTAL, TlbEntry, vpn_matches
-
-
-def _or_all(values):
-    values = list(values)
-    while len(values) > 1:
-        values = [values[i] | values[i + 1] if i + 1 < len(values) else values[i]
-                  for i in range(0, len(values), 2)]
-    return values[0]
+from .pte import ASID_BITS, SFENCE_PORT, VPN_TOTAL, TlbEntry, or_all, vpn_matches
 
 
 def check_entries(entries):
@@ -110,8 +102,8 @@ class TLB(wiring.Component):
         first = Signal(n)
         m.d.comb += first.eq(Cat(match[i] & ~match[:i].any() for i in range(n)))
         m.d.comb += [
-            self.hit_index.eq(_or_all(Mux(first[i], i, 0) for i in range(n))),
-            self.hit_entry.eq(_or_all(Mux(first[i], entries[i].as_value(), 0)
+            self.hit_index.eq(or_all(Mux(first[i], i, 0) for i in range(n))),
+            self.hit_entry.eq(or_all(Mux(first[i], entries[i].as_value(), 0)
                                       for i in range(n))),
         ]
 
@@ -129,10 +121,11 @@ class TLB(wiring.Component):
 
         invalid = Signal(n)
         m.d.comb += invalid.eq(Cat(~e.valid for e in entries))
-        m.d.comb += self.victim.eq(plru)
-        for i in reversed(range(n)):
-            with m.If(invalid[i]):
-                m.d.comb += self.victim.eq(i)
+        # The lowest invalid entry, one hot and encoded by an OR (as the hit index).
+        first_invalid = [invalid[i] & ~invalid[:i].any() for i in range(n)]
+        m.d.comb += self.victim.eq(Mux(invalid.any(),
+                                       or_all(Mux(first_invalid[i], i, 0) for i in range(n)),
+                                       plru))
 
         m.d.comb += fill_index.eq(Mux(self.fill_at_index, self.fill_index, self.victim))
         touch = Signal(range(n))

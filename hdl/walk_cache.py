@@ -4,11 +4,11 @@ Tagging by physical address needs no ASID: two address spaces sharing a page tab
 its cached entries, and a walk for any address that goes through that PTE hits.
 """
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .pte import PADDR_BITS
+from .pte import PADDR_BITS, or_all
 
 MAX_ENTRIES = 64
 
@@ -33,9 +33,14 @@ class WalkCache(wiring.Component):
         address beyond can then hit falsely; the walker decides those before a hit.
     """
 
+    #: Look ``addr`` up: the answer (``hit``, ``pte``) comes from the next cycle on, until
+    #: the next lookup. The walker looks up the PTE address it goes to as it goes there,
+    #: so the compare runs beside the walker's other work, not before it.
+    lookup_en: In(1)
     #: Physical address of the PTE the walker needs next.
     addr: In(PADDR_BITS)
-    #: ``addr``'s PTE is cached: the walker needs no bus read for it.
+    #: The last lookup's PTE is cached: the walker needs no bus read for it. A flush
+    #: since the lookup counts, and so does an insert in the cycle of the lookup.
     hit: Out(1)
     #: That PTE, while ``hit``.
     pte: Out(64)
@@ -65,9 +70,29 @@ class WalkCache(wiring.Component):
         ptes = [Signal(64, name=f"pte{i}") for i in range(self.entries)]
         pointer = Signal(range(self.entries))
 
-        for i in reversed(range(self.entries)):
-            with m.If(valid[i] & (tags[i] == self.addr[3:self.tag_bits])):
-                m.d.comb += [self.hit.eq(1), self.pte.eq(ptes[i])]
+        # The compare in the cycle of the lookup, an insert of that cycle in place of the
+        # entry it overwrites; an insert after it forgets the entry it overwrites. In the
+        # next cycles, the entries still valid (a flush only clears valid bits).
+        tag = self.addr[3:self.tag_bits]
+        compared = Signal(self.entries)
+        matched = Signal(self.entries)
+        for i in range(self.entries):
+            inserted = self.insert_en & (pointer == i)
+            m.d.comb += compared[i].eq(Mux(inserted,
+                                           self.insert_addr[3:self.tag_bits] == tag,
+                                           valid[i] & (tags[i] == tag)))
+            with m.If(self.lookup_en):
+                m.d.sync += matched[i].eq(compared[i])
+            with m.Elif(inserted):
+                m.d.sync += matched[i].eq(0)
+        match = Signal(self.entries)
+        m.d.comb += match.eq(matched & valid)
+        # The lowest matching entry as one hot bit, then an AND-OR of the PTEs: a chain
+        # of If's would put a mux per entry in a row on the walker's path.
+        first = [match[i] & ~match[:i].any() for i in range(self.entries)]
+        m.d.comb += [self.hit.eq(match.any()),
+                     self.pte.eq(or_all(Mux(first[i], ptes[i], 0)
+                                         for i in range(self.entries)))]
 
         with m.If(self.insert_en):
             with m.Switch(pointer):

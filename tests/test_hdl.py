@@ -157,12 +157,44 @@ def test_walk_cache_round_robin_and_flush():
         ctx.set(wc.insert_en, 0)
         hits = {}
         for addr in (0x100, 0x200, 0x300):
-            ctx.set(wc.addr, addr)
-            hits[addr] = (ctx.get(wc.hit), ctx.get(wc.pte))
+            hits[addr] = await wc_lookup(ctx, wc, addr)
         assert hits == {0x100: (0, 0), 0x200: (1, 0x201), 0x300: (1, 0x301)}
         ctx.set(wc.flush, 1)
+        await ctx.tick()                            # a flush after the lookup counts
+        ctx.set(wc.flush, 0)
+        assert not ctx.get(wc.hit)
+        assert not (await wc_lookup(ctx, wc, 0x300))[0]
+    simulate(wc, bench)
+
+
+async def wc_lookup(ctx, wc, addr):
+    """Look up, and read the answer in the next cycle."""
+    ctx.set(wc.addr, addr)
+    ctx.set(wc.lookup_en, 1)
+    await ctx.tick()
+    ctx.set(wc.lookup_en, 0)
+    return ctx.get(wc.hit), ctx.get(wc.pte)
+
+
+def test_walk_cache_lookup_sees_an_insert_of_its_cycle_and_forgets_a_later_one():
+    """The walker looks the next PTE up as it inserts the one it read: a page table that
+    points to itself must hit what is being inserted; and an insert after a lookup
+    replaces the entry it matched."""
+    wc = WalkCache(1)
+
+    async def bench(ctx):
+        ctx.set(wc.insert_addr, 0x100)
+        ctx.set(wc.insert_pte, 0x101)
+        ctx.set(wc.insert_en, 1)
+        ctx.set(wc.addr, 0x100)
+        ctx.set(wc.lookup_en, 1)
         await ctx.tick()
-        ctx.set(wc.addr, 0x300)
+        ctx.set(wc.lookup_en, 0)
+        assert (ctx.get(wc.hit), ctx.get(wc.pte)) == (1, 0x101)
+        ctx.set(wc.insert_addr, 0x200)              # over the only entry
+        ctx.set(wc.insert_pte, 0x201)
+        await ctx.tick()
+        ctx.set(wc.insert_en, 0)
         assert not ctx.get(wc.hit)
     simulate(wc, bench)
 
