@@ -93,13 +93,14 @@ def test_every_catalogue_signal_is_in_the_dump_with_its_width(traced):
 
 
 def test_probes_leave_out_what_a_trace_lacks():
-    widths = {f"{catalogue.MMU}.ptw.state": 2, f"{catalogue.MMU}.ptw.pte": 63}
+    state_bits = Shape.cast(WalkState).width
+    widths = {f"{catalogue.MMU}.ptw.state": state_bits, f"{catalogue.MMU}.ptw.pte": 63}
     probes = catalogue.probes(widths)
     assert [p.label for p in probes] == ["walker state"]
     assert probes[0].decode(1) == "WALK" and probes[0].decode(None) == "x"
     assert f"{catalogue.MMU}.ptw.pte (63 bits, not 64)" in catalogue.missing(widths)
     # The bare MMU's testbench top: the same MMU inside.
-    bare = {"mkclean_mmu_tb.clk": 1, "mkclean_mmu_tb.u.mmu.ptw.state": 2}
+    bare = {"mkclean_mmu_tb.clk": 1, "mkclean_mmu_tb.u.mmu.ptw.state": state_bits}
     assert [p.path for p in catalogue.probes(bare)] == ["mkclean_mmu_tb.u.mmu.ptw.state"]
 
 

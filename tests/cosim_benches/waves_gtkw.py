@@ -2,8 +2,8 @@
 (tests/test_waves_gtkw.py): its trace must hold every walker state, the causes a walk
 answers, and every kernel event on the testbench's debug port.
 
-- a load of a page whose PTE has A and D: IDLE, WALK, IDLE;
-- a store to a page without A and D (Svadu): WALK, AD_READ, AD_WRITE;
+- a load of a page whose PTE has A and D: IDLE, WALK, LEAF, IDLE;
+- a store to a page without A and D (Svadu): WALK, LEAF, AD_READ, AD_WRITE;
 - a store to a read-only page: a STORE_PAGE fault; a load of an unmapped page: LOAD_PAGE;
 - every KernelEvent, one a cycle at its falling edge, with an address made of its value
   (``KERNEL_ADDR + value``), then NONE again.
