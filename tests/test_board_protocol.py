@@ -5,7 +5,7 @@ single-byte corruption of a frame is rejected."""
 
 import binascii
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from mkclean.sim.board import protocol as p
@@ -215,6 +215,11 @@ def test_a_cut_frame_costs_only_itself(first, second, seq, data):
     a = p.encode_frame(seq, first[0], first[1])
     b = p.encode_frame(seq + 1, second[0], second[1])
     cut = data.draw(st.integers(1, len(a) - 1))
+    # Unless the cut frame, completed by the next one's first bytes, happens to check
+    # (its missing CRC bytes equal to those bytes: a CRC-16 collision, 1 in 256 for a cut
+    # one byte short, which docs/bridge-protocol.md names): then it is taken and the next
+    # one lost, and the host sends that again.
+    assume(parse_all(a[:cut] + b[:len(a) - cut]) == [])
     assert parse_all(a[:cut] + b)[-1:] == [p.Frame((seq + 1) & 0xFF, second[0], second[1])]
 
 
