@@ -24,11 +24,14 @@ fields are packed from bit 0 in wire order, so a layout's bits, least significan
 first, are the bytes on the wire.
 """
 
+import types
+
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from . import wishbone
+from .bridge_codes import CMD_CODES, STATUS_CODES
 from .mmu import COUNTERS, DebugSignature
 from .pte import PPN_BITS, SFENCE_PORT, Csr, Kind, Request, Response, TlbEntry
 from .ptw import BUS_ADDR_BITS, check_phys_size
@@ -55,25 +58,18 @@ MAX_WORDS = (MAX_BODY - 8) // 8
 MAX_ITEM = 4096
 
 
-class Cmd(enum.Enum, shape=8):
-    """A request's CMD; the response's is the same with bit 7 set."""
-    VERSION = 0x01
-    RESET = 0x02
-    READ = 0x03
-    WRITE = 0x04
-    CAS = 0x05
-    CSR = 0x06
-    SFENCE = 0x07
-    ACCESS = 0x08
-    COUNTERS = 0x09
-    TLB = 0x0A
+def _codes(name: str, table, doc: str) -> type:
+    """An 8-bit Amaranth enum of ``table``'s (name, code) pairs."""
+    def body(namespace):
+        namespace["__module__"], namespace["__qualname__"] = __name__, name
+        namespace["__doc__"] = doc
+        for member, code in table:
+            namespace[member] = code    # through the enum's namespace: a member, as in a body
+    return types.new_class(name, (enum.Enum,), {"shape": 8}, body)
 
 
-class Status(enum.Enum, shape=8):
-    """The first byte of a response body."""
-    OK = 0
-    BAD_CMD = 1
-    BAD_ARG = 2
+Cmd = _codes("Cmd", CMD_CODES, "A request's CMD; the response's is the same with bit 7 set.")
+Status = _codes("Status", STATUS_CODES, "The first byte of a response body.")
 
 
 class FrameHeader(data.Struct):

@@ -3,8 +3,9 @@ layout in one place, frames (:func:`encode_frame`, :class:`Parser`) and each com
 request and results, encoded and decoded both ways (the host uses one direction, the
 reference machine the other, the tests both).
 
-It knows bytes only: no port, no board, no MMU. The TLB entry's bit layout is the
-gateware's (``hdl/pte.py``'s ``TlbEntry``), read from there so the two cannot drift.
+It knows bytes only: no port, no board, no MMU. The command and status codes are the
+gateware's table (``hdl/bridge_codes.py``) and the TLB entry's bit layout is the
+gateware's (``hdl/pte.py``'s ``TlbEntry``), both read from there so the two cannot drift.
 """
 
 import binascii
@@ -12,6 +13,7 @@ import enum
 import struct
 from dataclasses import dataclass, fields
 
+from ...hdl.bridge_codes import CMD_CODES, STATUS_CODES
 from ...hdl.pte import TlbEntry as _TlbEntryLayout
 
 SYNC = b"\xa5\x5a"
@@ -32,24 +34,11 @@ WORD = 8
 PAGE_SIZE = 4096
 
 
-class Cmd(enum.IntEnum):
-    VERSION = 0x01
-    RESET = 0x02
-    READ = 0x03
-    WRITE = 0x04
-    CAS = 0x05
-    CSR = 0x06
-    SFENCE = 0x07
-    ACCESS = 0x08
-    COUNTERS = 0x09
-    TLB = 0x0A
-
-
-class Status(enum.IntEnum):
-    """The first byte of every response body."""
-    OK = 0
-    BAD_CMD = 1     #: no such command; nothing done
-    BAD_ARG = 2     #: arguments of the wrong length or out of range; nothing done
+#: A request's CMD; the response's is the same with :data:`RESPONSE` set.
+Cmd = enum.IntEnum("Cmd", CMD_CODES, module=__name__)
+#: The first byte of every response body: OK, BAD_CMD (no such command; nothing done),
+#: BAD_ARG (arguments of the wrong length or out of range; nothing done).
+Status = enum.IntEnum("Status", STATUS_CODES, module=__name__)
 
 
 class ProtocolError(ValueError):
