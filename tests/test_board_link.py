@@ -109,6 +109,22 @@ def test_board_reaches_the_golden_outcome(config):
     assert all((b - a) % 256 == 1 for a, b in zip(seqs, seqs[1:]))
 
 
+def test_a_stale_writable_entry_stops_the_run():
+    """A kernel that forgets page_mkclean's TLB flush: invariant 2, checked on the
+    machine's TLB after a kernel step, ends the run with the result so far and the
+    stale entries named."""
+    opts = {**kernel_opts("writenotify", "svadu", "board"), "plant": "missing-flush"}
+    with ReferenceMachine(phys_size=PHYS) as machine:
+        hw = open_board(opts, machine.serve(), 115200, timeout=TIMEOUT)
+        try:
+            r = run_on_board(hw, opts, WORKLOADS["random"], 3, 4000, {})
+        finally:
+            hw.close()
+    [violation] = r["invariant_violations"]
+    assert "is clean but TLB entry" in violation and "lets a store through" in violation
+    assert r["accesses"] < 4000 and r["step_checks"] > 0 and r["link"]["requests"] > 0
+
+
 @pytest.mark.parametrize("direction", ["in", "out", "both"])
 def test_link_faults_cost_retries_not_writes(direction):
     """One frame in twelve meets a fault (dropped, a byte lost, a byte flipped, garbage

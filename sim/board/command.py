@@ -8,15 +8,12 @@ run), 1 when the link fails or a check fails during it.
 """
 
 from ..kernel import Kernel, KernelError, Signal
-from ..kernel.invariants import check_clean_pages_not_writable
+from ..kernel.invariants import run_checked
 from .backend import make_board
 from .link import LinkError
 
 #: Seconds to wait for a response before sending a request again.
 TIMEOUT_S = 1.0
-#: The machine's figures a run reports beside the kernel's.
-MACHINE_COUNTERS = ("cycles", "walks", "walk_cycles", "tlb_hits", "tlb_misses", "ad_updates",
-                    "page_faults", "access_faults", "batches", "step_checks")
 
 
 class BoardFailed(Exception):
@@ -25,10 +22,6 @@ class BoardFailed(Exception):
     def __init__(self, message: str, status: int):
         super().__init__(message)
         self.status = status
-
-
-class InvariantViolation(AssertionError):
-    pass
 
 
 def open_board(kernel_opts, port: str, baud: int, timeout: float = TIMEOUT_S):
@@ -46,40 +39,21 @@ def run_on_board(hw, kernel_opts, cls, seed, accesses, options, progress=None):
     """The run's JSON (the workload's result, the machine's counters, the link's
     figures); BoardFailed if the link or a check fails."""
     kernel = {k: v for k, v in kernel_opts.items() if k != "backend"}
-    done = [0]
     try:
         k = Kernel(hw=hw, **kernel)
     except LinkError as e:
         raise BoardFailed(f"the link failed as the kernel booted: {e}", 1) from None
-
-    def check(entries):
-        problems = check_clean_pages_not_writable(k, entries)
-        if problems:
-            raise InvariantViolation("; ".join(problems[:3]))
-
-    hw.step_check = check
+    workload = None
     try:
         workload = cls(k, seed, accesses, **options)
-
-        def count(n):
-            done[0] += n
-            if progress:
-                progress(n)
-        try:
-            result = workload.run(count)
-            result["invariant_violations"] = []
-        except InvariantViolation as e:
-            result = workload.result()
-            result["accesses"] = done[0]
-            result["invariant_violations"] = [str(e)]
-        counters = hw.counters()
-        result.update({name: counters[name] for name in MACHINE_COUNTERS})
+        result, counters = run_checked(k, workload, progress)
         result["link"] = {key[5:]: value for key, value in counters.items()
                           if key.startswith("link_")}
         result["port"] = hw.link.url
         return result
     except LinkError as e:
-        raise BoardFailed(f"the link failed after {done[0]} of {accesses} accesses: {e}",
+        done = workload.done if workload is not None else 0
+        raise BoardFailed(f"the link failed after {done} of {accesses} accesses: {e}",
                           1) from None
     except (Signal, KernelError, MemoryError) as e:
         raise BoardFailed(f"the {cls.name} workload stopped: {e or type(e).__name__} (more "
@@ -87,5 +61,4 @@ def run_on_board(hw, kernel_opts, cls, seed, accesses, options, progress=None):
     except AssertionError as e:         # KernelBug, InvariantError: a model bug
         raise BoardFailed(f"FAILED: {type(e).__name__}: {e}", 1) from None
     finally:
-        hw.step_check = None
         k.close()

@@ -5,7 +5,9 @@
   the kernel considers clean has the bytes of the file on disk.
 - Invariant 2 (no stale writable translation): :func:`check_tlb`, through the hardware's
   TLB contents (``hw.tlb_entries()``: the golden model's list, the RTL's debug port), and
-  :func:`check_clean_pages_not_writable`, its cheap form from the TLB alone.
+  :func:`check_clean_pages_not_writable`, its cheap form from the TLB alone, which
+  :func:`run_checked` runs after every kernel step of a workload on the rtl and board
+  backends.
 - Invariant 3 (dirty accounting is exact): :func:`check_dirty`.
 
 Each function returns a list of problems (empty: all well); :func:`check_all` raises
@@ -198,6 +200,53 @@ def check_clean_pages_not_writable(kernel, entries) -> list[str]:
                 continue
         problems.append(f"{page!r} is clean but TLB entry {i} {e} lets a store through")
     return problems
+
+
+class InvariantViolation(AssertionError):
+    """Invariant 2 failed on the hardware's TLB after a kernel step (:func:`run_checked`)."""
+
+
+#: The hardware's figures a checked run reports beside the kernel's (the rtl and board
+#: backends count them all).
+HW_COUNTERS = ("cycles", "walks", "walk_cycles", "tlb_hits", "tlb_misses", "ad_updates",
+               "page_faults", "access_faults", "batches", "step_checks")
+
+
+def run_checked(kernel, workload, progress=None, on_violation=None):
+    """Run ``workload`` (a :mod:`mkclean.sim.workloads` one, made on ``kernel``) with
+    invariant 2 checked after every kernel step on the hardware's TLB: the backend (rtl,
+    board) calls its ``step_check`` with the TLB's entries before the first access after
+    kernel code ran.
+    ``progress(n)`` is told the accesses of each step, ``on_violation()`` (when given) is
+    called as a check fails, before the run stops.
+
+    Returns the workload's result (its lost-write oracle's too; a violation ends the run
+    and gives the result so far) with ``invariant_violations`` and the hardware's
+    :data:`HW_COUNTERS`, and all of the hardware's counters (a backend may have more). The
+    kernel stays open; anything else the run raises goes through.
+    """
+    hw = kernel.hw
+
+    def check(entries):
+        problems = check_clean_pages_not_writable(kernel, entries)
+        if problems:
+            if on_violation is not None:
+                on_violation()
+            raise InvariantViolation("; ".join(problems[:3]))
+
+    hw.step_check = check
+    try:
+        try:
+            result = workload.run(progress)
+            result["invariant_violations"] = []
+        except InvariantViolation as e:
+            result = workload.result()
+            result["invariant_violations"] = [str(e)]
+        counters = hw.counters()
+        result.update({name: counters[name] for name in HW_COUNTERS})
+        return result, counters
+    finally:
+        hw.step_check = None
 
 
 def check_dirty(kernel, ptes=None) -> list[str]:

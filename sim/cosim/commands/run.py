@@ -7,19 +7,12 @@ import hashlib
 import cocotb
 
 from ...kernel import Kernel
-from ...kernel.invariants import check_clean_pages_not_writable
+from ...kernel.invariants import run_checked
 from ...waves.options import DEFAULT_WINDOW
 from ...workloads import WORKLOADS
 from ..build import params_from_env
 from ..jobs import JobProgress, job_config, write_result
 from ..rtl_backend import fresh_hardware
-
-RTL_COUNTERS = ("cycles", "walks", "walk_cycles", "tlb_hits", "tlb_misses", "ad_updates",
-                "page_faults", "access_faults", "batches", "step_checks")
-
-
-class InvariantViolation(AssertionError):
-    pass
 
 
 def execute(hw, job, progress=None):
@@ -27,33 +20,19 @@ def execute(hw, job, progress=None):
     k = Kernel(hw=hw, **job["kernel"])
     failure_cycle = None
 
-    def check(entries):
+    def failed():
+        # The batch that took the TLB snapshot has just ended: its window of waves holds
+        # the kernel's last actions and the stale entry.
         nonlocal failure_cycle
-        problems = check_clean_pages_not_writable(k, entries)
-        if problems:
-            # The batch that took the TLB snapshot has just ended: its window of waves
-            # holds the kernel's last actions and the stale entry.
-            failure_cycle = hw.rtl.cycle
-            raise InvariantViolation("; ".join(problems[:3]))
+        failure_cycle = hw.rtl.cycle
 
-    hw.step_check = check
     try:
         workload = WORKLOADS[job["workload"]](k, job["seed"], job["accesses"], **job["options"])
-        done = [0]
 
-        def count(n):
-            done[0] += n
-            if progress:
-                progress(done[0])
-        try:
-            result = workload.run(count)
-            result["invariant_violations"] = []
-        except InvariantViolation as e:
-            result = workload.result()
-            result["accesses"] = done[0]
-            result["invariant_violations"] = [str(e)]
-        counters = hw.counters()
-        result.update({name: counters[name] for name in RTL_COUNTERS})
+        def total(n):                   # JobProgress takes the accesses done so far
+            progress(workload.done)
+        result, _ = run_checked(k, workload, total if progress else None,
+                                on_violation=failed)
         result["backend"] = "rtl"
         if failure_cycle is None and result.get("lost_pages"):
             failure_cycle, result["failure_window"] = lost_store_cycles(k, hw, result)
@@ -64,7 +43,6 @@ def execute(hw, job, progress=None):
                            for f in k.files.values()}
         return result
     finally:
-        hw.step_check = None
         k.close()
 
 
