@@ -369,15 +369,15 @@ def main(args):
         print(f"mkclean run: writing {e.filename}: {e.strerror}", file=sys.stderr)
         return 1
     violations = result.get("invariant_violations") or []
+    cycle = result.get("failure_cycle")     # the rtl backend's, where it knows it
+    replay = (f"replay with waves: {replay_with_waves(args, result)}" if cycle is not None
+              else f"replay: {replay_command(args)}")
     if violations:
-        print(f"mkclean run: FAILED: invariant 2 on the RTL TLB at cycle "
-              f"{result.get('failure_cycle')}: {violations[0]}; replay with waves: "
-              f"{replay_with_waves(args, result)}", file=sys.stderr)
+        where = f" at cycle {cycle}" if cycle is not None else ""
+        print(f"mkclean run: FAILED: invariant 2 on the {result['backend']} backend's TLB"
+              f"{where}: {violations[0]}; {replay}", file=sys.stderr)
         return 1
     if result["lost_writes"] or result["mismatches"]:
-        replay = (f"replay with waves: {replay_with_waves(args, result)}"
-                  if result.get("failure_cycle") is not None
-                  else f"replay: {replay_command(args)}")
         print(f"mkclean run: FAILED ({result['lost_writes']} lost writes, "
               f"{result['mismatches']} mismatches); {replay}", file=sys.stderr)
         return 1

@@ -449,6 +449,21 @@ def test_run_command_machine_goes_silent_mid_run(capsys):
     assert "replay: mkclean run --backend board" in err and f"--port {url}" in err
 
 
+def test_run_command_names_the_board_in_a_failed_check(capsys):
+    """A stale writable TLB entry on the machine: one line naming the board backend's TLB
+    (no RTL, no cycle: a board has no waves), and the replay command; exit status 1."""
+    with ReferenceMachine(phys_size=PHYS) as m:
+        url = m.serve()
+        assert run_cli("--port", url, "--workload", "random", "--accesses", "4000", "--seed",
+                       "3", "--plant", "missing-flush") == 1
+    err = one_line(capsys)
+    assert err.startswith("mkclean run: FAILED: invariant 2 on the board backend's TLB: <Page ")
+    assert "RTL" not in err and "cycle" not in err and "waves" not in err
+    assert err.endswith(f"; replay: mkclean run --backend board --workload random --seed 3 "
+                        f"--accesses 4000 --policy writenotify --ad svadu --phys-mb 16 "
+                        f"--tlb-entries 16 --plant missing-flush --port {url} --baud 115200")
+
+
 def test_two_runs_on_one_reference_machine_process(capsys):
     """``python -m mkclean.sim.board.reference`` serves runs one after another, its
     memory kept between them as a board's is: each host starts with RESET."""
