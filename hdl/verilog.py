@@ -26,6 +26,20 @@ def top_name(batch_depth=None, board=False, **params):
     return TOP_NAME if batch_depth is None else BATCH_TOP_NAME
 
 
+class _Files:
+    """The platform :func:`generate` elaborates for: it takes the Verilog files that the
+    design adds as a build platform would (``add_file``), for :func:`generate` to write
+    after the design's own modules. The board top's :class:`~.boards.top.BlockRam` adds
+    its memory's module, which a memory of Amaranth's would write word by word."""
+
+    def __init__(self):
+        self.files = {}
+
+    def add_file(self, filename, content):
+        if self.files.setdefault(filename, content) != content:
+            raise ValueError(f"{filename!r} added twice, with different contents")
+
+
 def generate(out, batch_depth=None, board=False, **params):
     """Write the Verilog of :class:`~.top.MMUTop`; of :class:`~.batch.BatchTop` when
     ``batch_depth`` is given; of :class:`~.boards.top.BoardTop` when ``board`` is true
@@ -41,7 +55,11 @@ def generate(out, batch_depth=None, board=False, **params):
         top = MMUTop(**params)
     else:
         top = BatchTop(batch_depth=batch_depth, **params)
-    out.write(verilog.convert(top, name=top_name(batch_depth, board), emit_src=False))
+    files = _Files()
+    out.write(verilog.convert(top, name=top_name(batch_depth, board), platform=files,
+                              emit_src=False))
+    for text in files.files.values():
+        out.write(text)
     return top
 
 

@@ -81,3 +81,27 @@ def test_verilog_command_refuses_bad_configuration(tmp_path):
     p = subprocess.run([sys.executable, "-m", "mkclean.hdl.verilog", "--tlb-entries", "0",
                         "-o", str(tmp_path / "x.v")], capture_output=True, text=True)
     assert p.returncode == 2 and "tlb_entries" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_board_top_memory_is_written_once_not_word_by_word(tmp_path):
+    """The board top's block RAM is one module without an initial value (hdl/boards/top.py
+    BlockRam): its Verilog is the same size at 1 MiB as at 8 KiB, where Amaranth's own
+    memory wrote a line a word (131,072 at 1 MiB, a minute of Amaranth and Yosys), and
+    it lints clean."""
+    from mkclean.hdl.boards.top import BLOCK_RAM_MODULE
+
+    def board(phys_size):
+        out = io.StringIO()
+        hdl_verilog.generate(out, board=True, clk_freq=25e6, phys_size=phys_size)
+        return out.getvalue()
+
+    small, big = board(8 << 10), board(1 << 20)
+    assert abs(len(big) - len(small)) < 100
+    assert big.count(f"module {BLOCK_RAM_MODULE} ") == 1
+    assert re.search(rf"{BLOCK_RAM_MODULE} #\(\s*\.ABITS\(32'd17\),\s*\.WORDS\(32'd131072\)",
+                     big)
+    ram = module_text(big, f"{BLOCK_RAM_MODULE} #")
+    assert "initial" not in ram
+    out = tmp_path / "mkclean_board.v"
+    out.write_text(big)
+    lint(out, "mkclean_board")

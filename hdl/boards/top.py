@@ -11,7 +11,7 @@ load or store right after its translation, so it takes one translation at a time
 queue and the mirror would only be two more memories between the bridge and the MMU.
 """
 
-from amaranth.hdl import Module, Mux, ResetInserter, Signal
+from amaranth.hdl import ClockSignal, Instance, Module, Mux, ResetInserter, Signal
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -25,9 +25,48 @@ from ..uart import UartRx, UartTx, divisor
 LED_HOLD_S = 0.2
 
 
+#: :class:`BlockRam`'s words in a netlist: the Verilog module it instantiates when the
+#: platform takes Verilog files. Without an initial value: the host writes every word it
+#: reads, Verilator (``--x-initial fast``) starts the words at zero and the ECP5's block
+#: RAMs come up as zeros.
+BLOCK_RAM_MODULE = "mkclean_block_ram"
+BLOCK_RAM_VERILOG = f"""\
+// {BLOCK_RAM_MODULE}: the board top's physical memory (hdl/boards/top.py, BlockRam):
+// WORDS 64-bit words, written by byte lanes, read one cycle after the address (the old
+// word, when the same cycle writes it). No initial value.
+module {BLOCK_RAM_MODULE} #(
+    parameter WORDS = 512,
+    parameter ABITS = 9
+) (
+    input wire clk,
+    input wire [ABITS-1:0] addr,
+    input wire [7:0] we,
+    input wire [63:0] wdata,
+    output reg [63:0] rdata
+);
+    reg [63:0] words [0:WORDS-1];
+    integer lane;
+    always @(posedge clk) begin
+        rdata <= words[addr];
+        for (lane = 0; lane < 8; lane = lane + 1)
+            if (we[lane])
+                words[addr][lane * 8 +: 8] <= wdata[lane * 8 +: 8];
+    end
+endmodule
+"""
+
+
 class BlockRam(wiring.Component):
     """``phys_size`` bytes of 64-bit words at address 0, a Wishbone target: each
     transaction acknowledged in the cycle after it is asked, writes by byte lanes.
+
+    The words are an Amaranth :class:`~amaranth.lib.memory.Memory` in Amaranth's
+    simulator, and the Verilog module :data:`BLOCK_RAM_MODULE` in a netlist: when the
+    platform takes files (``platform.add_file``: an FPGA build's platform, the one
+    :func:`~..verilog.generate` passes). Why: Amaranth 0.5 gives every memory an initial
+    value and writes it word by word (a ``$meminit_v2`` of one constant bit a bit, then an
+    ``initial`` block of a line a word): a minute and a gigabyte of RTLIL and Yosys for
+    1 MiB, for zeros that the board does not need.
 
     Parameters
     ----------
@@ -40,21 +79,31 @@ class BlockRam(wiring.Component):
 
     def __init__(self, phys_size):
         self.words = phys_size // 8
-        #: The words; a simulation may read and write ``memory.data`` directly.
+        #: The words in Amaranth's simulator, which may read and write ``memory.data``
+        #: directly.
         self.memory = memory.Memory(shape=64, depth=self.words, init=[])
         super().__init__()
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.memory = mem = self.memory
-        read = mem.read_port()
-        write = mem.write_port(granularity=8)
         bus = self.bus
         ask = bus.cyc & bus.stb & ~bus.ack
         addr = bus.adr[:max(1, (self.words - 1).bit_length())]
+        we = Mux(ask & bus.we, bus.sel, 0)
         m.d.sync += bus.ack.eq(ask)
+        if hasattr(platform, "add_file"):
+            self.memory._MustUse__silence = True      # the simulator's, unused here
+            platform.add_file(f"{BLOCK_RAM_MODULE}.v", BLOCK_RAM_VERILOG)
+            m.submodules.memory = Instance(
+                BLOCK_RAM_MODULE, p_WORDS=self.words, p_ABITS=len(addr),
+                i_clk=ClockSignal("sync"), i_addr=addr, i_we=we, i_wdata=bus.dat_w,
+                o_rdata=bus.dat_r)
+            return m
+        m.submodules.memory = mem = self.memory
+        read = mem.read_port()
+        write = mem.write_port(granularity=8)
         m.d.comb += [read.addr.eq(addr), write.addr.eq(addr), write.data.eq(bus.dat_w),
-                     write.en.eq(Mux(ask & bus.we, bus.sel, 0)), bus.dat_r.eq(read.data)]
+                     write.en.eq(we), bus.dat_r.eq(read.data)]
         return m
 
 

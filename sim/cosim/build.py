@@ -127,12 +127,13 @@ def config_dir(params, build_root=None) -> Path:
 
 
 def _design_key(params) -> str:
-    """What the generated Verilog depends on: the gateware's sources, this file (the
-    wrapper), Amaranth's version and the parameters."""
+    """What the generated Verilog depends on: the gateware's sources (hdl/ and its
+    sub-packages: the board top and its block RAM's Verilog are in hdl/boards/), this file
+    (the wrapper), Amaranth's version and the parameters."""
     import amaranth
     digest = hashlib.sha1(json.dumps([params, amaranth.__version__]).encode())
-    for path in sorted(Path(hdl_verilog.__file__).parent.glob("*.py")) + [Path(__file__),
-                                                                         TRACED_MAIN]:
+    sources = sorted(Path(hdl_verilog.__file__).parent.rglob("*.py"))
+    for path in sources + [Path(__file__), TRACED_MAIN]:
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
