@@ -32,8 +32,9 @@ def miss_cycles(reads, latency, cached=0):
     ``reads`` PTEs from a memory that acknowledges ``latency`` cycles after it is asked
     and takes ``cached`` from the walk cache, with no A/D update (hdl/README.md,
     "Latency"): a cycle into the request stage, one to hand the request to the walker,
-    ``latency + 1`` a read, one a walk-cache hit, one for the leaf's checks."""
-    return 1 + 1 + reads * (latency + 1) + cached + 1
+    ``latency + 1`` a read, two a walk-cache hit (its PTE, then the lookup of the address
+    it points to), one to decide the leaf."""
+    return 1 + 1 + reads * (latency + 1) + 2 * cached + 1
 
 
 def check_params(*, phys_size, tlb_entries=16, walk_cache_entries=8, ad_lock=True):
@@ -87,7 +88,7 @@ class MMU(wiring.Component):
         except ValueError:
             self._MustUse__silence = True   # refused, not forgotten: no "never used" warning
             raise
-        self.tlb = TLB(tlb_entries)
+        self.tlb = TLB(tlb_entries, phys_size=phys_size)
         self.ptw = PageTableWalker(phys_size=phys_size, walk_cache_entries=walk_cache_entries,
                                    ad_lock=ad_lock)
         self.phys_size = phys_size
@@ -129,14 +130,25 @@ class MMU(wiring.Component):
         from_hit = Signal()    # ... because of a D update: refill the entry it hit
         hit_index = Signal.like(tlb.hit_index)
 
-        va = Vaddr(req.vaddr)
         csr = self.csr
-        translate = (csr.priv != Priv.M) & (csr.satp.mode == SatpMode.SV39)
-        canonical = (va.upper == va.vpn2[8].replicate(25))
-        # The TLB compares the request as the stage takes it, and answers in the stage.
-        m.d.comb += [tlb.lookup_en.eq(self.req.valid & self.req.ready),
-                     tlb.lookup_vpn.eq(Vaddr(self.req.payload.vaddr).vpn),
-                     tlb.lookup_asid.eq(csr.satp.asid)]
+        # Steps 0 and 1 as the request is looked up, and Svadu: the stage decides by the
+        # CSRs of the lookup, as the TLB's checks do (hdl/README.md, "TLB").
+        translate = Signal()
+        canonical = Signal()
+        adue = Signal()
+        taking = Vaddr(self.req.payload.vaddr)
+        # The stage's registers, the TLB's lookup among them, load whenever the stage's
+        # answer can be taken (``load``), not only when it is (``take``): the difference
+        # is a request the walker has or is taking from the stage, which needs the
+        # stage's registers no more. ``load`` is early in the cycle, ``take`` waits for
+        # the hit's checks, and a hundred and more enables hang on it (ISSUE 11).
+        take = self.req.valid & self.req.ready
+        load = ~valid | self.resp.ready
+        m.d.comb += [tlb.lookup_en.eq(load),
+                     tlb.lookup_vpn.eq(taking.vpn),
+                     tlb.lookup_asid.eq(csr.satp.asid),
+                     tlb.lookup_kind.eq(self.req.payload.kind),
+                     tlb.lookup_csr.eq(csr)]
         entry = tlb.hit_entry
 
         # What the stage answers by itself, when it needs no walk.
@@ -159,11 +171,11 @@ class MMU(wiring.Component):
             fault(page_fault_cause, page=1)
         with m.Elif(~tlb.hit):
             m.d.comb += need_walk.eq(1)
-        with m.Elif(~entry.permits(req.kind, csr)):
+        with m.Elif(~tlb.hit_permits):
             m.d.comb += hit_answers.eq(1)
             fault(page_fault_cause, page=1)
-        with m.Elif(is_store(req.kind) & ~entry.d):
-            with m.If(csr.adue):
+        with m.Elif(tlb.hit_needs_d):
+            with m.If(adue):
                 m.d.comb += need_walk.eq(1)
             with m.Else():
                 m.d.comb += hit_answers.eq(1)
@@ -171,11 +183,10 @@ class MMU(wiring.Component):
         with m.Else():
             m.d.comb += hit_answers.eq(1)
             # A superpage may straddle the end of memory: check every hit, not the fill.
-            hit_paddr = leaf_paddr(entry.ppn, entry.level, req.vaddr)
-            with m.If(beyond(hit_paddr, self.phys_size)):
+            with m.If(tlb.hit_beyond):
                 fault(access_fault_cause, page=0)
             with m.Else():
-                m.d.comb += now.paddr.eq(hit_paddr)
+                m.d.comb += now.paddr.eq(leaf_paddr(entry.ppn, entry.level, req.vaddr))
 
         m.d.comb += [walk_req.valid.eq(valid & ~walking & need_walk),
                      walk_req.payload.eq(req)]
@@ -190,8 +201,13 @@ class MMU(wiring.Component):
             walk_resp.ready.eq(self.resp.ready),
             self.req.ready.eq(~valid | (self.resp.valid & self.resp.ready)),
         ]
-        with m.If(self.req.valid & self.req.ready):
-            m.d.sync += [valid.eq(1), req.eq(self.req.payload), walking.eq(0)]
+        with m.If(load):
+            m.d.sync += [req.eq(self.req.payload),
+                         translate.eq((csr.priv != Priv.M) & (csr.satp.mode == SatpMode.SV39)),
+                         canonical.eq(taking.upper == taking.vpn2[8].replicate(25)),
+                         adue.eq(csr.adue)]
+        with m.If(take):
+            m.d.sync += [valid.eq(1), walking.eq(0)]
         with m.Elif(self.resp.valid & self.resp.ready):
             m.d.sync += valid.eq(0)
 
@@ -200,7 +216,7 @@ class MMU(wiring.Component):
         fill = Signal(TlbEntry)
         m.d.comb += [
             fill.valid.eq(1), fill.g.eq(leaf.g), fill.level.eq(ptw.fill.payload.level),
-            fill.asid.eq(csr.satp.asid), fill.vpn.eq(va.vpn), fill.ppn.eq(leaf.ppn),
+            fill.asid.eq(csr.satp.asid), fill.vpn.eq(ptw.fill.payload.vpn), fill.ppn.eq(leaf.ppn),
             fill.r.eq(leaf.r), fill.w.eq(leaf.w), fill.x.eq(leaf.x),
             fill.u.eq(leaf.u), fill.a.eq(leaf.a), fill.d.eq(leaf.d),
             tlb.fill_en.eq(ptw.fill.valid & ~self.sfence.valid),

@@ -9,7 +9,7 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from . import wishbone
-from .pte import (PADDR_BITS, SFENCE_PORT, Cause, Csr, Kind, Pte, Request, Response,
+from .pte import (PADDR_BITS, SFENCE_PORT, VPN_TOTAL, Cause, Csr, Kind, Pte, Request, Response,
                   Vaddr, access_fault_cause, beyond, is_store, leaf_paddr,
                   page_fault_cause)
 from .walk_cache import WalkCache
@@ -27,18 +27,18 @@ def check_phys_size(phys_size):
 
 class Leaf(data.Struct):
     """A successful walk's leaf, for the TLB."""
-    pte: Pte   #: As it is in memory after any A/D update.
-    level: 2   #: 0, 1, 2: a 4K, 2M, 1G page.
+    pte: Pte          #: As it is in memory after any A/D update.
+    level: 2          #: 0, 1, 2: a 4K, 2M, 1G page.
+    vpn: VPN_TOTAL    #: Of the walk's vaddr: the TLB entry's tag.
 
 
-class WalkState(enum.Enum, shape=3):
+class WalkState(enum.Enum, shape=2):
     """Where the walker is. An enum of the gateware rather than an ``m.FSM``'s private
     encoding, so that a trace viewer names the states from here (sim/waves/)."""
     IDLE = 0      #: No walk: takes a request once its last response is taken.
-    WALK = 1      #: Steps 3 to 5: a PTE a cycle, from the walk cache or the bus.
+    WALK = 1      #: Steps 3 to 8: a PTE read, and the one before it decided.
     AD_READ = 2   #: Step 7, Svadu: the leaf re-read under the bus lock.
     AD_WRITE = 3  #: Step 7: the leaf written back with A (and D).
-    LEAF = 4      #: Steps 6 to 8 on the leaf WALK found, a cycle after it was read.
 
 
 class WalkEvents(data.Struct):
@@ -96,9 +96,17 @@ class PageTableWalker(wiring.Component):
 
         vaddr = Signal(Vaddr)
         kind = Signal(Kind)
-        level = Signal(2)
+        level = Signal(2)           # of the PTE at pte_addr, the next one read
         pte_addr = Signal(PADDR_BITS)
-        leaf = Signal(Pte)     # the leaf as the walk read it: checked, and the A/D compare value
+        looked_up = Signal()        # pte_addr has been looked up in the walk cache
+        # The last PTE read (from the bus or the walk cache), its address and level: it is
+        # decided (steps 4 to 8) in the cycle after its read, while the read of the PTE
+        # it would point to is already asked.
+        pte = Signal(Pte)
+        pte_at = Signal(PADDR_BITS)
+        pte_level = Signal(2)
+        have_pte = Signal()         # pte holds a PTE to decide: not at the root
+        leaf_level = Signal(2)
         state = Signal(WalkState)
         stale = Signal()
         busy = Signal()
@@ -129,10 +137,11 @@ class PageTableWalker(wiring.Component):
             resp.payload.cause.eq(Mux(~fault, Cause.NONE,
                                       Mux(access, access_fault_cause(kind),
                                           page_fault_cause(kind)))),
-            resp.payload.paddr.eq(Mux(fault, 0, leaf_paddr(fill.payload.pte.ppn, level,
+            resp.payload.paddr.eq(Mux(fault, 0, leaf_paddr(fill.payload.pte.ppn, leaf_level,
                                                            vaddr))),
             resp.payload.tval.eq(Mux(fault, vaddr, 0)),
-            fill.payload.level.eq(level),
+            fill.payload.level.eq(leaf_level),
+            fill.payload.vpn.eq(vaddr.vpn),
         ]
 
         def finish(fault_kind):
@@ -146,11 +155,10 @@ class PageTableWalker(wiring.Component):
             ]
             m.d.sync += state.eq(WalkState.IDLE)
 
-        def finish_leaf(pte):
-            """The leaf passed every page-fault check and its A/D are set: the physical
-            range check (a PMA check in Sail, after A/D) decides."""
-            m.d.sync += fill.payload.pte.eq(pte)
-            with m.If(beyond(leaf_paddr(pte.ppn, level, vaddr), self.phys_size)):
+        def finish_leaf():
+            """The leaf passed every page-fault check and its A/D are set (``fill``'s PTE
+            is it): the physical range check (a PMA check in Sail, after A/D) decides."""
+            with m.If(beyond(leaf_paddr(leaf.ppn, leaf_level, vaddr), self.phys_size)):
                 finish("access")
             with m.Else():
                 finish(None)
@@ -161,13 +169,43 @@ class PageTableWalker(wiring.Component):
         bus = self.bus
         m.d.comb += bus.sel.eq(0xff)
 
-        # Every load of pte_addr looks its new value up in the walk cache, for WALK's
-        # next cycle.
-        goto = Signal()
-        goto_addr = Signal(PADDR_BITS)
-        with m.If(goto):
-            m.d.sync += pte_addr.eq(goto_addr)
-        m.d.comb += [wc.lookup_en.eq(goto), wc.addr.eq(goto_addr)]
+        # The leaf, its address and level, as WALK decides them: copied every cycle of a
+        # walk, not when it ends, so that their enables wait for no decision; the PTE
+        # registers above may take a walk-cache hit in the cycle that decides a leaf.
+        # The copy of the leaf is what the TLB gets: as read, or as written with its A/D.
+        leaf = fill.payload.pte
+        leaf_at = Signal(PADDR_BITS)
+        updated = Signal(Pte)
+        m.d.comb += [updated.eq(leaf), updated.a.eq(1),
+                     updated.d.eq(leaf.d | is_store(kind))]
+        with m.If(state == WalkState.WALK):
+            m.d.sync += [leaf.eq(pte), leaf_at.eq(pte_at), leaf_level.eq(pte_level)]
+        with m.Elif(state == WalkState.AD_WRITE):
+            m.d.sync += leaf.eq(updated)
+
+        # A read's PTE and a walk-cache hit's are taken whatever WALK decides about the PTE
+        # before them (that decision comes late in the cycle): the address they point to
+        # is looked up in the walk cache at once for a read, a cycle later for a hit, whose
+        # PTE comes late in its cycle. The walk cache compares on every cycle it might be
+        # needed, so that its enables wait for no decision either.
+        walking = state == WalkState.WALK
+        read = Pte(bus.dat_r)
+        read_taken = walking & bus.ack      # a slave acknowledges only what was asked
+        hit_taken = walking & looked_up & wc.hit
+        next_addr = Cat(Const(0, 3), child_vpn, Mux(read_taken, read.ppn, Pte(wc.pte).ppn))
+        with m.If(read_taken | hit_taken):
+            m.d.sync += [pte.eq(Mux(read_taken, read, wc.pte)), pte_at.eq(pte_addr),
+                         pte_level.eq(level), have_pte.eq(1), level.eq(level - 1),
+                         pte_addr.eq(next_addr), looked_up.eq(read_taken)]
+        with m.Elif(walking & ~looked_up):
+            m.d.sync += looked_up.eq(1)
+        root = Cat(Const(0, 3), Vaddr(self.req.payload.vaddr).vpn2, self.csr.satp.ppn)
+        # The walk cache looks up every cycle: what pte_addr will hold next cycle, chosen
+        # by the bus's acknowledge and the state only. A lookup it did not need is the
+        # same address again, or one nobody reads.
+        m.d.comb += [wc.lookup_en.eq(1),
+                     wc.addr.eq(Mux(bus.ack, Cat(Const(0, 3), child_vpn, read.ppn),
+                                    Mux(state == WalkState.IDLE, root, pte_addr)))]
 
         with m.Switch(state):
             with m.Case(WalkState.IDLE):
@@ -178,70 +216,60 @@ class PageTableWalker(wiring.Component):
                     # (after the TLB's checks) and so enables a few registers, not 130.
                     req = self.req.payload
                     m.d.sync += [vaddr.eq(req.vaddr), kind.eq(req.kind), level.eq(2),
-                                 stale.eq(0)]
-                    m.d.comb += [goto.eq(1),
-                                 goto_addr.eq(Cat(Const(0, 3), Vaddr(req.vaddr).vpn2,
-                                                  self.csr.satp.ppn))]
+                                 have_pte.eq(0), stale.eq(0), pte_addr.eq(root),
+                                 looked_up.eq(1)]
                 with m.If(self.req.valid & self.req.ready):
                     m.d.sync += walk_begin.eq(1)
                     m.d.sync += state.eq(WalkState.WALK)
 
             with m.Case(WalkState.WALK):
+                # Steps 4 to 8 on the PTE read last cycle (or earlier), while the PTE it
+                # points to is asked at pte_addr: that address is the PTE's PPN whatever
+                # the PTE turns out to be, and the ask waits only for the decision.
                 m.d.comb += busy.eq(1)
                 in_range = ~beyond(pte_addr, self.phys_size)
-                pte = Pte(Mux(wc.hit, wc.pte, bus.dat_r))
+                ask = Signal()
+                with m.If(have_pte & pte.is_invalid()):
+                    finish("page")
+                with m.Elif(have_pte & ~pte.is_pointer()):
+                    # Steps 6 to 8: the leaf.
+                    with m.If(pte.is_misaligned(pte_level) | ~pte.permits(kind, self.csr)):
+                        finish("page")
+                    with m.Elif(pte.needs_ad_update(kind)):
+                        with m.If(~self.csr.adue):
+                            finish("page")
+                        with m.Else():
+                            m.d.sync += state.eq(WalkState.AD_READ if self.ad_lock
+                                                 else WalkState.AD_WRITE)
+                    with m.Else():
+                        # The copies above hold the leaf from the next cycle on.
+                        with m.If(beyond(leaf_paddr(pte.ppn, pte_level, vaddr),
+                                         self.phys_size)):
+                            finish("access")
+                        with m.Else():
+                            finish(None)
+                with m.Elif(have_pte & pte.is_bad_pointer(pte_level)):
+                    finish("page")
+                with m.Elif(~in_range):
+                    finish("access")
+                with m.Elif(looked_up & ~wc.hit):
+                    m.d.comb += ask.eq(1)
+                m.d.comb += [bus.adr.eq(pte_addr[3:]), bus.cyc.eq(ask), bus.stb.eq(ask)]
+                # A good pointer read from memory goes into the walk cache as it is read,
+                # so that the lookup of the address it points to, in the same cycle, sees
+                # it (hdl/README.md, step 5: inserted, then the next level).
                 m.d.comb += [
-                    bus.adr.eq(pte_addr[3:]),
-                    bus.cyc.eq(in_range & ~wc.hit),
-                    bus.stb.eq(in_range & ~wc.hit),
-                ]
-                # A good pointer read from memory goes into the walk cache. Written
-                # from the bus's data, not from the mux behind the walk cache's answer,
-                # which a PTE read from memory does not need: the insert's enables fan
-                # out to a hundred registers.
-                read = Pte(bus.dat_r)
-                m.d.comb += [
-                    wc.insert_en.eq(in_range & ~wc.hit & bus.ack & ~bus.err &
-                                    ~read.is_invalid() & read.is_pointer() &
-                                    ~read.is_bad_pointer(level) & keep),
+                    wc.insert_en.eq(read_taken & ~bus.err & ~read.is_invalid() &
+                                    read.is_pointer() & ~read.is_bad_pointer(level) & keep),
                     wc.insert_addr.eq(pte_addr),
                     wc.insert_pte.eq(read),
                 ]
-                with m.If(~in_range | bus.err):
+                with m.If(ask & bus.err):
                     finish("access")
-                with m.Elif(wc.hit | bus.ack):
-                    with m.If(pte.is_invalid()):
-                        finish("page")
-                    with m.Elif(pte.is_pointer()):
-                        with m.If(pte.is_bad_pointer(level)):
-                            finish("page")
-                        with m.Else():
-                            m.d.sync += level.eq(level - 1)
-                            m.d.comb += [goto.eq(1),
-                                         goto_addr.eq(Cat(Const(0, 3), child_vpn, pte.ppn))]
-                    with m.Else():
-                        # The leaf's checks and its physical address take a cycle of
-                        # their own: after the PTE's read they would be the longest
-                        # path of the walker (ISSUE 11: 100 MHz on an ECP5).
-                        m.d.sync += leaf.eq(pte)
-                        m.d.sync += state.eq(WalkState.LEAF)
-
-            with m.Case(WalkState.LEAF):
-                m.d.comb += busy.eq(1)
-                with m.If(leaf.is_misaligned(level) | ~leaf.permits(kind, self.csr)):
-                    finish("page")
-                with m.Elif(leaf.needs_ad_update(kind)):
-                    with m.If(~self.csr.adue):
-                        finish("page")
-                    with m.Else():
-                        m.d.sync += state.eq(WalkState.AD_READ if self.ad_lock
-                                             else WalkState.AD_WRITE)
-                with m.Else():
-                    finish_leaf(leaf)
 
             with m.Case(WalkState.AD_READ):
                 m.d.comb += [busy.eq(1), bus.cyc.eq(1), bus.stb.eq(1), bus.lock.eq(1),
-                             bus.adr.eq(pte_addr[3:])]
+                             bus.adr.eq(leaf_at[3:])]
                 with m.If(bus.err):
                     finish("access")
                 with m.Elif(bus.ack):
@@ -250,23 +278,19 @@ class PageTableWalker(wiring.Component):
                     with m.Else():
                         # Changed since the walk read it (the kernel's mkclean, say):
                         # writing our A/D now would resurrect a stale PTE. Walk again.
-                        m.d.sync += [level.eq(2), walk_begin.eq(1)]
-                        m.d.comb += [goto.eq(1), goto_addr.eq(root_addr)]
+                        m.d.sync += [level.eq(2), have_pte.eq(0), walk_begin.eq(1),
+                                     pte_addr.eq(root_addr), looked_up.eq(0)]
                         m.d.sync += state.eq(WalkState.WALK)
 
             with m.Case(WalkState.AD_WRITE):
-                updated = Signal(Pte)
                 m.d.comb += [
-                    updated.eq(leaf),
-                    updated.a.eq(1),
-                    updated.d.eq(leaf.d | is_store(kind)),
                     busy.eq(1), bus.cyc.eq(1), bus.stb.eq(1), bus.we.eq(1),
-                    bus.lock.eq(self.ad_lock), bus.adr.eq(pte_addr[3:]),
+                    bus.lock.eq(self.ad_lock), bus.adr.eq(leaf_at[3:]),
                     bus.dat_w.eq(updated),
                 ]
                 with m.If(bus.err):
                     finish("access")
                 with m.Elif(bus.ack):
                     m.d.sync += ad_update.eq(1)
-                    finish_leaf(updated)
+                    finish_leaf()
         return m

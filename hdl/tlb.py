@@ -5,7 +5,18 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .pte import ASID_BITS, SFENCE_PORT, VPN_TOTAL, TlbEntry, or_all, vpn_matches
+from .pte import (ASID_BITS, PAGE_BITS, SFENCE_PORT, VPN_TOTAL, Csr, Kind, TlbEntry, beyond,
+                  is_store, leaf_paddr, or_all, vpn_matches)
+
+
+#: Entries a registered "some match" bit covers, for the choice of the lowest match.
+GROUP = 4
+
+
+def lowest(matches, values):
+    """The bit of ``values`` at the lowest set bit of ``matches`` (0 if none is set)."""
+    return Cat(matches[i] & ~matches[:i].any() & values[i]
+               for i in range(len(matches))).any()
 
 
 def check_entries(entries):
@@ -15,18 +26,22 @@ def check_entries(entries):
 
 
 class TLB(wiring.Component):
-    """Fully associative translation cache (hdl/README.md, "TLB"). It only keeps
-    entries: the MMU decides what a hit means and what to fill.
+    """Fully associative translation cache (hdl/README.md, "TLB"). It keeps entries and
+    checks them against a lookup's kind and CSRs beside the tag compare; the MMU decides
+    what a hit means and what to fill.
 
     Parameters
     ----------
     entries : int
         Number of entries, a power of two (the tree-PLRU's leaves).
+    phys_size : int or None
+        Bytes of physical memory, for ``hit_beyond``; None: never beyond.
     """
 
-    def __init__(self, entries=16):
+    def __init__(self, entries=16, phys_size=None):
         check_entries(entries)
         self.entries = entries
+        self.phys_size = phys_size
         idx = range(entries)
         super().__init__({
             #: Look ``lookup_vpn`` up: the answer (``hit``, ``hit_index``, ``hit_entry``)
@@ -38,10 +53,22 @@ class TLB(wiring.Component):
             "lookup_vpn":    In(VPN_TOTAL),
             #: satp.ASID: a non-global entry must have it to match.
             "lookup_asid":   In(ASID_BITS),
-            #: Some entry matches the last lookup: an entry that matched it and is still
-            #: valid (a fence since then counts), or one a fill in the cycle of the lookup
-            #: wrote and that matches it.
+            #: What the looked-up request does, for ``hit_permits`` and ``hit_needs_d``.
+            "lookup_kind":   In(Kind),
+            #: The CSRs at the lookup, for ``hit_permits``.
+            "lookup_csr":    In(Csr),
+            #: Some entry matched the last lookup: one valid in its cycle and not
+            #: invalidated by a fence of that cycle, or one a fill of that cycle wrote.
+            #: Decided then: a fence after the lookup does not change it.
             "hit":           Out(1),
+            #: The hit entry allows ``lookup_kind`` at ``lookup_csr`` (step 6).
+            "hit_permits":   Out(1),
+            #: ``lookup_kind`` is a store (or AMO) that the hit entry permits, and its D
+            #: is clear (step 7).
+            "hit_needs_d":   Out(1),
+            #: The looked-up page's physical address through the hit entry is at or
+            #: above ``phys_size`` (a superpage may straddle the end of memory).
+            "hit_beyond":    Out(1),
             #: The lowest matching index: several can match, and the golden model takes
             #: the lowest.
             "hit_index":     Out(idx),
@@ -60,7 +87,9 @@ class TLB(wiring.Component):
             "fill_index":    In(idx),
             #: What a fill writes.
             "fill_entry":    In(TlbEntry),
-            #: Where a fill goes otherwise: the lowest invalid entry, else the tree-PLRU's.
+            #: Where a fill goes otherwise: the lowest invalid entry, else the tree-PLRU's;
+            #: chosen in the cycle before, so a fill must not come in the cycle after a
+            #: fill, a touch or a fence.
             "victim":        Out(idx),
             #: Invalidates after a fill in the same cycle, so that a fill cannot outlive
             #: a fence it meets.
@@ -79,29 +108,74 @@ class TLB(wiring.Component):
             return (e.valid & (e.g | (e.asid == self.lookup_asid)) &
                     vpn_matches(e.vpn, e.level, self.lookup_vpn))
 
-        # Lookup, in two halves around a register: each entry's compare in the cycle of
-        # the lookup (with a fill of that cycle in place of the entry it overwrites), the
-        # lowest matching index in the next, among the entries still valid then (a fence
-        # only clears valid bits, so it needs no more). The lowest index wins, as in the
-        # golden model.
+        # Lookup, in two halves around a register. In the cycle of the lookup, each
+        # entry's compare and its checks against the request (with a fill of that cycle in
+        # place of the entry it overwrites, and without the entries a fence of that cycle
+        # invalidates); in the next, the lowest match as one hot bit and an AND-OR of the
+        # entries by that bit. The lowest index wins, as in the golden model.
         fill_index = Signal(range(n))
+        filled = Signal(n)          # one hot: the entry a fill writes this cycle
+        fenced = Signal(n)
         compared = Signal(n)
+        permits = Signal(n)
+        clean = Signal(n)
+        needs_d = Signal(n)
+        far = Signal(n)
+        store = is_store(self.lookup_kind)
+        fill_e = self.fill_entry
+        page = Cat(Const(0, PAGE_BITS), self.lookup_vpn, Const(0, 64 - PAGE_BITS - VPN_TOTAL))
+
+        # A power-of-two memory's range check splits into the entry's part, kept beside
+        # it from its fill (``ppn_far``), and the lookup's (its VPN bits that a superpage
+        # passes through): a LUT an entry in the lookup's cycle, not a wide OR.
+        split = self.phys_size is not None and self.phys_size & (self.phys_size - 1) == 0
+        ppn_far = Signal(n)
+
+        def far_by_ppn(e):
+            return beyond(leaf_paddr(e.ppn, e.level, Const(0, 64)), self.phys_size)
+
+        def is_far(e, i=None):
+            if self.phys_size is None:
+                return Const(0)
+            if not split:
+                return beyond(leaf_paddr(e.ppn, e.level, page), self.phys_size)
+            by_page = beyond(leaf_paddr(Const(0, len(e.ppn)), e.level, page), self.phys_size)
+            return (far_by_ppn(e) if i is None else ppn_far[i]) | by_page
+
         for i, e in enumerate(entries):
-            filled = self.fill_en & (fill_index == i)
-            m.d.comb += compared[i].eq(Mux(filled, matches(self.fill_entry), matches(e)))
+            m.d.comb += [
+                far[i].eq(Mux(filled[i], is_far(fill_e), is_far(e, i))),
+                compared[i].eq(Mux(filled[i], matches(fill_e), matches(e) & ~fenced[i])),
+                permits[i].eq(Mux(filled[i],
+                                  fill_e.permits(self.lookup_kind, self.lookup_csr),
+                                  e.permits(self.lookup_kind, self.lookup_csr))),
+                clean[i].eq(store & ~Mux(filled[i], fill_e.d, e.d)),
+                needs_d[i].eq(permits[i] & clean[i]),
+            ]
+        # Registered: the matches; per group of four entries, whether one matches and the
+        # checks of its lowest match. The next cycle chooses among the groups only: the
+        # checks a hit's answer waits for are two LUTs deep there.
+        groups = range(0, n, GROUP)
         matched = Signal(n)
+        group_matched = Signal(len(groups))
+        checks = {"permits": permits, "needs_d": needs_d, "far": far}
+        group_checks = {name: Signal(len(groups), name=f"group_{name}") for name in checks}
         with m.If(self.lookup_en):
-            m.d.sync += matched.eq(compared)
-        valid = Signal(n)
-        m.d.comb += valid.eq(Cat(e.valid for e in entries))
-        match = Signal(n)
-        m.d.comb += match.eq(matched & valid)
-        m.d.comb += self.hit.eq(match.any())
-        # The lowest match as one hot bit, then an AND-OR of the entries: a priority
-        # chain of If's would be a mux per entry in a row on the hit's path.
+            m.d.sync += [matched.eq(compared),
+                         group_matched.eq(Cat(compared[g:g + GROUP].any() for g in groups))]
+            for name, check in checks.items():
+                m.d.sync += group_checks[name].eq(
+                    Cat(lowest(compared[g:g + GROUP], check[g:g + GROUP]) for g in groups))
         first = Signal(n)
-        m.d.comb += first.eq(Cat(match[i] & ~match[:i].any() for i in range(n)))
+        m.d.comb += first.eq(Cat(matched[i] & ~matched[i // GROUP * GROUP:i].any() &
+                                 ~group_matched[:i // GROUP].any() for i in range(n)))
+        # An AND-OR by a one-hot select: a priority chain of If's would be a mux per entry
+        # in a row on the hit's path.
         m.d.comb += [
+            self.hit.eq(group_matched.any()),
+            self.hit_permits.eq(lowest(group_matched, group_checks["permits"])),
+            self.hit_needs_d.eq(lowest(group_matched, group_checks["needs_d"])),
+            self.hit_beyond.eq(lowest(group_matched, group_checks["far"])),
             self.hit_index.eq(or_all(Mux(first[i], i, 0) for i in range(n))),
             self.hit_entry.eq(or_all(Mux(first[i], entries[i].as_value(), 0)
                                       for i in range(n))),
@@ -109,24 +183,30 @@ class TLB(wiring.Component):
 
         m.d.comb += [self.dbg_entries[i].eq(e) for i, e in enumerate(entries)]
 
-        # Tree-PLRU: node bits in heap order, t[1..n-1]; bit 0 unused.
+        # Tree-PLRU: node bits in heap order, t[1..n-1]; bit 0 unused. Each node's bit
+        # points to the child on the way to the victim (1: the right one).
         tree = Signal(max(n, 2))
-        path = Const(1, 1)
-        for _ in range(depth):
-            nxt = Signal(len(path) + 1)
-            m.d.comb += nxt.eq(Cat(tree.bit_select(path, 1), path))
-            path = nxt
-        plru = Signal(range(n))
-        m.d.comb += plru.eq(path[:depth] if depth else 0)
 
+        def plru_picks(i):
+            return Cat(tree[(1 << lv) | (i >> (depth - lv))] == ((i >> (depth - 1 - lv)) & 1)
+                       for lv in range(depth)).all() if depth else Const(1)
+
+        # Where a fill goes, one hot: the lowest invalid entry, else the tree-PLRU's (or the
+        # index asked). Chosen a cycle ahead: the fill's write enables and the lookup's
+        # compare (a fill of its cycle) then wait for no choice. Exact as long as nothing
+        # changes the valid bits or the tree in the cycle before a fill, which the MMU
+        # never does: a fill ends a walk of several cycles, no hit is touched while a
+        # walk runs, and a fence in a walk's last cycle leaves the walk nothing to fill.
         invalid = Signal(n)
         m.d.comb += invalid.eq(Cat(~e.valid for e in entries))
-        # The lowest invalid entry, one hot and encoded by an OR (as the hit index).
-        first_invalid = [invalid[i] & ~invalid[:i].any() for i in range(n)]
-        m.d.comb += self.victim.eq(Mux(invalid.any(),
-                                       or_all(Mux(first_invalid[i], i, 0) for i in range(n)),
-                                       plru))
-
+        victim = Signal(n, init=1)
+        m.d.sync += victim.eq(Mux(invalid.any(),
+                                  Cat(invalid[i] & ~invalid[:i].any() for i in range(n)),
+                                  Cat(plru_picks(i) for i in range(n))))
+        m.d.comb += self.victim.eq(or_all(Mux(victim[i], i, 0) for i in range(n)))
+        fill_at = Signal(n)
+        m.d.comb += fill_at.eq(Mux(self.fill_at_index, 1 << self.fill_index, victim))
+        m.d.comb += filled.eq(Mux(self.fill_en, fill_at, 0))
         m.d.comb += fill_index.eq(Mux(self.fill_at_index, self.fill_index, self.victim))
         touch = Signal(range(n))
         m.d.comb += touch.eq(Mux(self.fill_en, fill_index, self.touch_index))
@@ -139,17 +219,17 @@ class TLB(wiring.Component):
                     # Point away from the touched entry: 1 when it lies under the left child.
                     m.d.sync += tree[t].eq(~touch[depth - 1 - level])
 
-        with m.If(self.fill_en):
-            with m.Switch(fill_index):
-                for i in range(n):
-                    with m.Case(i):
-                        m.d.sync += entries[i].eq(self.fill_entry)
+        for i in range(n):
+            with m.If(filled[i]):
+                m.d.sync += entries[i].eq(self.fill_entry)
+                if split:
+                    m.d.sync += ppn_far[i].eq(far_by_ppn(self.fill_entry))
 
         sf = self.sfence.payload
-        with m.If(self.sfence.valid):
-            for e in entries:
-                by_asid = ~sf.by_asid | (~e.g & (e.asid == sf.asid))
-                by_vaddr = ~sf.by_vaddr | vpn_matches(e.vpn, e.level, sf.vaddr[12:39])
-                with m.If(by_asid & by_vaddr):
-                    m.d.sync += e.valid.eq(0)
+        for i, e in enumerate(entries):
+            by_asid = ~sf.by_asid | (~e.g & (e.asid == sf.asid))
+            by_vaddr = ~sf.by_vaddr | vpn_matches(e.vpn, e.level, sf.vaddr[12:39])
+            m.d.comb += fenced[i].eq(self.sfence.valid & by_asid & by_vaddr)
+            with m.If(fenced[i]):
+                m.d.sync += e.valid.eq(0)
         return m

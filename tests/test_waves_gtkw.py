@@ -191,7 +191,7 @@ def test_pte_process_filter_decodes_a_pte(traced):
         "V R W - U - A D ppn=0x12345", "x" * digits, "V - - - - - - - N ppn=0x0"]
     leaf = 1 << Shape.cast(Pte).width | pte                  # level 1
     assert run_filter(procs["decode_Leaf.py"], [f"{leaf:X}"]) == [
-        "V R W - U - A D ppn=0x12345 (2M)"]
+        "V R W - U - A D ppn=0x12345 vpn=0x0 (2M)"]
     # Every PTE-shaped signal goes through the one PTE decoder.
     pte_paths = [name for name, _, p in traces if p and Path(p).name == "decode_Pte.py"]
     assert {f"{catalogue.MMU}.bus__dat_r[63:0]", f"{catalogue.MMU}.ptw.pte[63:0]"} <= set(
