@@ -66,7 +66,8 @@ class MMU(wiring.Component):
     """Sv39 MMU with an ASID-tagged TLB and a walker that updates A/D atomically.
 
     A TLB hit answers the cycle after the request is taken, and a new request is taken
-    every cycle the response is. A miss holds the stage while the walker runs.
+    every cycle a hit's response is. A miss holds the stage while the walker runs, and
+    the next request is taken in the cycle after its response.
 
     Parameters
     ----------
@@ -199,7 +200,10 @@ class MMU(wiring.Component):
             self.resp.payload.eq(Mux(walking, walk_resp.payload, now)),
             # A walk's answer is the stage's: taken when the stage's is.
             walk_resp.ready.eq(self.resp.ready),
-            self.req.ready.eq(~valid | (self.resp.valid & self.resp.ready)),
+            # Not in the cycle a walk's answer is taken: the walk fills the TLB then, and
+            # the next request's lookup must see it (the TLB's lookup does not see a fill
+            # of its own cycle, which would be the longest path of its compare).
+            self.req.ready.eq(~valid | (self.resp.valid & self.resp.ready & ~walking)),
         ]
         with m.If(load):
             m.d.sync += [req.eq(self.req.payload),

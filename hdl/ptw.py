@@ -106,6 +106,7 @@ class PageTableWalker(wiring.Component):
         pte_at = Signal(PADDR_BITS)
         pte_level = Signal(2)
         have_pte = Signal()         # pte holds a PTE to decide: not at the root
+        asking = Signal()           # a read of pte_addr is in flight: nothing to decide
         leaf_level = Signal(2)
         state = Signal(WalkState)
         stale = Signal()
@@ -187,23 +188,29 @@ class PageTableWalker(wiring.Component):
         # before them (that decision comes late in the cycle): the address they point to
         # is looked up in the walk cache at once for a read, a cycle later for a hit, whose
         # PTE comes late in its cycle. The walk cache compares on every cycle it might be
-        # needed, so that its enables wait for no decision either.
+        # needed, so that its enables wait for no decision either. The PTE and its
+        # address, 120 registers, load in every cycle that decides and has looked up
+        # (with the walk cache's answer, a hit or not: if not, the walk asks the bus or
+        # ends, and nothing decides until the read comes), not only when the walk cache
+        # hits (ISSUE 11: that enable's fan-out was the walker's longest path).
         walking = state == WalkState.WALK
         read = Pte(bus.dat_r)
         read_taken = walking & bus.ack      # a slave acknowledges only what was asked
-        hit_taken = walking & looked_up & wc.hit
+        hit_taken = walking & ~asking & looked_up & wc.hit
+        with m.If(walking & (bus.ack | (~asking & looked_up))):
+            m.d.sync += [pte.eq(Mux(bus.ack, read, wc.pte)), pte_at.eq(pte_addr)]
         next_addr = Cat(Const(0, 3), child_vpn, Mux(read_taken, read.ppn, Pte(wc.pte).ppn))
         with m.If(read_taken | hit_taken):
-            m.d.sync += [pte.eq(Mux(read_taken, read, wc.pte)), pte_at.eq(pte_addr),
-                         pte_level.eq(level), have_pte.eq(1), level.eq(level - 1),
-                         pte_addr.eq(next_addr), looked_up.eq(read_taken)]
+            m.d.sync += [pte_level.eq(level), have_pte.eq(1), level.eq(level - 1),
+                         pte_addr.eq(next_addr), looked_up.eq(read_taken), asking.eq(0)]
         with m.Elif(walking & ~looked_up):
             m.d.sync += looked_up.eq(1)
         root = Cat(Const(0, 3), Vaddr(self.req.payload.vaddr).vpn2, self.csr.satp.ppn)
         # The walk cache looks up every cycle: what pte_addr will hold next cycle, chosen
         # by the bus's acknowledge and the state only. A lookup it did not need is the
         # same address again, or one nobody reads.
-        m.d.comb += [wc.lookup_en.eq(1),
+        m.d.comb += [wc.insert_addr.eq(pte_addr), wc.insert_pte.eq(read),
+                     wc.lookup_en.eq(1),
                      wc.addr.eq(Mux(bus.ack, Cat(Const(0, 3), child_vpn, read.ppn),
                                     Mux(state == WalkState.IDLE, root, pte_addr)))]
 
@@ -217,7 +224,7 @@ class PageTableWalker(wiring.Component):
                     req = self.req.payload
                     m.d.sync += [vaddr.eq(req.vaddr), kind.eq(req.kind), level.eq(2),
                                  have_pte.eq(0), stale.eq(0), pte_addr.eq(root),
-                                 looked_up.eq(1)]
+                                 looked_up.eq(1), asking.eq(0)]
                 with m.If(self.req.valid & self.req.ready):
                     m.d.sync += walk_begin.eq(1)
                     m.d.sync += state.eq(WalkState.WALK)
@@ -225,51 +232,57 @@ class PageTableWalker(wiring.Component):
             with m.Case(WalkState.WALK):
                 # Steps 4 to 8 on the PTE read last cycle (or earlier), while the PTE it
                 # points to is asked at pte_addr: that address is the PTE's PPN whatever
-                # the PTE turns out to be, and the ask waits only for the decision.
+                # the PTE turns out to be, and the ask waits only for the decision. Once
+                # asked, the read goes on (``asking``) until its acknowledge.
                 m.d.comb += busy.eq(1)
                 in_range = ~beyond(pte_addr, self.phys_size)
                 ask = Signal()
-                with m.If(have_pte & pte.is_invalid()):
-                    finish("page")
-                with m.Elif(have_pte & ~pte.is_pointer()):
-                    # Steps 6 to 8: the leaf.
-                    with m.If(pte.is_misaligned(pte_level) | ~pte.permits(kind, self.csr)):
-                        finish("page")
-                    with m.Elif(pte.needs_ad_update(kind)):
-                        with m.If(~self.csr.adue):
-                            finish("page")
-                        with m.Else():
-                            m.d.sync += state.eq(WalkState.AD_READ if self.ad_lock
-                                                 else WalkState.AD_WRITE)
-                    with m.Else():
-                        # The copies above hold the leaf from the next cycle on.
-                        with m.If(beyond(leaf_paddr(pte.ppn, pte_level, vaddr),
-                                         self.phys_size)):
-                            finish("access")
-                        with m.Else():
-                            finish(None)
-                with m.Elif(have_pte & pte.is_bad_pointer(pte_level)):
-                    finish("page")
-                with m.Elif(~in_range):
-                    finish("access")
-                with m.Elif(looked_up & ~wc.hit):
+                with m.If(asking):
                     m.d.comb += ask.eq(1)
+                with m.Else():
+                    with m.If(have_pte & pte.is_invalid()):
+                        finish("page")
+                    with m.Elif(have_pte & ~pte.is_pointer()):
+                        # Steps 6 to 8: the leaf.
+                        with m.If(pte.is_misaligned(pte_level) |
+                                  ~pte.permits(kind, self.csr)):
+                            finish("page")
+                        with m.Elif(pte.needs_ad_update(kind)):
+                            with m.If(~self.csr.adue):
+                                finish("page")
+                            with m.Else():
+                                m.d.sync += state.eq(WalkState.AD_READ if self.ad_lock
+                                                     else WalkState.AD_WRITE)
+                        with m.Else():
+                            # The copies above hold the leaf from the next cycle on.
+                            with m.If(beyond(leaf_paddr(pte.ppn, pte_level, vaddr),
+                                             self.phys_size)):
+                                finish("access")
+                            with m.Else():
+                                finish(None)
+                    with m.Elif(have_pte & pte.is_bad_pointer(pte_level)):
+                        finish("page")
+                    with m.Elif(~in_range):
+                        finish("access")
+                    with m.Elif(looked_up & ~wc.hit):
+                        m.d.comb += ask.eq(1)
+                        m.d.sync += asking.eq(~bus.ack)
                 m.d.comb += [bus.adr.eq(pte_addr[3:]), bus.cyc.eq(ask), bus.stb.eq(ask)]
                 # A good pointer read from memory goes into the walk cache as it is read,
                 # so that the lookup of the address it points to, in the same cycle, sees
                 # it (hdl/README.md, step 5: inserted, then the next level).
-                m.d.comb += [
-                    wc.insert_en.eq(read_taken & ~bus.err & ~read.is_invalid() &
-                                    read.is_pointer() & ~read.is_bad_pointer(level) & keep),
-                    wc.insert_addr.eq(pte_addr),
-                    wc.insert_pte.eq(read),
-                ]
+                m.d.comb += wc.insert_en.eq(read_taken & ~bus.err & ~read.is_invalid() &
+                                            read.is_pointer() & ~read.is_bad_pointer(level) &
+                                            keep)
                 with m.If(ask & bus.err):
                     finish("access")
 
             with m.Case(WalkState.AD_READ):
                 m.d.comb += [busy.eq(1), bus.cyc.eq(1), bus.stb.eq(1), bus.lock.eq(1),
                              bus.adr.eq(leaf_at[3:])]
+                # Where a walk again would start, loaded whatever the compare finds (its
+                # 56 enables would wait for 64 bits compared).
+                m.d.sync += pte_addr.eq(root_addr)
                 with m.If(bus.err):
                     finish("access")
                 with m.Elif(bus.ack):
@@ -279,7 +292,7 @@ class PageTableWalker(wiring.Component):
                         # Changed since the walk read it (the kernel's mkclean, say):
                         # writing our A/D now would resurrect a stale PTE. Walk again.
                         m.d.sync += [level.eq(2), have_pte.eq(0), walk_begin.eq(1),
-                                     pte_addr.eq(root_addr), looked_up.eq(0)]
+                                     looked_up.eq(0)]
                         m.d.sync += state.eq(WalkState.WALK)
 
             with m.Case(WalkState.AD_WRITE):

@@ -58,7 +58,7 @@ class TLB(wiring.Component):
             #: The CSRs at the lookup, for ``hit_permits``.
             "lookup_csr":    In(Csr),
             #: Some entry matched the last lookup: one valid in its cycle and not
-            #: invalidated by a fence of that cycle, or one a fill of that cycle wrote.
+            #: invalidated by a fence of that cycle (a fill of that cycle is not seen).
             #: Decided then: a fence after the lookup does not change it.
             "hit":           Out(1),
             #: The hit entry allows ``lookup_kind`` at ``lookup_csr`` (step 6).
@@ -109,10 +109,10 @@ class TLB(wiring.Component):
                     vpn_matches(e.vpn, e.level, self.lookup_vpn))
 
         # Lookup, in two halves around a register. In the cycle of the lookup, each
-        # entry's compare and its checks against the request (with a fill of that cycle in
-        # place of the entry it overwrites, and without the entries a fence of that cycle
-        # invalidates); in the next, the lowest match as one hot bit and an AND-OR of the
-        # entries by that bit. The lowest index wins, as in the golden model.
+        # entry's compare and its checks against the request (without the entries a fence
+        # of that cycle invalidates; a fill of that cycle is not seen, and the MMU never
+        # looks up in one); in the next, the lowest match as one hot bit and an AND-OR of
+        # the entries by that bit. The lowest index wins, as in the golden model.
         fill_index = Signal(range(n))
         filled = Signal(n)          # one hot: the entry a fill writes this cycle
         fenced = Signal(n)
@@ -122,7 +122,6 @@ class TLB(wiring.Component):
         needs_d = Signal(n)
         far = Signal(n)
         store = is_store(self.lookup_kind)
-        fill_e = self.fill_entry
         page = Cat(Const(0, PAGE_BITS), self.lookup_vpn, Const(0, 64 - PAGE_BITS - VPN_TOTAL))
 
         # A power-of-two memory's range check splits into the entry's part, kept beside
@@ -134,22 +133,20 @@ class TLB(wiring.Component):
         def far_by_ppn(e):
             return beyond(leaf_paddr(e.ppn, e.level, Const(0, 64)), self.phys_size)
 
-        def is_far(e, i=None):
+        def is_far(e, i):
             if self.phys_size is None:
                 return Const(0)
             if not split:
                 return beyond(leaf_paddr(e.ppn, e.level, page), self.phys_size)
             by_page = beyond(leaf_paddr(Const(0, len(e.ppn)), e.level, page), self.phys_size)
-            return (far_by_ppn(e) if i is None else ppn_far[i]) | by_page
+            return ppn_far[i] | by_page
 
         for i, e in enumerate(entries):
             m.d.comb += [
-                far[i].eq(Mux(filled[i], is_far(fill_e), is_far(e, i))),
-                compared[i].eq(Mux(filled[i], matches(fill_e), matches(e) & ~fenced[i])),
-                permits[i].eq(Mux(filled[i],
-                                  fill_e.permits(self.lookup_kind, self.lookup_csr),
-                                  e.permits(self.lookup_kind, self.lookup_csr))),
-                clean[i].eq(store & ~Mux(filled[i], fill_e.d, e.d)),
+                far[i].eq(is_far(e, i)),
+                compared[i].eq(matches(e) & ~fenced[i]),
+                permits[i].eq(e.permits(self.lookup_kind, self.lookup_csr)),
+                clean[i].eq(store & ~e.d),
                 needs_d[i].eq(permits[i] & clean[i]),
             ]
         # Registered: the matches; per group of four entries, whether one matches and the

@@ -44,11 +44,12 @@ class WalkCache(wiring.Component):
     hit: Out(1)
     #: That PTE, while ``hit``.
     pte: Out(64)
-    #: Keep a non-leaf PTE that the walker has just read from memory and found good.
+    #: Keep the PTE offered: a non-leaf PTE that the walker has just read from memory
+    #: and found good.
     insert_en: In(1)
-    #: Where the walker read it.
+    #: Where the walker read the PTE offered (every cycle, also without ``insert_en``).
     insert_addr: In(PADDR_BITS)
-    #: What it read.
+    #: The PTE offered.
     insert_pte: In(64)
     #: Forget everything: an sfence.vma without an address, the only kind that orders
     #: changes to non-leaf PTEs.
@@ -65,43 +66,48 @@ class WalkCache(wiring.Component):
         m = Module()
         if not self.entries:
             return m
-        valid = Signal(self.entries)
-        tags = [Signal(self.tag_bits - 3, name=f"tag{i}") for i in range(self.entries)]
-        ptes = [Signal(64, name=f"pte{i}") for i in range(self.entries)]
-        pointer = Signal(range(self.entries))
+        # One slot more than entries: the slot at ``pointer`` is always invalid, and what
+        # is offered for insertion is written there every cycle, inserted or not. An
+        # insert makes it valid and the next slot (the oldest entry, as in a round robin
+        # over ``entries``) invalid, to be written next. The slots' eighty write enables
+        # a slot then wait for no decision whether to insert, which comes late in the
+        # walker's cycle (ISSUE 11: their fan-out was the MMU's longest path).
+        slots = self.entries + 1
+        valid = Signal(slots)
+        tags = [Signal(self.tag_bits - 3, name=f"tag{i}") for i in range(slots)]
+        ptes = [Signal(64, name=f"pte{i}") for i in range(slots)]
+        pointer = Signal(slots, init=1)     # one hot
+        evicted = Signal(slots)             # one hot: the slot an insert evicts
+        m.d.comb += evicted.eq(pointer.rotate_left(1))
 
-        # The compare in the cycle of the lookup, an insert of that cycle in place of the
-        # entry it overwrites; an insert after it forgets the entry it overwrites. In the
-        # next cycles, the entries still valid (a flush only clears valid bits).
+        # The compare in the cycle of the lookup, an insert of that cycle counted; an
+        # insert after it forgets the entry it evicts. In the next cycles, the entries
+        # still valid (a flush only clears valid bits).
         tag = self.addr[3:self.tag_bits]
-        compared = Signal(self.entries)
-        matched = Signal(self.entries)
-        for i in range(self.entries):
-            inserted = self.insert_en & (pointer == i)
-            m.d.comb += compared[i].eq(Mux(inserted,
-                                           self.insert_addr[3:self.tag_bits] == tag,
-                                           valid[i] & (tags[i] == tag)))
+        insert_tag = self.insert_addr[3:self.tag_bits]
+        compared = Signal(slots)
+        matched = Signal(slots)
+        for i in range(slots):
+            m.d.comb += compared[i].eq(
+                Mux(pointer[i], self.insert_en & (insert_tag == tag),
+                    valid[i] & (tags[i] == tag) & ~(self.insert_en & evicted[i])))
             with m.If(self.lookup_en):
                 m.d.sync += matched[i].eq(compared[i])
-            with m.Elif(inserted):
+            with m.Elif(self.insert_en & evicted[i]):
                 m.d.sync += matched[i].eq(0)
-        match = Signal(self.entries)
+        match = Signal(slots)
         m.d.comb += match.eq(matched & valid)
         # The lowest matching entry as one hot bit, then an AND-OR of the PTEs: a chain
         # of If's would put a mux per entry in a row on the walker's path.
-        first = [match[i] & ~match[:i].any() for i in range(self.entries)]
+        first = [match[i] & ~match[:i].any() for i in range(slots)]
         m.d.comb += [self.hit.eq(match.any()),
-                     self.pte.eq(or_all(Mux(first[i], ptes[i], 0)
-                                         for i in range(self.entries)))]
+                     self.pte.eq(or_all(Mux(first[i], ptes[i], 0) for i in range(slots)))]
 
+        for i in range(slots):
+            with m.If(pointer[i]):
+                m.d.sync += [tags[i].eq(insert_tag), ptes[i].eq(self.insert_pte)]
         with m.If(self.insert_en):
-            with m.Switch(pointer):
-                for i in range(self.entries):
-                    with m.Case(i):
-                        m.d.sync += [valid[i].eq(1),
-                                     tags[i].eq(self.insert_addr[3:self.tag_bits]),
-                                     ptes[i].eq(self.insert_pte)]
-            m.d.sync += pointer.eq(Mux(pointer == self.entries - 1, 0, pointer + 1))
+            m.d.sync += [valid.eq((valid | pointer) & ~evicted), pointer.eq(evicted)]
         with m.If(self.flush):
             m.d.sync += valid.eq(0)
         return m
