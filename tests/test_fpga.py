@@ -110,6 +110,9 @@ def test_ulx3s_second_build_is_cached(ulx3s):
     (["--clk-mhz", "1000"], "--clk-mhz must be between 3.125 and 400"),
     (["--json", "/"], "--json '/' is a folder, not a file"),
     (["--out", "{file}"], "--out '{file}' is a file, not a folder"),
+    (["--sweep", "--seeds", "0"], "--seeds must be at least 1"),
+    (["--sweep", "--seeds", "17"], "--seeds must be at most 16, got 17"),
+    (["--seeds", "3"], "--seeds is for --sweep"),
 ])
 def test_bad_input(args, message, tmp_path):
     file = tmp_path / "a-file"
@@ -190,6 +193,44 @@ def test_read_nextpnr(tmp_path):
     assert r["fmax_mhz"] == 42.92 and r["constraint_mhz"] == 100 and not r["timing_met"]
     assert r["critical_path"] == {"from": "ptw.state", "to": "ptw.resp", "logic_levels": 1,
                                   "ns": 2.0}
+
+
+def nextpnr_report(path, fmax, lut4=7065, first_cell="ptw.state"):
+    path.write_text(json.dumps({
+        "utilization": {"TRELLIS_COMB": {"used": lut4, "available": 83640},
+                        "TRELLIS_FF": {"used": 3294, "available": 83640}},
+        "fmax": {"$glbnet$clk": {"achieved": fmax, "constraint": 100.0}},
+        "critical_paths": [{"from": "posedge $glbnet$clk", "to": "posedge $glbnet$clk",
+                            "path": [
+            {"type": "logic", "delay": 1000 / fmax, "from": {"cell": first_cell},
+             "to": {"cell": first_cell}},
+            {"type": "setup", "delay": 0.0, "from": {"cell": first_cell},
+             "to": {"cell": "tlb.first"}}]}],
+    }))
+
+
+def test_sweep_over_seeds_gives_the_mean_and_the_range(tmp_path):
+    """--seeds N: one synthesis, nextpnr once a seed; the report's Fmax is the seeds'
+    mean, with each seed's, the range, and the slowest placement's critical path."""
+    job, meta = build.ooc_job(1, seeds=3, walk_cache_entries=0, phys_size=4096,
+                              root=tmp_path)
+    places = [argv for tool, argv in job.commands if tool.startswith("nextpnr")]
+    assert [argv[argv.index("--seed") + 1] for argv in places] == ["1", "2", "3"]
+    assert len({argv[argv.index("--report") + 1] for argv in places}) == 3
+    assert [tool for tool, _ in job.commands][0] == "yosys"
+    for seed, fmax in ((1, 80.0), (2, 70.0), (3, 96.0)):
+        nextpnr_report(meta["folder"] / f"report.nextpnr.seed{seed}.json", fmax,
+                       first_cell=f"seed{seed}")
+    figures = build.ooc_figures(meta["folder"], 3)
+    assert figures["fmax_mhz"] == 82.0 and figures["fmax_by_seed"] == [80.0, 70.0, 96.0]
+    assert (figures["fmax_min_mhz"], figures["fmax_max_mhz"]) == (70.0, 96.0)
+    assert figures["critical_path"]["from"] == "seed2" and figures["lut4"] == 7065
+    one_seed = build.ooc_job(1, seeds=1, walk_cache_entries=0, phys_size=4096,
+                             root=tmp_path)[1]
+    assert one_seed["key"] != meta["key"]      # a build of other seeds is not a cache hit
+    text = report.format_sweep([{**figures, "tlb_entries": 1, "bram": 0, "seeds": 3,
+                                 "seconds": 1.0}], 100)
+    assert "Fmax (mean of 3 seeds)" in text and "70-96 MHz" in text
 
 
 def test_bitstream_idcode(tmp_path):

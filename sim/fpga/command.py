@@ -11,6 +11,9 @@ from ...hdl.boards.platforms import BOARDS
 from ..argcheck import BadInput, integer
 from . import build, report, tools
 
+#: The most placements --seeds asks for.
+MAX_SEEDS = 16
+
 EPILOG = """\
 The bitstream, report.json and report.txt go to --out (default: BUILD/fpga/BOARD, BUILD
 being $MKCLEAN_BUILD or build). Builds are cached by a hash of the gateware, the board
@@ -34,13 +37,17 @@ def add_arguments(parser):
     parser.add_argument("--sweep", action="store_true",
                         help="also build the MMU alone (out of context) at 8, 16 and 32 "
                              "TLB entries and set them side by side")
+    parser.add_argument("--seeds", default="1", metavar="N",
+                        help="with --sweep: place each MMU with nextpnr's seeds 1 to N "
+                             "(at most 16) and give the mean Fmax and its range: one "
+                             "placement moves Fmax by several MHz (default 1)")
     parser.add_argument("--json", metavar="PATH", help="write the report here as JSON")
     parser.add_argument("--out", metavar="DIR", help="where the bitstream and report go")
     parser.add_argument("--no-progress", action="store_true", help="no progress line")
 
 
 def check(args):
-    """The arguments, checked: ``(board, tlb_entries, phys_size, clk_freq)`` or
+    """The arguments, checked: ``(board, tlb_entries, phys_size, clk_freq, seeds)`` or
     BadInput."""
     if args.board not in BOARDS:
         raise BadInput(f"unknown board {args.board!r}: choose one of {', '.join(BOARDS)}")
@@ -66,19 +73,24 @@ def check(args):
             raise BadInput(f"--json {path!r} is a folder, not a file")
         if path is not None and option == "out" and Path(path).is_file():
             raise BadInput(f"--out {path!r} is a file, not a folder")
-    return args.board, tlb, phys_kb * 1024, clk_freq
+    seeds = integer(args.seeds, "--seeds", minimum=1)
+    if seeds > MAX_SEEDS:
+        raise BadInput(f"--seeds must be at most {MAX_SEEDS}, got {seeds}")
+    if seeds > 1 and not args.sweep:
+        raise BadInput("--seeds is for --sweep: the board's build is placed once")
+    return args.board, tlb, phys_kb * 1024, clk_freq, seeds
 
 
 def main(args):
     try:
-        board, tlb, phys_size, clk_freq = check(args)
+        board, tlb, phys_size, clk_freq, seeds = check(args)
         tools.versions()
         for tool in tools.TOOLS:
             tools.tool_path(tool)
         result = build.build_board(board, clk_freq=clk_freq, tlb_entries=tlb,
                                    phys_size=phys_size, progress=not args.no_progress)
         if args.sweep:
-            result["sweep"] = build.sweep(progress=not args.no_progress)
+            result["sweep"] = build.sweep(seeds=seeds, progress=not args.no_progress)
     except BadInput as e:
         print(f"mkclean build: {e}", file=sys.stderr)
         return 2

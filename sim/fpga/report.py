@@ -133,7 +133,11 @@ def format_sweep(sweep, target_mhz):
         row("LUT4", lambda s: f"{s['lut4']:,}"),
         row("FF", lambda s: f"{s['ff']:,}"),
         row("block RAM", lambda s: f"{s['bram']}"),
-        row("Fmax", lambda s: _mhz(s["fmax_mhz"])),
+        row("Fmax" + (f" (mean of {sweep[0]['seeds']} seeds)"
+                      if sweep[0].get("seeds", 1) > 1 else ""), lambda s: _mhz(s["fmax_mhz"])),
+        *([row("Fmax, slowest to fastest",
+               lambda s: f"{s['fmax_min_mhz']:.0f}-{s['fmax_max_mhz']:.0f} MHz")]
+          if sweep[0].get("seeds", 1) > 1 else []),
         row("meets target", lambda s: "yes" if s["fmax_mhz"] >= target_mhz else "no"),
         row("logic levels", lambda s: str((s.get("critical_path") or {}).get("logic_levels", "?"))),
         row("build seconds", lambda s: f"{s['seconds']:.0f}"
