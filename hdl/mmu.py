@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from . import wishbone
 from .pte import (PADDR_BITS, SFENCE_PORT, Csr, Priv, Request, Response, SatpMode,
-                  TlbEntry, Vaddr, access_fault_cause, beyond, is_store, leaf_paddr,
+                  TlbEntry, Vaddr, access_fault_cause, beyond, leaf_paddr,
                   page_fault_cause)
 from . import tlb as tlb_, walk_cache
 from .ptw import BUS_ADDR_BITS, PageTableWalker, check_phys_size

@@ -4,7 +4,7 @@ Tagging by physical address needs no ASID: two address spaces sharing a page tab
 its cached entries, and a walk for any address that goes through that PTE hits.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 

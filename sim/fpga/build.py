@@ -409,9 +409,9 @@ def latest_fmax(root=None, tlb_entries=16):
         if r.get("tlb_entries") != tlb_entries:
             continue
         if r.get("board") == "ulx3s-85f":
-            rank, what = 0, f"the ULX3S 85F build's nextpnr report"
+            rank, what = 0, "the ULX3S 85F build's nextpnr report"
         elif r.get("kind") == "ooc":
-            rank, what = 1, f"the out-of-context MMU's nextpnr report"
+            rank, what = 1, "the out-of-context MMU's nextpnr report"
         else:
             continue
         fresh = r.get("gateware") == current
