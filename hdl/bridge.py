@@ -453,6 +453,14 @@ class Bridge(wiring.Component):
         def bus(we, then):
             m.d.sync += [bus_we.eq(we), ret.eq(then), state.eq(ExecState.BUS)]
 
+        def next_word(again):
+            """A READ's or WRITE's word is done: the next, at ``again``, or the end."""
+            m.d.sync += [bus_adr.eq(bus_adr + 1), count.eq(count - 1)]
+            with m.If(count == 1):
+                finish(Status.OK)
+            with m.Else():
+                m.d.sync += state.eq(again)
+
         def finish(code):
             m.d.sync += [status.eq(code), state.eq(ExecState.FINISH)]
 
@@ -595,11 +603,7 @@ class Bridge(wiring.Component):
             with m.Case(ExecState.READ_EMIT):
                 emit(word, 8, ExecState.READ_NEXT)
             with m.Case(ExecState.READ_NEXT):
-                m.d.sync += [bus_adr.eq(bus_adr + 1), count.eq(count - 1)]
-                with m.If(count == 1):
-                    finish(Status.OK)
-                with m.Else():
-                    m.d.sync += state.eq(ExecState.READ_WORD)
+                next_word(ExecState.READ_WORD)
 
             # -- WRITE
             with m.Case(ExecState.WRITE_CHECK):
@@ -616,11 +620,7 @@ class Bridge(wiring.Component):
                 m.d.sync += word.eq(args[:64])
                 bus(1, ExecState.WRITE_NEXT)
             with m.Case(ExecState.WRITE_NEXT):
-                m.d.sync += [bus_adr.eq(bus_adr + 1), count.eq(count - 1)]
-                with m.If(count == 1):
-                    finish(Status.OK)
-                with m.Else():
-                    m.d.sync += state.eq(ExecState.WRITE_LOAD)
+                next_word(ExecState.WRITE_LOAD)
 
             # -- CAS: the MMU is idle (see the module's docstring), so the read and the
             # write are one indivisible step for everything that reaches memory.
