@@ -132,11 +132,10 @@ class MMU(wiring.Component):
         hit_index = Signal.like(tlb.hit_index)
 
         csr = self.csr
-        # Steps 0 and 1 as the request is looked up, and Svadu: the stage decides by the
-        # CSRs of the lookup, as the TLB's checks do (hdl/README.md, "TLB").
+        # Steps 0 and 1 as the request is looked up: the stage decides by the CSRs of the
+        # lookup, as the TLB's checks do (hdl/README.md, "TLB").
         translate = Signal()
         canonical = Signal()
-        adue = Signal()
         taking = Vaddr(self.req.payload.vaddr)
         # The stage's registers, the TLB's lookup among them, load whenever the stage's
         # answer can be taken (``load``), not only when it is (``take``): the difference
@@ -170,17 +169,13 @@ class MMU(wiring.Component):
                 m.d.comb += now.paddr.eq(req.vaddr[:PADDR_BITS])
         with m.Elif(~canonical):
             fault(page_fault_cause, page=1)
-        with m.Elif(~tlb.hit):
+        with m.Elif(~tlb.hit_answers):
+            # A miss, or a store to a clean page with Svadu: the TLB's one bit, so that
+            # the choice between answering and walking waits for no checks.
             m.d.comb += need_walk.eq(1)
-        with m.Elif(~tlb.hit_permits):
+        with m.Elif(~tlb.hit_permits | tlb.hit_needs_d):
             m.d.comb += hit_answers.eq(1)
             fault(page_fault_cause, page=1)
-        with m.Elif(tlb.hit_needs_d):
-            with m.If(adue):
-                m.d.comb += need_walk.eq(1)
-            with m.Else():
-                m.d.comb += hit_answers.eq(1)
-                fault(page_fault_cause, page=1)
         with m.Else():
             m.d.comb += hit_answers.eq(1)
             # A superpage may straddle the end of memory: check every hit, not the fill.
@@ -208,8 +203,7 @@ class MMU(wiring.Component):
         with m.If(load):
             m.d.sync += [req.eq(self.req.payload),
                          translate.eq((csr.priv != Priv.M) & (csr.satp.mode == SatpMode.SV39)),
-                         canonical.eq(taking.upper == taking.vpn2[8].replicate(25)),
-                         adue.eq(csr.adue)]
+                         canonical.eq(taking.upper == taking.vpn2[8].replicate(25))]
         with m.If(take):
             m.d.sync += [valid.eq(1), walking.eq(0)]
         with m.Elif(self.resp.valid & self.resp.ready):

@@ -116,8 +116,10 @@ class PageTableWalker(wiring.Component):
         m.d.comb += [self.events.walk.eq(walk_begin), self.events.busy.eq(busy),
                      self.events.ad_update.eq(ad_update)]
 
+        # The index into the table at pte_addr's PPN: vaddr's VPN part one level below
+        # ``level``. A register loaded with ``level``, not a mux on it: it is in the walk
+        # cache's compare.
         child_vpn = Signal(9)
-        m.d.comb += child_vpn.eq(Mux(level == 2, vaddr.vpn1, vaddr.vpn0))
         root_addr = Cat(Const(0, 3), vaddr.vpn2, self.csr.satp.ppn)
 
         sfence = self.sfence
@@ -202,6 +204,7 @@ class PageTableWalker(wiring.Component):
         next_addr = Cat(Const(0, 3), child_vpn, Mux(read_taken, read.ppn, Pte(wc.pte).ppn))
         with m.If(read_taken | hit_taken):
             m.d.sync += [pte_level.eq(level), have_pte.eq(1), level.eq(level - 1),
+                         child_vpn.eq(vaddr.vpn0),
                          pte_addr.eq(next_addr), looked_up.eq(read_taken), asking.eq(0)]
         with m.Elif(walking & ~looked_up):
             m.d.sync += looked_up.eq(1)
@@ -210,9 +213,10 @@ class PageTableWalker(wiring.Component):
         # by the bus's acknowledge and the state only. A lookup it did not need is the
         # same address again, or one nobody reads.
         m.d.comb += [wc.insert_addr.eq(pte_addr), wc.insert_pte.eq(read),
-                     wc.lookup_en.eq(1),
-                     wc.addr.eq(Mux(bus.ack, Cat(Const(0, 3), child_vpn, read.ppn),
-                                    Mux(state == WalkState.IDLE, root, pte_addr)))]
+                     wc.addrs[0].eq(pte_addr), wc.addrs[1].eq(root),
+                     wc.addrs[2].eq(Cat(Const(0, 3), child_vpn, read.ppn)),
+                     wc.pick.eq(Mux(bus.ack, 0b100,
+                                    Mux(state == WalkState.IDLE, 0b010, 0b001)))]
 
         with m.Switch(state):
             with m.Case(WalkState.IDLE):
@@ -223,6 +227,7 @@ class PageTableWalker(wiring.Component):
                     # (after the TLB's checks) and so enables a few registers, not 130.
                     req = self.req.payload
                     m.d.sync += [vaddr.eq(req.vaddr), kind.eq(req.kind), level.eq(2),
+                                 child_vpn.eq(Vaddr(req.vaddr).vpn1),
                                  have_pte.eq(0), stale.eq(0), pte_addr.eq(root),
                                  looked_up.eq(1), asking.eq(0)]
                 with m.If(self.req.valid & self.req.ready):
@@ -291,7 +296,8 @@ class PageTableWalker(wiring.Component):
                     with m.Else():
                         # Changed since the walk read it (the kernel's mkclean, say):
                         # writing our A/D now would resurrect a stale PTE. Walk again.
-                        m.d.sync += [level.eq(2), have_pte.eq(0), walk_begin.eq(1),
+                        m.d.sync += [level.eq(2), child_vpn.eq(vaddr.vpn1), have_pte.eq(0),
+                                     walk_begin.eq(1),
                                      looked_up.eq(0)]
                         m.d.sync += state.eq(WalkState.WALK)
 

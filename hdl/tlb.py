@@ -66,6 +66,11 @@ class TLB(wiring.Component):
             #: ``lookup_kind`` is a store (or AMO) that the hit entry permits, and its D
             #: is clear (step 7).
             "hit_needs_d":   Out(1),
+            #: The hit needs no walk: it answers by itself, a translation or a fault (not
+            #: ``hit_needs_d`` with Svadu, which the walker answers). Decided per group
+            #: of entries at the lookup, like the other checks: the MMU's choice between
+            #: answering and walking waits for it.
+            "hit_answers":   Out(1),
             #: The looked-up page's physical address through the hit entry is at or
             #: above ``phys_size`` (a superpage may straddle the end of memory).
             "hit_beyond":    Out(1),
@@ -74,7 +79,8 @@ class TLB(wiring.Component):
             "hit_index":     Out(idx),
             #: What is at ``hit_index``.
             "hit_entry":     Out(TlbEntry),
-            #: Make ``touch_index`` the most recently used; the MMU does so for every hit.
+            #: Make ``touch_index`` the most recently used, in the next cycle; the MMU does
+            #: so for every hit.
             "touch_en":      In(1),
             #: The entry used.
             "touch_index":   In(idx),
@@ -89,7 +95,7 @@ class TLB(wiring.Component):
             "fill_entry":    In(TlbEntry),
             #: Where a fill goes otherwise: the lowest invalid entry, else the tree-PLRU's;
             #: chosen in the cycle before, so a fill must not come in the cycle after a
-            #: fill, a touch or a fence.
+            #: fill or a fence, nor in the two after a touch.
             "victim":        Out(idx),
             #: Invalidates after a fill in the same cycle, so that a fill cannot outlive
             #: a fence it meets.
@@ -120,6 +126,7 @@ class TLB(wiring.Component):
         permits = Signal(n)
         clean = Signal(n)
         needs_d = Signal(n)
+        answers = Signal(n)
         far = Signal(n)
         store = is_store(self.lookup_kind)
         page = Cat(Const(0, PAGE_BITS), self.lookup_vpn, Const(0, 64 - PAGE_BITS - VPN_TOTAL))
@@ -148,6 +155,7 @@ class TLB(wiring.Component):
                 permits[i].eq(e.permits(self.lookup_kind, self.lookup_csr)),
                 clean[i].eq(store & ~e.d),
                 needs_d[i].eq(permits[i] & clean[i]),
+                answers[i].eq(~(needs_d[i] & self.lookup_csr.adue)),
             ]
         # Registered: the matches; per group of four entries, whether one matches and the
         # checks of its lowest match. The next cycle chooses among the groups only: the
@@ -155,7 +163,7 @@ class TLB(wiring.Component):
         groups = range(0, n, GROUP)
         matched = Signal(n)
         group_matched = Signal(len(groups))
-        checks = {"permits": permits, "needs_d": needs_d, "far": far}
+        checks = {"permits": permits, "needs_d": needs_d, "answers": answers, "far": far}
         group_checks = {name: Signal(len(groups), name=f"group_{name}") for name in checks}
         with m.If(self.lookup_en):
             m.d.sync += [matched.eq(compared),
@@ -172,6 +180,7 @@ class TLB(wiring.Component):
             self.hit.eq(group_matched.any()),
             self.hit_permits.eq(lowest(group_matched, group_checks["permits"])),
             self.hit_needs_d.eq(lowest(group_matched, group_checks["needs_d"])),
+            self.hit_answers.eq(lowest(group_matched, group_checks["answers"])),
             self.hit_beyond.eq(lowest(group_matched, group_checks["far"])),
             self.hit_index.eq(or_all(Mux(first[i], i, 0) for i in range(n))),
             self.hit_entry.eq(or_all(Mux(first[i], entries[i].as_value(), 0)
@@ -193,7 +202,8 @@ class TLB(wiring.Component):
         # compare (a fill of its cycle) then wait for no choice. Exact as long as nothing
         # changes the valid bits or the tree in the cycle before a fill, which the MMU
         # never does: a fill ends a walk of several cycles, no hit is touched while a
-        # walk runs, and a fence in a walk's last cycle leaves the walk nothing to fill.
+        # walk runs (a touch reaches the tree a cycle late, still cycles before the
+        # fill), and a fence in a walk's last cycle leaves the walk nothing to fill.
         invalid = Signal(n)
         m.d.comb += invalid.eq(Cat(~e.valid for e in entries))
         victim = Signal(n, init=1)
@@ -205,9 +215,15 @@ class TLB(wiring.Component):
         m.d.comb += fill_at.eq(Mux(self.fill_at_index, 1 << self.fill_index, victim))
         m.d.comb += filled.eq(Mux(self.fill_en, fill_at, 0))
         m.d.comb += fill_index.eq(Mux(self.fill_at_index, self.fill_index, self.victim))
+        # A touch goes into registers first: the MMU's hit and its index come late in
+        # the cycle, and the tree's enables hung on them (ISSUE 11). The MMU fills no
+        # sooner than three cycles after a touch, so the victim still sees every touch.
+        touch_en = Signal()
+        touch_index = Signal(range(n))
+        m.d.sync += [touch_en.eq(self.touch_en), touch_index.eq(self.touch_index)]
         touch = Signal(range(n))
-        m.d.comb += touch.eq(Mux(self.fill_en, fill_index, self.touch_index))
-        with m.If(self.fill_en | self.touch_en):
+        m.d.comb += touch.eq(Mux(self.fill_en, fill_index, touch_index))
+        with m.If(self.fill_en | touch_en):
             for t in range(1, n):
                 level = t.bit_length() - 1
                 prefix = t - (1 << level)

@@ -4,13 +4,15 @@ Tagging by physical address needs no ASID: two address spaces sharing a page tab
 its cached entries, and a walk for any address that goes through that PTE hits.
 """
 
-from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from .pte import PADDR_BITS, or_all
 
 MAX_ENTRIES = 64
+#: How many addresses a lookup chooses from (:attr:`WalkCache.addrs`).
+CHOICES = 3
 
 
 def check_entries(entries):
@@ -33,14 +35,15 @@ class WalkCache(wiring.Component):
         address beyond can then hit falsely; the walker decides those before a hit.
     """
 
-    #: Look ``addr`` up: the answer (``hit``, ``pte``) comes from the next cycle on, until
-    #: the next lookup. The walker looks up the PTE address it goes to as it goes there,
-    #: so the compare runs beside the walker's other work, not before it.
-    lookup_en: In(1)
-    #: Physical address of the PTE the walker needs next.
-    addr: In(PADDR_BITS)
-    #: The last lookup's PTE is cached: the walker needs no bus read for it. A flush
-    #: since the lookup counts, and so does an insert in the cycle of the lookup.
+    #: Addresses that may be looked up, each a physical PTE address; compared every
+    #: cycle, all of them. The walker looks up the PTE address it goes to as it goes
+    #: there, so the compare runs beside the walker's other work, not before it.
+    addrs: In(data.ArrayLayout(PADDR_BITS, CHOICES))
+    #: One hot: which of ``addrs`` is looked up. The compares do not wait for it: the
+    #: walker knows late in its cycle which address it goes to.
+    pick: In(CHOICES)
+    #: The PTE at last cycle's pick is cached: the walker needs no bus read for it. An
+    #: insert and a flush of that cycle count.
     hit: Out(1)
     #: That PTE, while ``hit``.
     pte: Out(64)
@@ -80,28 +83,24 @@ class WalkCache(wiring.Component):
         evicted = Signal(slots)             # one hot: the slot an insert evicts
         m.d.comb += evicted.eq(pointer.rotate_left(1))
 
-        # The compare in the cycle of the lookup, an insert of that cycle counted; an
-        # insert after it forgets the entry it evicts. In the next cycles, the entries
-        # still valid (a flush only clears valid bits).
-        tag = self.addr[3:self.tag_bits]
+        # The compare, with the insert and the flush of its cycle, decides; the next cycle
+        # only chooses the PTE. Each address offered is compared, and the pick chooses
+        # among the answers. ``hit`` is a register of its own, not an OR of the matches:
+        # the walker's next address and its PTE registers wait for it (ISSUE 11).
         insert_tag = self.insert_addr[3:self.tag_bits]
+        looked_up = [addr[3:self.tag_bits] for addr in self.addrs]
+        inserted = self.insert_en & (Cat(insert_tag == t for t in looked_up) & self.pick).any()
         compared = Signal(slots)
         matched = Signal(slots)
         for i in range(slots):
-            m.d.comb += compared[i].eq(
-                Mux(pointer[i], self.insert_en & (insert_tag == tag),
-                    valid[i] & (tags[i] == tag) & ~(self.insert_en & evicted[i])))
-            with m.If(self.lookup_en):
-                m.d.sync += matched[i].eq(compared[i])
-            with m.Elif(self.insert_en & evicted[i]):
-                m.d.sync += matched[i].eq(0)
-        match = Signal(slots)
-        m.d.comb += match.eq(matched & valid)
-        # The lowest matching entry as one hot bit, then an AND-OR of the PTEs: a chain
-        # of If's would put a mux per entry in a row on the walker's path.
-        first = [match[i] & ~match[:i].any() for i in range(slots)]
-        m.d.comb += [self.hit.eq(match.any()),
-                     self.pte.eq(or_all(Mux(first[i], ptes[i], 0) for i in range(slots)))]
+            kept = (valid[i] & ~(self.insert_en & evicted[i]) &
+                    (Cat(tags[i] == t for t in looked_up) & self.pick).any())
+            m.d.comb += compared[i].eq(~self.flush & Mux(pointer[i], inserted, kept))
+        m.d.sync += [matched.eq(compared), self.hit.eq(compared.any())]
+        # An AND-OR of the PTEs by the match, with no priority: at most one slot matches.
+        # An insert follows a miss of its address, and no other insert of that address
+        # comes between (one read at a time), so no two valid slots have the same tag.
+        m.d.comb += self.pte.eq(or_all(Mux(matched[i], ptes[i], 0) for i in range(slots)))
 
         for i in range(slots):
             with m.If(pointer[i]):
