@@ -276,6 +276,7 @@ class PageTableWalker(wiring.Component):
                 # A good pointer read from memory goes into the walk cache as it is read,
                 # so that the lookup of the address it points to, in the same cycle, sees
                 # it (hdl/README.md, step 5: inserted, then the next level).
+                m.d.comb += wc.offer.eq(read_taken & keep)
                 m.d.comb += wc.insert_en.eq(read_taken & ~bus.err & ~read.is_invalid() &
                                             read.is_pointer() & ~read.is_bad_pointer(level) &
                                             keep)

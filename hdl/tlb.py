@@ -94,8 +94,8 @@ class TLB(wiring.Component):
             #: What a fill writes.
             "fill_entry":    In(TlbEntry),
             #: Where a fill goes otherwise: the lowest invalid entry, else the tree-PLRU's;
-            #: chosen in the cycle before, so a fill must not come in the cycle after a
-            #: fill or a fence, nor in the two after a touch.
+            #: chosen ahead, so a fill must not come in the two cycles after a fill, a
+            #: fence or a touch.
             "victim":        Out(idx),
             #: Invalidates after a fill in the same cycle, so that a fill cannot outlive
             #: a fence it meets.
@@ -198,17 +198,21 @@ class TLB(wiring.Component):
                        for lv in range(depth)).all() if depth else Const(1)
 
         # Where a fill goes, one hot: the lowest invalid entry, else the tree-PLRU's (or the
-        # index asked). Chosen a cycle ahead: the fill's write enables and the lookup's
-        # compare (a fill of its cycle) then wait for no choice. Exact as long as nothing
-        # changes the valid bits or the tree in the cycle before a fill, which the MMU
-        # never does: a fill ends a walk of several cycles, no hit is touched while a
-        # walk runs (a touch reaches the tree a cycle late, still cycles before the
-        # fill), and a fence in a walk's last cycle leaves the walk nothing to fill.
+        # index asked). Chosen ahead: the fill's write enables and the lookup's compare (a
+        # fill of its cycle) then wait for no choice. The lowest invalid entry is found
+        # two cycles before the fill, the tree's choice one cycle before, and a touch
+        # reaches the tree a cycle late. Exact as long as nothing fills, fences or
+        # touches in the two cycles before a fill, which the MMU never does: a fill ends
+        # a walk of three cycles or more, a fence while a walk runs leaves it nothing to
+        # fill, and no hit is touched while a walk runs.
         invalid = Signal(n)
         m.d.comb += invalid.eq(Cat(~e.valid for e in entries))
+        lowest_invalid = Signal(n, init=1)
+        some_invalid = Signal(init=1)
+        m.d.sync += [lowest_invalid.eq(Cat(invalid[i] & ~invalid[:i].any() for i in range(n))),
+                     some_invalid.eq(invalid.any())]
         victim = Signal(n, init=1)
-        m.d.sync += victim.eq(Mux(invalid.any(),
-                                  Cat(invalid[i] & ~invalid[:i].any() for i in range(n)),
+        m.d.sync += victim.eq(Mux(some_invalid, lowest_invalid,
                                   Cat(plru_picks(i) for i in range(n))))
         m.d.comb += self.victim.eq(or_all(Mux(victim[i], i, 0) for i in range(n)))
         fill_at = Signal(n)
@@ -216,8 +220,7 @@ class TLB(wiring.Component):
         m.d.comb += filled.eq(Mux(self.fill_en, fill_at, 0))
         m.d.comb += fill_index.eq(Mux(self.fill_at_index, self.fill_index, self.victim))
         # A touch goes into registers first: the MMU's hit and its index come late in
-        # the cycle, and the tree's enables hung on them (ISSUE 11). The MMU fills no
-        # sooner than three cycles after a touch, so the victim still sees every touch.
+        # the cycle, and the tree's enables hung on them (ISSUE 11).
         touch_en = Signal()
         touch_index = Signal(range(n))
         m.d.sync += [touch_en.eq(self.touch_en), touch_index.eq(self.touch_index)]

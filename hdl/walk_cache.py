@@ -47,6 +47,12 @@ class WalkCache(wiring.Component):
     hit: Out(1)
     #: That PTE, while ``hit``.
     pte: Out(64)
+    #: The walker reads a PTE this cycle, for a walk that may fill: it is offered for
+    #: insertion. The compare of this cycle takes it as inserted (and the entry it
+    #: would evict as gone), without waiting for ``insert_en``: the walker uses that
+    #: lookup's answer, for the address the PTE points to, only when the PTE is a good
+    #: pointer, and then it is inserted.
+    offer: In(1)
     #: Keep the PTE offered: a non-leaf PTE that the walker has just read from memory
     #: and found good.
     insert_en: In(1)
@@ -83,17 +89,17 @@ class WalkCache(wiring.Component):
         evicted = Signal(slots)             # one hot: the slot an insert evicts
         m.d.comb += evicted.eq(pointer.rotate_left(1))
 
-        # The compare, with the insert and the flush of its cycle, decides; the next cycle
+        # The compare, with the offer and the flush of its cycle, decides; the next cycle
         # only chooses the PTE. Each address offered is compared, and the pick chooses
         # among the answers. ``hit`` is a register of its own, not an OR of the matches:
         # the walker's next address and its PTE registers wait for it (ISSUE 11).
         insert_tag = self.insert_addr[3:self.tag_bits]
         looked_up = [addr[3:self.tag_bits] for addr in self.addrs]
-        inserted = self.insert_en & (Cat(insert_tag == t for t in looked_up) & self.pick).any()
+        inserted = self.offer & (Cat(insert_tag == t for t in looked_up) & self.pick).any()
         compared = Signal(slots)
         matched = Signal(slots)
         for i in range(slots):
-            kept = (valid[i] & ~(self.insert_en & evicted[i]) &
+            kept = (valid[i] & ~(self.offer & evicted[i]) &
                     (Cat(tags[i] == t for t in looked_up) & self.pick).any())
             m.d.comb += compared[i].eq(~self.flush & Mux(pointer[i], inserted, kept))
         m.d.sync += [matched.eq(compared), self.hit.eq(compared.any())]

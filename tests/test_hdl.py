@@ -31,15 +31,15 @@ def entry(vpn, asid=1, level=0, g=0, ppn=0):
 
 
 async def fill(ctx, tlb, e, at=None):
-    """Fill, then a cycle without one: the TLB chooses a victim a cycle ahead, and the
-    MMU never fills in two cycles in a row."""
+    """Fill, then two cycles without one: the TLB chooses a victim ahead, and the MMU
+    never fills sooner."""
     ctx.set(tlb.fill_entry, e)
     ctx.set(tlb.fill_at_index, at is not None)
     ctx.set(tlb.fill_index, at or 0)
     ctx.set(tlb.fill_en, 1)
     await ctx.tick()
     ctx.set(tlb.fill_en, 0)
-    await ctx.tick()
+    await ctx.tick().repeat(2)
 
 
 async def lookup(ctx, tlb, vpn, asid=1):
@@ -189,8 +189,10 @@ def test_walk_cache_round_robin_and_flush():
         for addr in (0x100, 0x200, 0x300):
             ctx.set(wc.insert_addr, addr)
             ctx.set(wc.insert_pte, addr + 1)
+            ctx.set(wc.offer, 1)
             ctx.set(wc.insert_en, 1)
             await ctx.tick()
+        ctx.set(wc.offer, 0)
         ctx.set(wc.insert_en, 0)
         hits = {}
         for addr in (0x100, 0x200, 0x300):
@@ -214,13 +216,14 @@ async def wc_lookup(ctx, wc, addr):
 
 def test_walk_cache_lookup_sees_an_insert_of_its_cycle_and_forgets_a_later_one():
     """The walker looks the next PTE up as it inserts the one it read: a page table that
-    points to itself must hit what is being inserted; and an insert after a lookup
-    replaces the entry it matched."""
+    points to itself must hit what is being inserted; an insert after a lookup replaces
+    the entry it matched; the compare counts an offer as an insert."""
     wc = WalkCache(1)
 
     async def bench(ctx):
         ctx.set(wc.insert_addr, 0x100)
         ctx.set(wc.insert_pte, 0x101)
+        ctx.set(wc.offer, 1)
         ctx.set(wc.insert_en, 1)
         ctx.set(wc.addrs[0], 0x100)
         ctx.set(wc.pick, 0b001)
@@ -229,8 +232,19 @@ def test_walk_cache_lookup_sees_an_insert_of_its_cycle_and_forgets_a_later_one()
         ctx.set(wc.insert_addr, 0x200)              # over the only entry
         ctx.set(wc.insert_pte, 0x201)
         await ctx.tick()
+        ctx.set(wc.offer, 0)
         ctx.set(wc.insert_en, 0)
         assert not ctx.get(wc.hit)
+        # An offer not inserted: its cycle's lookup takes it as inserted, the cache does
+        # not change.
+        ctx.set(wc.addrs[0], 0x200)
+        ctx.set(wc.insert_addr, 0x300)
+        ctx.set(wc.offer, 1)
+        await ctx.tick()
+        ctx.set(wc.offer, 0)
+        assert not ctx.get(wc.hit)
+        await ctx.tick()
+        assert (ctx.get(wc.hit), ctx.get(wc.pte)) == (1, 0x201)
     simulate(wc, bench)
 
 
