@@ -138,11 +138,10 @@ class MMU(wiring.Component):
         canonical = Signal()
         taking = Vaddr(self.req.payload.vaddr)
         # The stage's registers, the TLB's lookup among them, load whenever the stage's
-        # answer can be taken (``load``), not only when it is (``take``): the difference
-        # is a request the walker has or is taking from the stage, which needs the
-        # stage's registers no more. ``load`` is early in the cycle, ``take`` waits for
-        # the hit's checks, and a hundred and more enables hang on it (ISSUE 11).
-        take = self.req.valid & self.req.ready
+        # answer can be taken (``load``), not only when a request is taken: the
+        # difference is a request the walker has or is taking from the stage, which needs
+        # the stage's registers no more. ``load`` is early in the cycle, a taken request
+        # waits for the hit's checks, and a hundred and more enables hang on it (ISSUE 11).
         load = ~valid | self.resp.ready
         m.d.comb += [tlb.lookup_en.eq(load),
                      tlb.lookup_vpn.eq(taking.vpn),
@@ -170,9 +169,7 @@ class MMU(wiring.Component):
         with m.Elif(~canonical):
             fault(page_fault_cause, page=1)
         with m.Elif(~tlb.hit_answers):
-            # A miss, or a store to a clean page with Svadu: the TLB's one bit, so that
-            # the choice between answering and walking waits for no checks.
-            m.d.comb += need_walk.eq(1)
+            pass                # need_walk, below
         with m.Elif(~tlb.hit_permits | tlb.hit_needs_d):
             m.d.comb += hit_answers.eq(1)
             fault(page_fault_cause, page=1)
@@ -184,11 +181,17 @@ class MMU(wiring.Component):
             with m.Else():
                 m.d.comb += now.paddr.eq(leaf_paddr(entry.ppn, entry.level, req.vaddr))
 
+        # A miss, or a store to a clean page with Svadu: the TLB's one bit, so that the
+        # choice between answering and walking waits for no checks. It is the last of the
+        # stage's signals to settle, and the control below is written out as the few
+        # terms each register needs of it (ISSUE 11: as a chain of If's it was 9 LUTs).
+        m.d.comb += need_walk.eq(translate & canonical & ~tlb.hit_answers)
         m.d.comb += [walk_req.valid.eq(valid & ~walking & need_walk),
                      walk_req.payload.eq(req)]
         walk_start = walk_req.valid & walk_req.ready
-        with m.If(walk_start):
-            m.d.sync += [walking.eq(1), from_hit.eq(tlb.hit), hit_index.eq(tlb.hit_index)]
+        # Loaded until the walk starts, so that their enables wait for no need_walk.
+        with m.If(~walking):
+            m.d.sync += [from_hit.eq(tlb.hit), hit_index.eq(tlb.hit_index)]
 
         m.d.comb += [
             self.resp.valid.eq(valid & Mux(walking, walk_resp.valid, ~need_walk)),
@@ -198,16 +201,21 @@ class MMU(wiring.Component):
             # Not in the cycle a walk's answer is taken: the walk fills the TLB then, and
             # the next request's lookup must see it (the TLB's lookup does not see a fill
             # of its own cycle, which would be the longest path of its compare).
-            self.req.ready.eq(~valid | (self.resp.valid & self.resp.ready & ~walking)),
+            self.req.ready.eq(~valid | (~walking & ~need_walk & self.resp.ready)),
         ]
         with m.If(load):
             m.d.sync += [req.eq(self.req.payload),
                          translate.eq((csr.priv != Priv.M) & (csr.satp.mode == SatpMode.SV39)),
                          canonical.eq(taking.upper == taking.vpn2[8].replicate(25))]
-        with m.If(take):
-            m.d.sync += [valid.eq(1), walking.eq(0)]
-        with m.Elif(self.resp.valid & self.resp.ready):
-            m.d.sync += valid.eq(0)
+        # The stage holds a request until its answer is taken, and takes the next in the
+        # same cycle unless a walk answered. ``walking`` means nothing without ``valid``.
+        with m.If(~valid):
+            m.d.sync += [valid.eq(self.req.valid), walking.eq(0)]
+        with m.Elif(walking):
+            m.d.sync += valid.eq(~(walk_resp.valid & self.resp.ready))
+        with m.Else():
+            m.d.sync += [valid.eq(need_walk | self.req.valid | ~self.resp.ready),
+                         walking.eq(need_walk & walk_req.ready)]
 
         # TLB maintenance.
         leaf = ptw.fill.payload.pte

@@ -109,6 +109,15 @@ class PageTableWalker(wiring.Component):
         asking = Signal()           # a read of pte_addr is in flight: nothing to decide
         leaf_level = Signal(2)
         state = Signal(WalkState)
+        # Copies of two of the state's decodes, for the datapath: its hundreds of enables
+        # and selects then hang on registers of their own, not on the state's two bits
+        # and their control fan-out (ISSUE 11: a placement spread that net over 12 ns).
+        in_walk = Signal()
+        in_idle = Signal(init=1)
+
+        def goto(next_state):
+            m.d.sync += [state.eq(next_state), in_walk.eq(next_state == WalkState.WALK),
+                         in_idle.eq(next_state == WalkState.IDLE)]
         stale = Signal()
         busy = Signal()
         walk_begin = Signal()
@@ -156,7 +165,7 @@ class PageTableWalker(wiring.Component):
                 access.eq(fault_kind == "access"),
                 fill.valid.eq(0 if fault_kind else keep),
             ]
-            m.d.sync += state.eq(WalkState.IDLE)
+            goto(WalkState.IDLE)
 
         def finish_leaf():
             """The leaf passed every page-fault check and its A/D are set (``fill``'s PTE
@@ -181,7 +190,7 @@ class PageTableWalker(wiring.Component):
         updated = Signal(Pte)
         m.d.comb += [updated.eq(leaf), updated.a.eq(1),
                      updated.d.eq(leaf.d | is_store(kind))]
-        with m.If(state == WalkState.WALK):
+        with m.If(in_walk):
             m.d.sync += [leaf.eq(pte), leaf_at.eq(pte_at), leaf_level.eq(pte_level)]
         with m.Elif(state == WalkState.AD_WRITE):
             m.d.sync += leaf.eq(updated)
@@ -195,7 +204,7 @@ class PageTableWalker(wiring.Component):
         # (with the walk cache's answer, a hit or not: if not, the walk asks the bus or
         # ends, and nothing decides until the read comes), not only when the walk cache
         # hits (ISSUE 11: that enable's fan-out was the walker's longest path).
-        walking = state == WalkState.WALK
+        walking = in_walk
         read = Pte(bus.dat_r)
         read_taken = walking & bus.ack      # a slave acknowledges only what was asked
         hit_taken = walking & ~asking & looked_up & wc.hit
@@ -216,7 +225,7 @@ class PageTableWalker(wiring.Component):
                      wc.addrs[0].eq(pte_addr), wc.addrs[1].eq(root),
                      wc.addrs[2].eq(Cat(Const(0, 3), child_vpn, read.ppn)),
                      wc.pick.eq(Mux(bus.ack, 0b100,
-                                    Mux(state == WalkState.IDLE, 0b010, 0b001)))]
+                                    Mux(in_idle, 0b010, 0b001)))]
 
         with m.Switch(state):
             with m.Case(WalkState.IDLE):
@@ -232,7 +241,7 @@ class PageTableWalker(wiring.Component):
                                  looked_up.eq(1), asking.eq(0)]
                 with m.If(self.req.valid & self.req.ready):
                     m.d.sync += walk_begin.eq(1)
-                    m.d.sync += state.eq(WalkState.WALK)
+                    goto(WalkState.WALK)
 
             with m.Case(WalkState.WALK):
                 # Steps 4 to 8 on the PTE read last cycle (or earlier), while the PTE it
@@ -256,8 +265,8 @@ class PageTableWalker(wiring.Component):
                             with m.If(~self.csr.adue):
                                 finish("page")
                             with m.Else():
-                                m.d.sync += state.eq(WalkState.AD_READ if self.ad_lock
-                                                     else WalkState.AD_WRITE)
+                                goto(WalkState.AD_READ if self.ad_lock
+                                     else WalkState.AD_WRITE)
                         with m.Else():
                             # The copies above hold the leaf from the next cycle on.
                             with m.If(beyond(leaf_paddr(pte.ppn, pte_level, vaddr),
@@ -293,14 +302,14 @@ class PageTableWalker(wiring.Component):
                     finish("access")
                 with m.Elif(bus.ack):
                     with m.If(bus.dat_r == leaf.as_value()):
-                        m.d.sync += state.eq(WalkState.AD_WRITE)
+                        goto(WalkState.AD_WRITE)
                     with m.Else():
                         # Changed since the walk read it (the kernel's mkclean, say):
                         # writing our A/D now would resurrect a stale PTE. Walk again.
                         m.d.sync += [level.eq(2), child_vpn.eq(vaddr.vpn1), have_pte.eq(0),
                                      walk_begin.eq(1),
                                      looked_up.eq(0)]
-                        m.d.sync += state.eq(WalkState.WALK)
+                        goto(WalkState.WALK)
 
             with m.Case(WalkState.AD_WRITE):
                 m.d.comb += [
