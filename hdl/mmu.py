@@ -136,6 +136,7 @@ class MMU(wiring.Component):
         # lookup, as the TLB's checks do (hdl/README.md, "TLB").
         translate = Signal()
         canonical = Signal()
+        translating = Signal()  # translate & canonical: one register in need_walk's LUT
         taking = Vaddr(self.req.payload.vaddr)
         # The stage's registers, the TLB's lookup among them, load whenever the stage's
         # answer can be taken (``load``), not only when a request is taken: the
@@ -185,7 +186,7 @@ class MMU(wiring.Component):
         # choice between answering and walking waits for no checks. It is the last of the
         # stage's signals to settle, and the control below is written out as the few
         # terms each register needs of it (ISSUE 11: as a chain of If's it was 9 LUTs).
-        m.d.comb += need_walk.eq(translate & canonical & ~tlb.hit_answers)
+        m.d.comb += need_walk.eq(translating & ~tlb.hit_answers)
         m.d.comb += [walk_req.valid.eq(valid & ~walking & need_walk),
                      walk_req.payload.eq(req)]
         walk_start = walk_req.valid & walk_req.ready
@@ -206,7 +207,9 @@ class MMU(wiring.Component):
         with m.If(load):
             m.d.sync += [req.eq(self.req.payload),
                          translate.eq((csr.priv != Priv.M) & (csr.satp.mode == SatpMode.SV39)),
-                         canonical.eq(taking.upper == taking.vpn2[8].replicate(25))]
+                         canonical.eq(taking.upper == taking.vpn2[8].replicate(25)),
+                         translating.eq((csr.priv != Priv.M) & (csr.satp.mode == SatpMode.SV39) &
+                                        (taking.upper == taking.vpn2[8].replicate(25)))]
         # The stage holds a request until its answer is taken, and takes the next in the
         # same cycle unless a walk answered. ``walking`` means nothing without ``valid``.
         with m.If(~valid):
@@ -230,34 +233,38 @@ class MMU(wiring.Component):
             tlb.fill_at_index.eq(from_hit),
             tlb.fill_index.eq(hit_index),
             # Every hit is a use, also one going to the walker for its D bit.
-            tlb.touch_en.eq(valid & ~walking & translate & canonical & tlb.hit),
+            tlb.touch_en.eq(valid & ~walking & translating & tlb.hit),
             tlb.touch_index.eq(tlb.hit_index),
             self.debug.tlb_entries.eq(tlb.dbg_entries),
         ]
 
-        # Debug counters.
+        # Debug counters. Each event goes into registers first and the counter adds it a
+        # cycle later; the port shows the sum, so that it reads as a counter that counted
+        # at once. An answer's events are registered as two halves, that the stage
+        # answered and what the answer was, and ANDed after the registers: both halves
+        # come late in the cycle (the answer after need_walk, a fault after the hit's
+        # checks), and 48-bit counters behind them were the MMU's longest paths.
         walk_page = walk_resp.payload.fault & (walk_resp.payload.cause.as_value() >= 12)
-        answered = valid & self.resp.valid & self.resp.ready
-        events = {
-            "tlb_hits":      answered & ~walking & hit_answers,
-            "tlb_misses":    walk_start,
-            "walks":         ptw.events.walk,
-            "walk_cycles":   ptw.events.busy,
-            "ad_updates":    ptw.events.ad_update,
+        answered = Signal()
+        m.d.sync += answered.eq(valid & self.resp.valid & self.resp.ready)
+        events = {       # name: (an event of an answer, what)
+            "tlb_hits":      (True, ~walking & hit_answers),
+            "tlb_misses":    (False, walk_start),
+            "walks":         (False, ptw.events.walk),
+            "walk_cycles":   (False, ptw.events.busy),
+            "ad_updates":    (False, ptw.events.ad_update),
             # From the stage's own decision, or the walker's registered cause (page-fault
             # causes are 12..15): not from the response's mux, later in the cycle.
-            "page_faults":   answered & Mux(walking, walk_page, now.fault & now_page),
-            "access_faults": answered & Mux(walking, walk_resp.payload.fault & ~walk_page,
-                                            now.fault & ~now_page),
+            "page_faults":   (True, Mux(walking, walk_page, now.fault & now_page)),
+            "access_faults": (True, Mux(walking, walk_resp.payload.fault & ~walk_page,
+                                        now.fault & ~now_page)),
         }
-        # Each event goes into a register first and the counter adds it a cycle later;
-        # the port shows the sum, so that it reads as a counter that counted at once. The
-        # events come late in the cycle (a fault is known at the end of a hit's checks),
-        # and 48-bit counters behind them were the MMU's longest paths.
-        for name, event in events.items():
+        for name, (of_answer, event) in events.items():
             counter = getattr(self.debug, name)
             count = Signal(COUNTER_BITS, name=f"{name}_count")
-            pending = Signal(name=f"{name}_pending")
-            m.d.sync += [pending.eq(event), count.eq(count + pending)]
+            what = Signal(name=f"{name}_pending")
+            m.d.sync += what.eq(event)
+            pending = answered & what if of_answer else what
+            m.d.sync += count.eq(count + pending)
             m.d.comb += counter.eq(count + pending)
         return m

@@ -227,22 +227,18 @@ class PageTableWalker(wiring.Component):
                      wc.pick.eq(Mux(bus.ack, 0b100,
                                     Mux(in_idle, 0b010, 0b001)))]
 
-        with m.Switch(state):
-            with m.Case(WalkState.IDLE):
-                m.d.comb += self.req.ready.eq(~resp.valid)
-                with m.If(self.req.ready):
-                    # The request's registers follow the stream while the walker waits,
-                    # taken or not: only the state waits for ``valid``, which comes late
-                    # (after the TLB's checks) and so enables a few registers, not 130.
-                    req = self.req.payload
-                    m.d.sync += [vaddr.eq(req.vaddr), kind.eq(req.kind), level.eq(2),
-                                 child_vpn.eq(Vaddr(req.vaddr).vpn1),
-                                 have_pte.eq(0), stale.eq(0), pte_addr.eq(root),
-                                 looked_up.eq(1), asking.eq(0)]
-                with m.If(self.req.valid & self.req.ready):
-                    m.d.sync += walk_begin.eq(1)
-                    goto(WalkState.WALK)
+        m.d.comb += self.req.ready.eq(in_idle & ~resp.valid)
+        with m.If(self.req.ready):
+            # The request's registers follow the stream while the walker waits, taken or
+            # not: only the state waits for ``valid``, which comes late (after the TLB's
+            # checks) and so enables a few registers, not 130.
+            req = self.req.payload
+            m.d.sync += [vaddr.eq(req.vaddr), kind.eq(req.kind), level.eq(2),
+                         child_vpn.eq(Vaddr(req.vaddr).vpn1),
+                         have_pte.eq(0), stale.eq(0), pte_addr.eq(root),
+                         looked_up.eq(1), asking.eq(0)]
 
+        with m.Switch(state):
             with m.Case(WalkState.WALK):
                 # Steps 4 to 8 on the PTE read last cycle (or earlier), while the PTE it
                 # points to is asked at pte_addr: that address is the PTE's PPN whatever
@@ -322,4 +318,10 @@ class PageTableWalker(wiring.Component):
                 with m.Elif(bus.ack):
                     m.d.sync += ad_update.eq(1)
                     finish_leaf()
+
+        # After the Switch, so that the request's late ``valid`` is the state's last mux,
+        # not a leaf under the state's decode (ISSUE 11). Only IDLE takes a request.
+        with m.If(self.req.valid & self.req.ready):
+            m.d.sync += walk_begin.eq(1)
+            goto(WalkState.WALK)
         return m

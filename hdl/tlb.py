@@ -87,9 +87,10 @@ class TLB(wiring.Component):
             #: Write ``fill_entry``, and make it the most recently used.
             "fill_en":       In(1),
             #: Fill at ``fill_index``, not at ``victim``: a re-walk for a hit's D bit
-            #: refills the entry it hit.
+            #: refills the entry it hit. Held from the cycle before the fill: where a fill
+            #: goes is chosen a cycle ahead.
             "fill_at_index": In(1),
-            #: Where a fill goes when ``fill_at_index``.
+            #: Where a fill goes when ``fill_at_index``; held like it.
             "fill_index":    In(idx),
             #: What a fill writes.
             "fill_entry":    In(TlbEntry),
@@ -211,14 +212,18 @@ class TLB(wiring.Component):
         some_invalid = Signal(init=1)
         m.d.sync += [lowest_invalid.eq(Cat(invalid[i] & ~invalid[:i].any() for i in range(n))),
                      some_invalid.eq(invalid.any())]
+        victim_next = Signal(n)
+        m.d.comb += victim_next.eq(Mux(some_invalid, lowest_invalid,
+                                       Cat(plru_picks(i) for i in range(n))))
         victim = Signal(n, init=1)
-        m.d.sync += victim.eq(Mux(some_invalid, lowest_invalid,
-                                  Cat(plru_picks(i) for i in range(n))))
+        m.d.sync += victim.eq(victim_next)
         m.d.comb += self.victim.eq(or_all(Mux(victim[i], i, 0) for i in range(n)))
-        fill_at = Signal(n)
-        m.d.comb += fill_at.eq(Mux(self.fill_at_index, 1 << self.fill_index, victim))
+        # Where a fill goes, one hot, registered with the victim: each entry's ninety
+        # write enables are then one LUT from a register (ISSUE 11).
+        fill_at = Signal(n, init=1)
+        m.d.sync += fill_at.eq(Mux(self.fill_at_index, 1 << self.fill_index, victim_next))
         m.d.comb += filled.eq(Mux(self.fill_en, fill_at, 0))
-        m.d.comb += fill_index.eq(Mux(self.fill_at_index, self.fill_index, self.victim))
+        m.d.comb += fill_index.eq(or_all(Mux(fill_at[i], i, 0) for i in range(n)))
         # A touch goes into registers first: the MMU's hit and its index come late in
         # the cycle, and the tree's enables hung on them (ISSUE 11).
         touch_en = Signal()

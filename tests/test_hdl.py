@@ -32,10 +32,11 @@ def entry(vpn, asid=1, level=0, g=0, ppn=0):
 
 async def fill(ctx, tlb, e, at=None):
     """Fill, then two cycles without one: the TLB chooses a victim ahead, and the MMU
-    never fills sooner."""
-    ctx.set(tlb.fill_entry, e)
+    never fills sooner. Where it goes is set a cycle before, as the MMU does."""
     ctx.set(tlb.fill_at_index, at is not None)
     ctx.set(tlb.fill_index, at or 0)
+    await ctx.tick()
+    ctx.set(tlb.fill_entry, e)
     ctx.set(tlb.fill_en, 1)
     await ctx.tick()
     ctx.set(tlb.fill_en, 0)
@@ -123,9 +124,10 @@ def test_tlb_lookup_sees_a_fence_of_its_cycle_not_a_fill():
         ctx.set(tlb.sfence.payload, {"by_vaddr": 0, "by_asid": 0})
         ctx.set(tlb.sfence.valid, fence)
         if fill is not None:
-            ctx.set(tlb.fill_entry, fill)
             ctx.set(tlb.fill_at_index, at is not None)
             ctx.set(tlb.fill_index, at or 0)
+            await ctx.tick()
+            ctx.set(tlb.fill_entry, fill)
             ctx.set(tlb.fill_en, 1)
         await ctx.tick()
         ctx.set(tlb.lookup_en, 0)
