@@ -10,7 +10,7 @@ from .pte import (ASID_BITS, PAGE_BITS, SFENCE_PORT, VPN_TOTAL, Csr, Kind, TlbEn
 
 
 #: Entries a registered "some match" bit covers, for the choice of the lowest match.
-GROUP = 4
+GROUP = 2
 
 
 def lowest(matches, values):
@@ -158,9 +158,11 @@ class TLB(wiring.Component):
                 needs_d[i].eq(permits[i] & clean[i]),
                 answers[i].eq(~(needs_d[i] & self.lookup_csr.adue)),
             ]
-        # Registered: the matches; per group of four entries, whether one matches and the
-        # checks of its lowest match. The next cycle chooses among the groups only: the
-        # checks a hit's answer waits for are two LUTs deep there.
+        # Registered: the matches; per group of GROUP entries, whether one matches and the
+        # checks of its lowest match. The next cycle chooses among the groups only. The
+        # size balances the two cycles: the lowest of a pair is one LUT after the compare,
+        # and the choice among eight pairs (16 entries) three LUTs before need_walk;
+        # groups of four made the lookup's cycle the longer (ISSUE 11).
         groups = range(0, n, GROUP)
         matched = Signal(n)
         group_matched = Signal(len(groups))
