@@ -12,7 +12,7 @@ from . import wishbone
 from .pte import (PADDR_BITS, SFENCE_PORT, VPN_TOTAL, Cause, Csr, Kind, Pte, Request, Response,
                   Vaddr, access_fault_cause, beyond, is_store, leaf_paddr,
                   page_fault_cause)
-from .walk_cache import WalkCache
+from .walk_cache import OFFERED, WalkCache
 
 #: The walker's bus carries 64-bit PTEs: word addresses.
 BUS_ADDR_BITS = PADDR_BITS - 3
@@ -221,10 +221,13 @@ class PageTableWalker(wiring.Component):
         # The walk cache looks up every cycle: what pte_addr will hold next cycle, chosen
         # by the bus's acknowledge and the state only. A lookup it did not need is the
         # same address again, or one nobody reads.
+        # Every PTE read is offered, also the A/D re-read, whose lookup nobody uses: the
+        # offer then waits for no state (ISSUE 11: it was on the walk cache's longest path).
+        m.d.comb += wc.offer.eq(bus.ack & keep)
         m.d.comb += [wc.insert_addr.eq(pte_addr), wc.insert_pte.eq(read),
                      wc.addrs[0].eq(pte_addr), wc.addrs[1].eq(root),
-                     wc.addrs[2].eq(Cat(Const(0, 3), child_vpn, read.ppn)),
-                     wc.pick.eq(Mux(bus.ack, 0b100,
+                     wc.addrs[OFFERED].eq(Cat(Const(0, 3), child_vpn, read.ppn)),
+                     wc.pick.eq(Mux(bus.ack, 1 << OFFERED,
                                     Mux(in_idle, 0b010, 0b001)))]
 
         m.d.comb += self.req.ready.eq(in_idle & ~resp.valid)
@@ -281,7 +284,6 @@ class PageTableWalker(wiring.Component):
                 # A good pointer read from memory goes into the walk cache as it is read,
                 # so that the lookup of the address it points to, in the same cycle, sees
                 # it (hdl/README.md, step 5: inserted, then the next level).
-                m.d.comb += wc.offer.eq(read_taken & keep)
                 m.d.comb += wc.insert_en.eq(read_taken & ~bus.err & ~read.is_invalid() &
                                             read.is_pointer() & ~read.is_bad_pointer(level) &
                                             keep)

@@ -13,6 +13,8 @@ from .pte import PADDR_BITS, or_all
 MAX_ENTRIES = 64
 #: How many addresses a lookup chooses from (:attr:`WalkCache.addrs`).
 CHOICES = 3
+#: The one of them whose lookup counts an offer: where the PTE offered points to.
+OFFERED = 2
 
 
 def check_entries(entries):
@@ -38,6 +40,8 @@ class WalkCache(wiring.Component):
     #: Addresses that may be looked up, each a physical PTE address; compared every
     #: cycle, all of them. The walker looks up the PTE address it goes to as it goes
     #: there, so the compare runs beside the walker's other work, not before it.
+    #: ``addrs[OFFERED]`` is where the PTE offered points to, the only lookup that an
+    #: offer changes.
     addrs: In(data.ArrayLayout(PADDR_BITS, CHOICES))
     #: One hot: which of ``addrs`` is looked up. The compares do not wait for it: the
     #: walker knows late in its cycle which address it goes to.
@@ -48,10 +52,10 @@ class WalkCache(wiring.Component):
     #: That PTE, while ``hit``.
     pte: Out(64)
     #: The walker reads a PTE this cycle, for a walk that may fill: it is offered for
-    #: insertion. The compare of this cycle takes it as inserted (and the entry it
-    #: would evict as gone), without waiting for ``insert_en``: the walker uses that
-    #: lookup's answer, for the address the PTE points to, only when the PTE is a good
-    #: pointer, and then it is inserted.
+    #: insertion. The lookup of ``addrs[OFFERED]`` in this cycle takes it as inserted
+    #: (and the entry it would evict as gone), without waiting for ``insert_en``: the
+    #: walker uses that lookup's answer, for the address the PTE points to, only when
+    #: the PTE is a good pointer, and then it is inserted.
     offer: In(1)
     #: Keep the PTE offered: a non-leaf PTE that the walker has just read from memory
     #: and found good.
@@ -93,16 +97,28 @@ class WalkCache(wiring.Component):
         # only chooses the PTE. Each address offered is compared, and the pick chooses
         # among the answers. ``hit`` is a register of its own, not an OR of the matches:
         # the walker's next address and its PTE registers wait for it (ISSUE 11).
+        # Per address, which slots match it (``found``); the pick chooses last, for the
+        # matches and for the hit, which is an OR per address before the pick. Only the
+        # lookup of ``addrs[2]`` counts an offer: the slot at ``pointer`` is invalid and
+        # nothing is evicted for the others.
         insert_tag = self.insert_addr[3:self.tag_bits]
-        looked_up = [addr[3:self.tag_bits] for addr in self.addrs]
-        inserted = self.offer & (Cat(insert_tag == t for t in looked_up) & self.pick).any()
-        compared = Signal(slots)
+        plain = Signal(slots)
+        m.d.comb += plain.eq(valid & ~self.flush.replicate(slots))
+        found = []
+        for k, addr in enumerate(self.addrs):
+            tag = addr[3:self.tag_bits]
+            found_k = Signal(slots, name=f"found{k}")
+            if k == OFFERED:
+                m.d.comb += found_k.eq(Cat(
+                    Mux(pointer[i], self.offer & ~self.flush & (insert_tag == tag),
+                        plain[i] & ~(self.offer & evicted[i]) & (tags[i] == tag))
+                    for i in range(slots)))
+            else:
+                m.d.comb += found_k.eq(plain & Cat(tags[i] == tag for i in range(slots)))
+            found.append(found_k)
         matched = Signal(slots)
-        for i in range(slots):
-            kept = (valid[i] & ~(self.offer & evicted[i]) &
-                    (Cat(tags[i] == t for t in looked_up) & self.pick).any())
-            m.d.comb += compared[i].eq(~self.flush & Mux(pointer[i], inserted, kept))
-        m.d.sync += [matched.eq(compared), self.hit.eq(compared.any())]
+        m.d.sync += [matched.eq(or_all(Mux(self.pick[k], found[k], 0) for k in range(CHOICES))),
+                     self.hit.eq((Cat(f.any() for f in found) & self.pick).any())]
         # An AND-OR of the PTEs by the match, with no priority: at most one slot matches.
         # An insert follows a miss of its address, and no other insert of that address
         # comes between (one read at a time), so no two valid slots have the same tag.

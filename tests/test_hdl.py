@@ -9,7 +9,7 @@ from hdl_harness import Harness
 from mkclean.hdl.mmu import MMU, miss_cycles
 from mkclean.hdl.tlb import TLB
 from mkclean.hdl.top import MMUTop
-from mkclean.hdl.walk_cache import WalkCache
+from mkclean.hdl.walk_cache import OFFERED, WalkCache
 from mkclean.sim.cosim.stimulus import (LEAF_RW, PTE_A, PTE_D, PTE_R, PTE_U, PTE_V, PTE_W,
                                         PTE_X, PageTables, pte)
 from mkclean.sim.model.memory import Memory
@@ -219,7 +219,8 @@ async def wc_lookup(ctx, wc, addr):
 def test_walk_cache_lookup_sees_an_insert_of_its_cycle_and_forgets_a_later_one():
     """The walker looks the next PTE up as it inserts the one it read: a page table that
     points to itself must hit what is being inserted; an insert after a lookup replaces
-    the entry it matched; the compare counts an offer as an insert."""
+    the entry it matched; the lookup of where an offered PTE points counts it as
+    inserted."""
     wc = WalkCache(1)
 
     async def bench(ctx):
@@ -227,8 +228,8 @@ def test_walk_cache_lookup_sees_an_insert_of_its_cycle_and_forgets_a_later_one()
         ctx.set(wc.insert_pte, 0x101)
         ctx.set(wc.offer, 1)
         ctx.set(wc.insert_en, 1)
-        ctx.set(wc.addrs[0], 0x100)
-        ctx.set(wc.pick, 0b001)
+        ctx.set(wc.addrs[OFFERED], 0x100)
+        ctx.set(wc.pick, 1 << OFFERED)
         await ctx.tick()
         assert (ctx.get(wc.hit), ctx.get(wc.pte)) == (1, 0x101)
         ctx.set(wc.insert_addr, 0x200)              # over the only entry
@@ -239,13 +240,20 @@ def test_walk_cache_lookup_sees_an_insert_of_its_cycle_and_forgets_a_later_one()
         assert not ctx.get(wc.hit)
         # An offer not inserted: its cycle's lookup takes it as inserted, the cache does
         # not change.
-        ctx.set(wc.addrs[0], 0x200)
+        ctx.set(wc.addrs[OFFERED], 0x200)
         ctx.set(wc.insert_addr, 0x300)
         ctx.set(wc.offer, 1)
         await ctx.tick()
         ctx.set(wc.offer, 0)
         assert not ctx.get(wc.hit)
         await ctx.tick()
+        assert (ctx.get(wc.hit), ctx.get(wc.pte)) == (1, 0x201)
+        # Only the lookup of addrs[OFFERED] counts an offer.
+        ctx.set(wc.addrs[0], 0x200)
+        ctx.set(wc.pick, 0b001)
+        ctx.set(wc.offer, 1)
+        await ctx.tick()
+        ctx.set(wc.offer, 0)
         assert (ctx.get(wc.hit), ctx.get(wc.pte)) == (1, 0x201)
     simulate(wc, bench)
 
