@@ -92,7 +92,8 @@ class TLB(wiring.Component):
             "fill_at_index": In(1),
             #: Where a fill goes when ``fill_at_index``; held like it.
             "fill_index":    In(idx),
-            #: What a fill writes.
+            #: What a fill writes. Its PPN is below ``phys_size``'s pages (the walker
+            #: fills only leaves inside memory): the bits above are not kept.
             "fill_entry":    In(TlbEntry),
             #: Where a fill goes otherwise: the lowest invalid entry, else the tree-PLRU's;
             #: chosen ahead, so a fill must not come in the two cycles after a fill, a
@@ -242,11 +243,19 @@ class TLB(wiring.Component):
                     # Point away from the touched entry: 1 when it lies under the left child.
                     m.d.sync += tree[t].eq(~touch[depth - 1 - level])
 
+        # Keep only the PPN bits a page inside memory can have: the others' registers
+        # would always hold 0, and with them went a third of each entry's write enables
+        # and of the hit's AND-OR (ISSUE 11).
+        kept = Signal(TlbEntry)
+        m.d.comb += kept.eq(self.fill_entry)
+        if self.phys_size is not None:
+            ppn_bits = max(1, (self.phys_size - 1).bit_length() - PAGE_BITS)
+            m.d.comb += kept.ppn.eq(self.fill_entry.ppn[:ppn_bits])
         for i in range(n):
             with m.If(filled[i]):
-                m.d.sync += entries[i].eq(self.fill_entry)
+                m.d.sync += entries[i].eq(kept)
                 if split:
-                    m.d.sync += ppn_far[i].eq(far_by_ppn(self.fill_entry))
+                    m.d.sync += ppn_far[i].eq(far_by_ppn(kept))
 
         sf = self.sfence.payload
         for i, e in enumerate(entries):

@@ -44,8 +44,11 @@ SWEEP_ENTRIES = (8, 16, 32)
 #: nextpnr's options for every build: a design that misses its clock still gets its
 #: report, which says so (the Fmax is the figure this flow exists for); router2, because
 #: router1 stalls on the board top's block-RAM read mux (30,000 arcs left after 20 minutes
-#: on the ULX3S, where router2 converges in a few).
-NEXTPNR_OPTS = ("--timing-allow-fail", "--router", "router2")
+#: on the ULX3S, where router2 converges in a few); and router2's timing-driven rip-up,
+#: which reroutes the critical nets: the MMU's are mostly routing, of nets with hundreds
+#: of loads, and without it one placement seed to the next moved the 16-entry MMU's Fmax
+#: between 68 and 102 MHz (issue 11; 99.4 to 101.2 with it, five seeds).
+NEXTPNR_OPTS = ("--timing-allow-fail", "--router", "router2", "--tmg-ripup")
 #: The device and package the out-of-context flow places on (the ULX3S 85F's).
 OOC_DEVICE = ("--85k", "--package", "CABGA381")
 
