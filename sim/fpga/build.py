@@ -390,8 +390,9 @@ def sweep(entries=SWEEP_ENTRIES, *, seeds=1, root=None, progress=True, **params)
 
 def latest_fmax(root=None, tlb_entries=16):
     """The MMU clock's Fmax to turn cycles into ns: from the newest cached report of the
-    default board (ULX3S 85F) at ``tlb_entries``, else of the out-of-context MMU; reports
-    of this gateware first.
+    out-of-context MMU at ``tlb_entries``, else of the default board (ULX3S 85F); reports
+    of this gateware first. The MMU's own report first: the ns goal is the MMU's, and a
+    board top's clock is bounded by its block RAM's read path as well.
 
     Returns
     -------
@@ -411,10 +412,10 @@ def latest_fmax(root=None, tlb_entries=16):
             continue
         if r.get("tlb_entries") != tlb_entries:
             continue
-        if r.get("board") == "ulx3s-85f":
-            rank, what = 0, "the ULX3S 85F build's nextpnr report"
-        elif r.get("kind") == "ooc":
-            rank, what = 1, "the out-of-context MMU's nextpnr report"
+        if r.get("kind") == "ooc":
+            rank, what = 0, "the out-of-context MMU's nextpnr report"
+        elif r.get("board") == "ulx3s-85f":
+            rank, what = 1, "the ULX3S 85F build's nextpnr report"
         else:
             continue
         fresh = r.get("gateware") == current
