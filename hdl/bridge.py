@@ -31,18 +31,15 @@ from amaranth.lib import data, enum, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from . import wishbone
-from .bridge_codes import CMD_CODES, STATUS_CODES
+from .bridge_codes import (CMD_CODES, FEATURES, MAX_BODY, PAGE_SIZE, PROTOCOL_VERSION,
+                           RESPONSE, STATUS_CODES, SYNC)
 from .mmu import COUNTERS, DebugSignature
 from .pte import PPN_BITS, SFENCE_PORT, Csr, Kind, Request, Response, TlbEntry
 from .ptw import BUS_ADDR_BITS, check_phys_size
 
-SYNC = (0xA5, 0x5A)
-#: Bytes of a frame's body, at most.
-MAX_BODY = 8192
-#: The protocol version VERSION reports.
-VERSION = 1
-#: VERSION's feature bits: TLB snapshot, counters.
-FEATURES = 0b11
+# The protocol's own numbers (SYNC, MAX_BODY, RESPONSE, PROTOCOL_VERSION, FEATURES,
+# PAGE_SIZE) are .bridge_codes', the table the host reads too; those below are the bridge's.
+
 #: The receive ring: a whole frame of the largest size, and as much again for bytes that
 #: arrive while a command runs.
 RING_BYTES = 2 * MAX_BODY
@@ -55,7 +52,7 @@ MAX_BATCH = (MAX_BODY - 2) // ITEM_BYTES
 #: Words READ returns, and WRITE takes, at most: what fits in a body.
 MAX_WORDS = (MAX_BODY - 8) // 8
 #: Bytes one ACCESS item moves at most: a page.
-MAX_ITEM = 4096
+MAX_ITEM = PAGE_SIZE
 
 
 def _codes(name: str, table, doc: str) -> type:
@@ -68,7 +65,8 @@ def _codes(name: str, table, doc: str) -> type:
     return types.new_class(name, (enum.Enum,), {"shape": 8}, body)
 
 
-Cmd = _codes("Cmd", CMD_CODES, "A request's CMD; the response's is the same with bit 7 set.")
+Cmd = _codes("Cmd", CMD_CODES, "A request's CMD; the response's is the same with RESPONSE "
+             "(bit 7) set.")
 Status = _codes("Status", STATUS_CODES, "The first byte of a response body.")
 
 
@@ -507,7 +505,7 @@ class Bridge(wiring.Component):
                             finish(Status.BAD_ARG)
                         with m.Else():
                             emit(VersionResults.const({
-                                "version": VERSION, "phys_base": 0,
+                                "version": PROTOCOL_VERSION, "phys_base": 0,
                                 "phys_size": phys_size, "tlb_entries": self.tlb_entries,
                                 "max_batch": MAX_BATCH, "features": FEATURES,
                             }).as_value(), _bytes(VersionResults), ExecState.FINISH)
@@ -582,7 +580,7 @@ class Bridge(wiring.Component):
                 # RESET's response is sent but not kept: after a RESET, no SEQ is a
                 # repeat.
                 m.d.sync += [kept_valid.eq(header.cmd != Cmd.RESET), kept.seq.eq(header.seq),
-                             kept.cmd.eq(header.cmd | 0x80),
+                             kept.cmd.eq(header.cmd | RESPONSE),
                              kept.len.eq(Mux(status == Status.OK, resp_ptr, 1)),
                              state.eq(ExecState.REPLY)]
             with m.Case(ExecState.REPLY):

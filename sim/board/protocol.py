@@ -3,9 +3,11 @@ layout in one place, frames (:func:`encode_frame`, :class:`Parser`) and each com
 request and results, encoded and decoded both ways (the host uses one direction, the
 reference machine the other, the tests both).
 
-It knows bytes only: no port, no board, no MMU. The command and status codes are the
-gateware's table (``hdl/bridge_codes.py``) and the TLB entry's bit layout is the
-gateware's (``hdl/pte.py``'s ``TlbEntry``), both read from there so the two cannot drift.
+It knows bytes only: no port, no board, no MMU. The command and status codes and the
+protocol's constants (SYNC, MAX_BODY, RESPONSE, PROTOCOL_VERSION, the feature bits,
+PAGE_SIZE) are the gateware's table (``hdl/bridge_codes.py``) and the TLB entry's bit
+layout is the gateware's (``hdl/pte.py``'s ``TlbEntry``), all read from there so the two
+cannot drift.
 """
 
 import binascii
@@ -13,32 +15,29 @@ import enum
 import struct
 from dataclasses import dataclass, fields
 
-from ...hdl.bridge_codes import CMD_CODES, STATUS_CODES
+from ...hdl import bridge_codes as _codes
 from ...hdl.pte import TlbEntry as _TlbEntryLayout
 
-SYNC = b"\xa5\x5a"
-#: The most body bytes one frame carries; a host splits what does not fit.
-MAX_BODY = 8192
+#: The protocol's constants, the gateware's (``hdl/bridge_codes.py`` documents each):
+#: ``SYNC`` (bytes), ``MAX_BODY``, the ``RESPONSE`` bit of a response's CMD, the
+#: ``PROTOCOL_VERSION`` VERSION reports, and ACCESS's ``PAGE_SIZE``.
+SYNC, MAX_BODY, RESPONSE = _codes.SYNC, _codes.MAX_BODY, _codes.RESPONSE
+PROTOCOL_VERSION, PAGE_SIZE = _codes.PROTOCOL_VERSION, _codes.PAGE_SIZE
 #: Sends of one request before the host gives up (the first send included).
 RETRIES = 4
-#: A response's CMD is its request's with this bit set.
-RESPONSE = 0x80
-#: The protocol version VERSION reports.
-PROTOCOL_VERSION = 1
 #: ``LEN``, ``SEQ``, ``CMD`` after ``SYNC``.
 HEADER = struct.Struct("<HBB")
 CRC = struct.Struct("<H")
 #: Bytes of a frame around its body.
 OVERHEAD = len(SYNC) + HEADER.size + CRC.size
 WORD = 8
-PAGE_SIZE = 4096
 
 
 #: A request's CMD; the response's is the same with :data:`RESPONSE` set.
-Cmd = enum.IntEnum("Cmd", CMD_CODES, module=__name__)
+Cmd = enum.IntEnum("Cmd", _codes.CMD_CODES, module=__name__)
 #: The first byte of every response body: OK, BAD_CMD (no such command; nothing done),
 #: BAD_ARG (arguments of the wrong length or out of range; nothing done).
-Status = enum.IntEnum("Status", STATUS_CODES, module=__name__)
+Status = enum.IntEnum("Status", _codes.STATUS_CODES, module=__name__)
 
 
 class ProtocolError(ValueError):
@@ -167,8 +166,8 @@ class Version:
     features: int
 
     FORMAT = struct.Struct("<BQQBHB")
-    TLB_SNAPSHOT = 1 << 0
-    COUNTERS = 1 << 1
+    TLB_SNAPSHOT = _codes.FEATURE_TLB_SNAPSHOT      #: ``features`` bit 0
+    COUNTERS = _codes.FEATURE_COUNTERS              #: ``features`` bit 1
 
     def encode(self) -> bytes:
         return self.FORMAT.pack(*(getattr(self, f.name) for f in fields(self)))
