@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -231,6 +232,42 @@ def test_sweep_over_seeds_gives_the_mean_and_the_range(tmp_path):
     text = report.format_sweep([{**figures, "tlb_entries": 1, "bram": 0, "seeds": 3,
                                  "seconds": 1.0}], 100)
     assert "Fmax (mean of 3 seeds)" in text and "70-96 MHz" in text
+    # Each seed is routed with rip-up, bounded, and without it when that is given up.
+    for index, (_, argv) in enumerate(job.commands[1:], start=1):
+        bound = job.bounded[index]
+        assert argv[-1] == "--tmg-ripup" and bound.instead == argv[:-1]
+    assert figures["seeds_without_ripup"] == [] and "rip-up" not in text
+    (meta["folder"] / "nextpnr.seed2.no-ripup").write_text("")
+    figures = build.ooc_figures(meta["folder"], 3)
+    assert figures["seeds_without_ripup"] == [2]
+    text = report.format_sweep([{**figures, "tlb_entries": 1, "bram": 0, "seeds": 3,
+                                 "seconds": 1.0}], 100)
+    assert re.search(r"routed without rip-up\s+seed 2", text), text
+
+
+def test_a_bounded_command_is_given_up_for_the_one_instead(tmp_path):
+    """A command that runs on past its bound (here: more router iterations in its log
+    than allowed) is stopped, its stand-in run in its place, and a marker written."""
+    endless = [sys.executable, "-c",
+               "import time\n"
+               "while True:\n"
+               "    open('route.log', 'a').write('Info:     iter=1 wires=1\\n'); time.sleep(0.01)"]
+    instead = [sys.executable, "-c", "open('routed', 'w').write('without')"]
+    job = build.Job("fake", tmp_path, [("nextpnr-ecp5", endless)], {},
+                    bounded={0: build.Bound(
+                        gave_up=lambda folder: build.router_iterations(folder / "route.log") > 20,
+                        instead=instead, marker="gave-up")})
+    runner = threading.Thread(target=build.run_jobs,
+                              args=([job], build.Progress("fake", enabled=False), 1))
+    runner.start()
+    runner.join(60)
+    if runner.is_alive():
+        job.kill()
+        runner.join()
+        pytest.fail("the bounded command ran on past its bound")
+    assert (tmp_path / "routed").read_text() == "without"
+    assert "gave up" in (tmp_path / "gave-up").read_text()
+    assert build.router_iterations(tmp_path / "route.log") > 20
 
 
 def test_bitstream_idcode(tmp_path):

@@ -44,11 +44,19 @@ SWEEP_ENTRIES = (8, 16, 32)
 #: nextpnr's options for every build: a design that misses its clock still gets its
 #: report, which says so (the Fmax is the figure this flow exists for); router2, because
 #: router1 stalls on the board top's block-RAM read mux (30,000 arcs left after 20 minutes
-#: on the ULX3S, where router2 converges in a few); and router2's timing-driven rip-up,
-#: which reroutes the critical nets: the MMU's are mostly routing, of nets with hundreds
+#: on the ULX3S, where router2 converges in a few).
+NEXTPNR_OPTS = ("--timing-allow-fail", "--router", "router2")
+#: The out-of-context MMU is routed with router2's timing-driven rip-up, which reroutes
+#: the critical nets: the MMU's critical paths are mostly routing, of nets with hundreds
 #: of loads, and without it one placement seed to the next moved the 16-entry MMU's Fmax
-#: between 68 and 102 MHz (issue 11; 99.4 to 101.2 with it, five seeds).
-NEXTPNR_OPTS = ("--timing-allow-fail", "--router", "router2", "--tmg-ripup")
+#: between 68 and 102 MHz (issue 11; 99.4 to 101.2 with it, five seeds). In this nextpnr
+#: rip-up ends only when every arc meets the clock or after 1,500 router iterations: for
+#: a design that cannot meet it (the 32-entry MMU at 100 MHz) that was 12 minutes a seed
+#: here. So it is given up after RIPUP_ITERATIONS iterations (a count in nextpnr's log,
+#: the same on every machine; the MMUs that meet the clock take 20 to 50) and that seed
+#: is routed again without it; the report says so.
+OOC_RIPUP = ("--tmg-ripup",)
+RIPUP_ITERATIONS = 150
 #: The device and package the out-of-context flow places on (the ULX3S 85F's).
 OOC_DEVICE = ("--85k", "--package", "CABGA381")
 
@@ -78,7 +86,8 @@ def cache_key(**what):
     """The hash that names a build's folder: the gateware's, ``what`` (JSON-able), the
     tools' versions and the options this flow gives them."""
     text = json.dumps({**what, "versions": tools.versions(), "nextpnr": NEXTPNR_OPTS,
-                       "ooc_device": OOC_DEVICE}, sort_keys=True)
+                       "ooc_device": OOC_DEVICE, "ooc_ripup": [*OOC_RIPUP, RIPUP_ITERATIONS]},
+                      sort_keys=True)
     extra = [what["make_top_file"]] if what.get("make_top_file") else []
     return hashlib.sha256((gateware_digest(extra) + text).encode()).hexdigest()
 
@@ -126,16 +135,27 @@ class Progress:
 
 
 @dataclass
+class Bound:
+    """A command given up once ``gave_up(folder)`` is true, and ``instead`` run in its
+    place; ``marker``, a file written in the folder, says that it was."""
+    gave_up: object
+    instead: list
+    marker: str
+
+
+@dataclass
 class Job:
     """Commands run one after the other in ``folder``, output to ``folder/build.log``.
 
     ``commands`` are ``(tool, argv)``; ``stage`` (optional) names the tool running from
-    the files in the folder, for a command that runs several (Amaranth's script)."""
+    the files in the folder, for a command that runs several (Amaranth's script).
+    ``bounded`` (optional) maps a command's index to a :class:`Bound`."""
     name: str
     folder: Path
     commands: list
     env: dict
     stage: object = None
+    bounded: dict = field(default_factory=dict)
     proc: object = field(default=None, repr=False)
     index: int = 0
     started: float = 0.0
@@ -169,6 +189,14 @@ class Job:
             return False
         code = self.proc.poll()
         if code is None:
+            bound = self.bounded.get(self.index)
+            if bound is not None and bound.gave_up(self.folder):
+                self.kill()
+                del self.bounded[self.index]
+                (self.folder / bound.marker).write_text(
+                    f"gave up: {' '.join(self.commands[self.index][1])}\n")
+                self.commands[self.index] = (self.commands[self.index][0], bound.instead)
+                self._start()
             return True
         if code != 0:
             tool = self.tool
@@ -330,17 +358,32 @@ def ooc_job(tlb_entries, *, walk_cache_entries=8, phys_size=256 << 10, freq_mhz=
     top = hdl_verilog.top_name(**params)
     with open(folder / "mmu.v", "w") as f:
         hdl_verilog.generate(f, **params)
-    commands = [
-        ("yosys", [tools.tool_path("yosys"), "-q", "-l", "yosys.log", "-p",
-                   f"read_verilog mmu.v; synth_ecp5 -top {top} -json mmu.json"]),
-        *((f"nextpnr-ecp5 (seed {seed})",
-           [tools.tool_path("nextpnr-ecp5"), *OOC_DEVICE, "--out-of-context",
-            "--freq", str(freq_mhz), "--json", "mmu.json", "--seed", str(seed),
-            "--report", _seed_report(seed), "--log", f"nextpnr.seed{seed}.log",
-            *NEXTPNR_OPTS, "--quiet"])
-          for seed in range(1, seeds + 1)),
-    ]
-    return Job(f"{tlb_entries}-entry", folder, commands, dict(os.environ)), meta
+    commands = [("yosys", [tools.tool_path("yosys"), "-q", "-l", "yosys.log", "-p",
+                           f"read_verilog mmu.v; synth_ecp5 -top {top} -json mmu.json"])]
+    bounded = {}
+    for seed in range(1, seeds + 1):
+        log = f"nextpnr.seed{seed}.log"
+        argv = [tools.tool_path("nextpnr-ecp5"), *OOC_DEVICE, "--out-of-context",
+                "--freq", str(freq_mhz), "--json", "mmu.json", "--seed", str(seed),
+                "--report", _seed_report(seed), "--log", log, *NEXTPNR_OPTS, "--quiet"]
+        bounded[len(commands)] = Bound(
+            gave_up=lambda folder, log=log: router_iterations(folder / log) > RIPUP_ITERATIONS,
+            instead=argv, marker=_no_ripup_marker(seed))
+        commands.append((f"nextpnr-ecp5 (seed {seed})", argv + list(OOC_RIPUP)))
+    return Job(f"{tlb_entries}-entry", folder, commands, dict(os.environ),
+               bounded=bounded), meta
+
+
+def router_iterations(log):
+    """How many router2 iterations nextpnr's ``log`` shows so far."""
+    try:
+        return log.read_text(errors="replace").count(" iter=")
+    except FileNotFoundError:
+        return 0
+
+
+def _no_ripup_marker(seed):
+    return f"nextpnr.seed{seed}.no-ripup"
 
 
 def _seed_report(seed):
@@ -350,14 +393,18 @@ def _seed_report(seed):
 def ooc_figures(folder, seeds):
     """The figures of an out-of-context build placed with seeds 1 to ``seeds``: the
     utilisation (the same netlist each time), ``fmax_mhz`` the mean of the seeds',
-    ``fmax_by_seed``, ``fmax_min_mhz`` and ``fmax_max_mhz``, and the slowest placement's
-    critical path. Placement moves Fmax by several MHz, so one seed says little."""
+    ``fmax_by_seed``, ``fmax_min_mhz`` and ``fmax_max_mhz``, the slowest placement's
+    critical path, and ``seeds_without_ripup``, the seeds whose rip-up was given up (see
+    :data:`OOC_RIPUP`). Placement moves Fmax by several MHz, so one seed says little."""
     each = [report_.read_nextpnr(Path(folder) / _seed_report(seed))
             for seed in range(1, seeds + 1)]
     fmax = [f["fmax_mhz"] for f in each]
     slowest = min(each, key=lambda f: f["fmax_mhz"])
+    no_ripup = [seed for seed in range(1, seeds + 1)
+                if (Path(folder) / _no_ripup_marker(seed)).exists()]
     return {**slowest, "fmax_mhz": round(sum(fmax) / len(fmax), 2), "fmax_by_seed": fmax,
-            "fmax_min_mhz": min(fmax), "fmax_max_mhz": max(fmax)}
+            "fmax_min_mhz": min(fmax), "fmax_max_mhz": max(fmax),
+            "seeds_without_ripup": no_ripup}
 
 
 def _ooc_result(meta, seconds):
