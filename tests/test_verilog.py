@@ -96,7 +96,8 @@ def test_board_top_memory_is_written_once_not_word_by_word(tmp_path):
         return out.getvalue()
 
     small, big = board(8 << 10), board(1 << 20)
-    assert abs(len(big) - len(small)) < 100
+    # Only widths differ (addresses, the TLB's PPN bits); a line a word would add 3 MB.
+    assert abs(len(big) - len(small)) < 5000
     assert big.count(f"module {BLOCK_RAM_MODULE} ") == 1
     assert re.search(rf"{BLOCK_RAM_MODULE} #\(\s*\.ABITS\(32'd17\),\s*\.WORDS\(32'd131072\)",
                      big)
