@@ -242,7 +242,7 @@ def test_sweep_over_seeds_gives_the_mean_and_the_range(tmp_path):
     assert figures["seeds_without_ripup"] == [2]
     text = report.format_sweep([{**figures, "tlb_entries": 1, "bram": 0, "seeds": 3,
                                  "seconds": 1.0}], 100)
-    assert re.search(r"routed without rip-up\s+seed 2", text), text
+    assert re.search(r"seeds without rip-up\s+2\n", text), text
 
 
 def test_a_bounded_command_is_given_up_for_the_one_instead(tmp_path):

@@ -139,8 +139,8 @@ def format_sweep(sweep, target_mhz):
                lambda s: f"{s['fmax_min_mhz']:.0f}-{s['fmax_max_mhz']:.0f} MHz")]
           if sweep[0].get("seeds", 1) > 1 else []),
         row("meets target", lambda s: "yes" if s["fmax_mhz"] >= target_mhz else "no"),
-        *([row("routed without rip-up", lambda s: ", ".join(
-            f"seed {n}" for n in s.get("seeds_without_ripup") or []) or "-")]
+        *([row("seeds without rip-up", lambda s: ", ".join(
+            str(n) for n in s.get("seeds_without_ripup") or []) or "-")]
           if any(s.get("seeds_without_ripup") for s in sweep) else []),
         row("logic levels", lambda s: str((s.get("critical_path") or {}).get("logic_levels", "?"))),
         row("build seconds", lambda s: f"{s['seconds']:.0f}"
