@@ -204,12 +204,12 @@ class MMU(wiring.Component):
             # of its own cycle, which would be the longest path of its compare).
             self.req.ready.eq(~valid | (~walking & ~need_walk & self.resp.ready)),
         ]
+        translates = (csr.priv != Priv.M) & (csr.satp.mode == SatpMode.SV39)
+        is_canonical = taking.upper == taking.vpn2[8].replicate(25)
         with m.If(load):
-            m.d.sync += [req.eq(self.req.payload),
-                         translate.eq((csr.priv != Priv.M) & (csr.satp.mode == SatpMode.SV39)),
-                         canonical.eq(taking.upper == taking.vpn2[8].replicate(25)),
-                         translating.eq((csr.priv != Priv.M) & (csr.satp.mode == SatpMode.SV39) &
-                                        (taking.upper == taking.vpn2[8].replicate(25)))]
+            m.d.sync += [req.eq(self.req.payload), translate.eq(translates),
+                         canonical.eq(is_canonical),
+                         translating.eq(translates & is_canonical)]
         # The stage holds a request until its answer is taken, and takes the next in the
         # same cycle unless a walk answered. ``walking`` means nothing without ``valid``.
         with m.If(~valid):

@@ -14,6 +14,9 @@ from .pte import (PADDR_BITS, SFENCE_PORT, VPN_TOTAL, Cause, Csr, Kind, Pte, Req
                   page_fault_cause)
 from .walk_cache import OFFERED, WalkCache
 
+#: The walk cache's other two lookups (besides ``OFFERED``, where a PTE read points).
+AT_PTE_ADDR, AT_ROOT = 0, 1
+
 #: The walker's bus carries 64-bit PTEs: word addresses.
 BUS_ADDR_BITS = PADDR_BITS - 3
 
@@ -225,10 +228,10 @@ class PageTableWalker(wiring.Component):
         # offer then waits for no state (ISSUE 11: it was on the walk cache's longest path).
         m.d.comb += wc.offer.eq(bus.ack & keep)
         m.d.comb += [wc.insert_addr.eq(pte_addr), wc.insert_pte.eq(read),
-                     wc.addrs[0].eq(pte_addr), wc.addrs[1].eq(root),
+                     wc.addrs[AT_PTE_ADDR].eq(pte_addr), wc.addrs[AT_ROOT].eq(root),
                      wc.addrs[OFFERED].eq(Cat(Const(0, 3), child_vpn, read.ppn)),
                      wc.pick.eq(Mux(bus.ack, 1 << OFFERED,
-                                    Mux(in_idle, 0b010, 0b001)))]
+                                    Mux(in_idle, 1 << AT_ROOT, 1 << AT_PTE_ADDR)))]
 
         m.d.comb += self.req.ready.eq(in_idle & ~resp.valid)
         with m.If(self.req.ready):
