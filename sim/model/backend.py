@@ -17,9 +17,14 @@ class GoldenHardware:
         Bytes of physical memory; a positive multiple of 4096.
     tlb_entries, walk_cache_entries : int
         As :class:`GoldenMMU`.
+    phys_base : int
+        Physical memory is ``[phys_base, phys_base + phys_size)``
+        (:func:`~.memory.check_phys_base`); the kernel's physical addresses, the PPNs in
+        its PTEs and satp included, are in that range.
 
     Attributes
     ----------
+    phys_base, phys_size : int
     mem : Memory
     mmu : GoldenMMU
     bus : MemoryBus
@@ -27,12 +32,13 @@ class GoldenHardware:
     """
 
     def __init__(self, phys_size: int = 64 << 20, tlb_entries: int = 16,
-                 walk_cache_entries: int = 8):
-        self.mem = Memory(phys_size)
+                 walk_cache_entries: int = 8, phys_base: int = 0):
+        self.mem = Memory(phys_size, phys_base)
         self.bus = MemoryBus(self.mem)
         self.mmu = GoldenMMU(self.mem, phys_size, tlb_entries, walk_cache_entries,
                              bus=self.bus)
         self.phys_size = phys_size
+        self.phys_base = phys_base
 
     @property
     def csr(self) -> Csr:
@@ -94,14 +100,16 @@ class GoldenHardware:
         paddr = self.mmu._translate(vaddr, int(kind))
         if paddr < 0:
             return Trap(Cause(-paddr), vaddr)
-        # In range: paddr < phys_size, the access stays in its page, phys_size is page-aligned.
+        # In range: paddr is in memory, the access stays in its page, and memory's base
+        # and size are page-aligned. The bytearray is indexed by offset from the base.
+        at = paddr - self.phys_base
         buf = self.mem.data
         if kind == _STORE:
-            buf[paddr:paddr + n] = data
+            buf[at:at + n] = data
             return b""
-        old = bytes(buf[paddr:paddr + n])
+        old = bytes(buf[at:at + n])
         if kind == _AMO:
-            buf[paddr:paddr + n] = data
+            buf[at:at + n] = data
         return old
 
     def kernel_event(self, event, addr: int = 0) -> None:
@@ -128,9 +136,9 @@ class GoldenHardware:
 
 
 def make_golden(phys_size: int = 64 << 20, tlb_entries: int = 16, walk_cache_entries: int = 8,
-                **options) -> GoldenHardware:
+                phys_base: int = 0, **options) -> GoldenHardware:
     """The backend registry's factory (:mod:`mkclean.sim.hw.backends`)."""
     if options:
         raise ValueError(f"the golden backend takes no options {sorted(options)}")
     return GoldenHardware(phys_size=phys_size, tlb_entries=tlb_entries,
-                          walk_cache_entries=walk_cache_entries)
+                          walk_cache_entries=walk_cache_entries, phys_base=phys_base)

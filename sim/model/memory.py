@@ -12,50 +12,100 @@ def check_phys_size(phys_size: int) -> int:
     return phys_size
 
 
+def _size_text(n: int) -> str:
+    """``n`` bytes in the largest binary unit that divides it: 32 MiB, 4 KiB, 3 bytes."""
+    for shift, unit in ((40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")):
+        if n >= 1 << shift and not n % (1 << shift):
+            return f"{n >> shift} {unit}"
+    return f"{n} bytes"
+
+
+def check_phys_base(phys_base: int, phys_size: int) -> int:
+    """Return ``phys_base`` if physical memory ``[phys_base, phys_base + phys_size)`` is
+    one naturally aligned block, else raise ValueError naming the problem.
+
+    The base must be a multiple of the smallest power of two at or above ``phys_size``:
+    then the memory is a single NAPOT region (one PMP entry on QEMU) and every address in
+    it has the same high bits (the gateware compares those, not a range), and the end must
+    be within Sv39's 56-bit physical address space.
+
+    Parameters
+    ----------
+    phys_base : int
+        The lowest physical address of memory (QEMU's virt machine: 0x8000_0000).
+    phys_size : int
+        Bytes of memory; checked as :func:`check_phys_size` does.
+
+    Raises
+    ------
+    ValueError
+        ``phys_base`` negative or not an int, not aligned, or the end beyond 2**56.
+    """
+    check_phys_size(phys_size)
+    if not isinstance(phys_base, int) or isinstance(phys_base, bool) or phys_base < 0:
+        raise ValueError(f"phys_base must be a non-negative integer, got {phys_base!r}")
+    block = 1 << (phys_size - 1).bit_length()
+    if phys_base % block:
+        raise ValueError(f"phys_base {phys_base:#x} is not aligned to {_size_text(block)}, "
+                         f"the power of two at or above phys_size {phys_size:#x}")
+    if phys_base + phys_size > 1 << 56:
+        raise ValueError(f"phys_base {phys_base:#x} + phys_size {phys_size:#x} ends beyond "
+                         f"the 56-bit physical address space")
+    return phys_base
+
+
 class Memory:
-    """Byte-addressed physical memory at ``[0, size)``, little-endian.
+    """Byte-addressed physical memory at ``[base, base + size)``, little-endian.
 
     Parameters
     ----------
     phys_size : int
         Bytes; a positive multiple of 4096.
+    phys_base : int
+        The physical address of its first byte; see :func:`check_phys_base`.
 
     Attributes
     ----------
     size : int
         ``phys_size``.
+    base : int
+        ``phys_base``.
     data : bytearray
-        The contents; fast paths index it directly.
+        The contents, indexed by offset (``paddr - base``); fast paths index it directly.
     """
 
-    def __init__(self, phys_size: int):
+    def __init__(self, phys_size: int, phys_base: int = 0):
         self.size = check_phys_size(phys_size)
+        self.base = check_phys_base(phys_base, phys_size)
         self.data = bytearray(phys_size)
 
-    def _check(self, paddr: int, n: int, what: str) -> None:
+    def _offset(self, paddr: int, n: int, what: str) -> int:
+        """The offset in :attr:`data` of the ``n`` bytes at ``paddr``; IndexError outside."""
         if n < 0:
             raise ValueError(f"{what} of {n} bytes: negative length")
-        if paddr < 0 or paddr + n > self.size:
+        at = paddr - self.base
+        if at < 0 or at + n > self.size:
             raise IndexError(f"{what} of {n} bytes at {paddr:#x} is outside physical "
-                             f"memory [0, {self.size:#x})")
+                             f"memory [{self.base:#x}, {self.base + self.size:#x})")
+        return at
 
     def read(self, paddr: int, n: int) -> bytes:
-        self._check(paddr, n, "read")
-        return bytes(self.data[paddr:paddr + n])
+        at = self._offset(paddr, n, "read")
+        return bytes(self.data[at:at + n])
 
     def write(self, paddr: int, data: bytes) -> None:
-        self._check(paddr, len(data), "write")
-        self.data[paddr:paddr + len(data)] = data
+        at = self._offset(paddr, len(data), "write")
+        self.data[at:at + len(data)] = data
 
     def read64(self, paddr: int) -> int:
-        self._check(paddr, 8, "read")
-        return int.from_bytes(self.data[paddr:paddr + 8], "little")
+        at = self._offset(paddr, 8, "read")
+        return int.from_bytes(self.data[at:at + 8], "little")
 
     def write64(self, paddr: int, value: int) -> None:
-        self._check(paddr, 8, "write")
+        at = self._offset(paddr, 8, "write")
         if not 0 <= value < 1 << 64:
             raise ValueError(f"write64 value {value!r} is not a 64-bit unsigned integer")
-        self.data[paddr:paddr + 8] = value.to_bytes(8, "little")
+        self.data[at:at + 8] = value.to_bytes(8, "little")
 
 
 class Bus(Protocol):

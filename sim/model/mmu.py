@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 
 from ..hw.seam import SATP_MODE_BARE, SATP_MODE_SV39, Csr, Priv
-from .memory import Bus, Memory, MemoryBus, check_phys_size
+from .memory import Bus, Memory, MemoryBus, check_phys_base, check_phys_size
 from .pte import (A, ASID_MASK, D, G, HIGH_BITS, OFFSET_MASK, PPN_MASK, PPN_SHIFT, R, U, V,
                   VPN_MASK, W, X)
 from .tlb import Tlb, TlbEntry, WalkCache
@@ -88,7 +88,7 @@ class GoldenMMU:
     mem : Memory or None
         Physical memory; may be None when both ``bus`` and ``phys_size`` are given.
     phys_size : int, optional
-        Physical addresses are ``[0, phys_size)``; defaults to ``mem.size``.
+        Bytes of physical memory; defaults to ``mem.size``.
     tlb_entries : int
         A power of two.
     walk_cache_entries : int
@@ -96,9 +96,16 @@ class GoldenMMU:
     bus : Bus, optional
         What the walker's transactions go to; defaults to ``MemoryBus(mem)``. A bus may call
         :meth:`sfence` or change memory from inside a transaction.
+    phys_base : int, optional
+        Physical memory is ``[phys_base, phys_base + phys_size)`` (checked by
+        :func:`~.memory.check_phys_base`); defaults to ``mem.base`` (0 without ``mem``).
+        Every range check of hdl/README.md (a PTE address in step 3, a leaf's paddr in
+        step 8 and on a TLB hit, Bare and M mode's passthrough) is against that range:
+        an address below the base is outside memory as much as one past its end.
 
     Attributes
     ----------
+    phys_base, phys_size : int
     csr : seam.Csr
         Mutable; :meth:`set_csr` validates.
     tlb : Tlb
@@ -121,12 +128,17 @@ class GoldenMMU:
 
     def __init__(self, mem: Memory | None, phys_size: int | None = None,
                  tlb_entries: int = 16, walk_cache_entries: int = 8,
-                 bus: Bus | None = None):
+                 bus: Bus | None = None, phys_base: int | None = None):
         if phys_size is None:
             if mem is None:
                 raise ValueError("phys_size is needed when mem is None")
             phys_size = mem.size
         self.phys_size = check_phys_size(phys_size)
+        if phys_base is None:
+            phys_base = 0 if mem is None else mem.base
+        self.phys_base = check_phys_base(phys_base, phys_size)
+        #: One past the last physical address: the range checks are ``base <= a < end``.
+        self._phys_end = phys_base + phys_size
         if bus is None:
             if mem is None:
                 raise ValueError("bus is needed when mem is None")
@@ -205,7 +217,7 @@ class GoldenMMU:
         priv = csr.priv
         if priv == _PRIV_M or csr.mode != SATP_MODE_SV39:
             self.decided = (BARE, None, None)
-            if vaddr < self.phys_size:
+            if self.phys_base <= vaddr < self._phys_end:
                 return vaddr
             self.counters["access_faults"] += 1
             return -ACCESS_FAULT[kind]
@@ -250,7 +262,7 @@ class GoldenMMU:
                 return -PAGE_FAULT[kind]
             return self._walk(vaddr, kind, i)
         paddr = (e.ppn << 12) | (vaddr & OFFSET_MASK[e.level])
-        if paddr < self.phys_size:
+        if self.phys_base <= paddr < self._phys_end:
             return paddr                    # decided: HIT (left unrecorded, see decided)
         self.decided = (HIT_RANGE, e.level, None)
         counters["access_faults"] += 1
@@ -273,8 +285,8 @@ class GoldenMMU:
         csr = self.csr
         satp_ppn, asid = csr.ppn & PPN_MASK, csr.asid & ASID_MASK
         priv, sum_, mxr, adue = int(csr.priv), csr.sum, csr.mxr, csr.adue
-        bus, walk_cache, counters, phys_size = (self.bus, self.walk_cache, self.counters,
-                                                self.phys_size)
+        bus, walk_cache, counters = self.bus, self.walk_cache, self.counters
+        phys_base, phys_end = self.phys_base, self._phys_end
         store = kind & 1
         page_fault, access_fault = -PAGE_FAULT[kind], -ACCESS_FAULT[kind]
         read_levels = self.read_levels
@@ -284,7 +296,7 @@ class GoldenMMU:
             level = 2
             while True:                               # step 3: one level
                 pte_addr = table + ((vaddr >> (12 + 9 * level)) & 0x1FF) * 8
-                if pte_addr >= phys_size:
+                if not phys_base <= pte_addr < phys_end:
                     self.decided = (PTE_RANGE, level, None)
                     counters["access_faults"] += 1
                     return access_fault
@@ -354,7 +366,7 @@ class GoldenMMU:
                 decision = AD_UPDATE
             # Step 8.
             paddr = (ppn << 12) | (vaddr & OFFSET_MASK[level])
-            if paddr >= phys_size:
+            if not phys_base <= paddr < phys_end:
                 self.decided = (PADDR_RANGE, level, pte)
                 counters["access_faults"] += 1
                 return access_fault
