@@ -45,6 +45,7 @@ void putchar(int c);
 void puts(const char *s);			/* no newline added */
 void put_hex(u64 v);				/* 0x..., no leading zeros */
 void put_dec(u64 v);
+int uart_fifo_on(void);			/* see common.c: 1 when on */
 int uart_rx_ready(void);
 int uart_getc(void);				/* call only when ready */
 u64 mtime(void);
