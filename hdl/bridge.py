@@ -34,8 +34,8 @@ from . import wishbone
 from .bridge_codes import (CMD_CODES, FEATURES, MAX_BODY, PAGE_SIZE, PROTOCOL_VERSION,
                            RESPONSE, STATUS_CODES, SYNC)
 from .mmu import COUNTERS, DebugSignature
-from .pte import PPN_BITS, SFENCE_PORT, Csr, Kind, Request, Response, TlbEntry
-from .ptw import BUS_ADDR_BITS, check_phys_size
+from .pte import PPN_BITS, SFENCE_PORT, Csr, Kind, PhysMemory, Request, Response, TlbEntry
+from .ptw import BUS_ADDR_BITS
 
 # The protocol's own numbers (SYNC, MAX_BODY, RESPONSE, PROTOCOL_VERSION, FEATURES,
 # PAGE_SIZE) are .bridge_codes', the table the host reads too; those below are the bridge's.
@@ -252,8 +252,11 @@ class Bridge(wiring.Component):
     Parameters
     ----------
     phys_size : int
-        Bytes of the memory behind ``bus``, at physical address 0 (VERSION's
-        ``phys_size``; READ, WRITE and CAS refuse addresses beyond).
+        Bytes of the memory behind ``bus`` (VERSION's ``phys_size``).
+    phys_base : int
+        Its first physical address (VERSION's ``phys_base``): READ, WRITE and CAS refuse
+        addresses outside ``[phys_base, phys_base + phys_size)``, and ``bus`` carries the
+        offset within memory, as the MMU's does.
     tlb_entries : int
         The MMU's TLB size (at most 128: TLB's count is a byte).
     frame_timeout : int
@@ -263,9 +266,10 @@ class Bridge(wiring.Component):
         (a ring wraps sooner): a frame longer than the ring is never taken.
     """
 
-    def __init__(self, *, phys_size, tlb_entries=16, frame_timeout, ring_bytes=RING_BYTES):
+    def __init__(self, *, phys_size, phys_base=0, tlb_entries=16, frame_timeout,
+                 ring_bytes=RING_BYTES):
         try:
-            check_phys_size(phys_size)
+            self.phys = PhysMemory(phys_size, phys_base)
             if not isinstance(tlb_entries, int) or not 1 <= tlb_entries <= 128:
                 raise ValueError(f"tlb_entries must be 1 to 128 for the TLB command's byte "
                                  f"count, not {tlb_entries!r}")
@@ -280,6 +284,7 @@ class Bridge(wiring.Component):
             self._MustUse__silence = True
             raise
         self.phys_size = phys_size
+        self.phys_base = phys_base
         self.tlb_entries = tlb_entries
         self.frame_timeout = frame_timeout
         self.ring_bytes = ring_bytes
@@ -466,13 +471,13 @@ class Bridge(wiring.Component):
             return layout(args[:data.Layout.cast(layout).size])
 
         length = header.len
-        phys_size = self.phys_size
+        phys = self.phys
 
         def in_memory(addr, nbytes):
-            """8-byte aligned, and ``nbytes`` from it inside memory (no wrap: 64-bit
-            ``addr`` compared before adding)."""
-            return ((addr[:3] == 0) & (addr < phys_size) &
-                    (addr + nbytes <= phys_size))
+            """8-byte aligned, and ``nbytes`` from it inside memory (no wrap: the offset
+            is added to, after ``addr`` is found inside)."""
+            return ((addr[:3] == 0) & ~phys.outside(addr) &
+                    (phys.offset(addr) + nbytes <= phys.size))
 
         tx_idle = Signal()
         with m.Switch(state):
@@ -505,8 +510,8 @@ class Bridge(wiring.Component):
                             finish(Status.BAD_ARG)
                         with m.Else():
                             emit(VersionResults.const({
-                                "version": PROTOCOL_VERSION, "phys_base": 0,
-                                "phys_size": phys_size, "tlb_entries": self.tlb_entries,
+                                "version": PROTOCOL_VERSION, "phys_base": phys.base,
+                                "phys_size": phys.size, "tlb_entries": self.tlb_entries,
                                 "max_batch": MAX_BATCH, "features": FEATURES,
                             }).as_value(), _bytes(VersionResults), ExecState.FINISH)
                     with m.Case(Cmd.RESET):
@@ -594,7 +599,7 @@ class Bridge(wiring.Component):
                           ~in_memory(a.addr, a.words * 8)):
                     finish(Status.BAD_ARG)
                 with m.Else():
-                    m.d.sync += [bus_adr.eq(a.addr[3:]), count.eq(a.words)]
+                    m.d.sync += [bus_adr.eq(phys.offset(a.addr)[3:]), count.eq(a.words)]
                     m.d.sync += state.eq(ExecState.READ_WORD)
             with m.Case(ExecState.READ_WORD):
                 bus(0, ExecState.READ_EMIT)
@@ -610,7 +615,8 @@ class Bridge(wiring.Component):
                 with m.If(~in_memory(a.addr, words * 8)):
                     finish(Status.BAD_ARG)
                 with m.Else():
-                    m.d.sync += [bus_adr.eq(a.addr[3:]), count.eq(words), sel.eq(0xff)]
+                    m.d.sync += [bus_adr.eq(phys.offset(a.addr)[3:]), count.eq(words),
+                                 sel.eq(0xff)]
                     load(8, ExecState.WRITE_STORE)
             with m.Case(ExecState.WRITE_LOAD):
                 load(8, ExecState.WRITE_STORE)
@@ -627,7 +633,7 @@ class Bridge(wiring.Component):
                 with m.If(~in_memory(a.addr, 8)):
                     finish(Status.BAD_ARG)
                 with m.Else():
-                    m.d.sync += bus_adr.eq(a.addr[3:])
+                    m.d.sync += bus_adr.eq(phys.offset(a.addr)[3:])
                     bus(0, ExecState.CAS_COMPARE)
             with m.Case(ExecState.CAS_COMPARE):
                 a = view(CasArgs)
@@ -767,7 +773,7 @@ class Bridge(wiring.Component):
                                      state.eq(ExecState.ACC_BYTE)]
             with m.Case(ExecState.ACC_BYTE):
                 with m.If(reads & (first | (lane == 0))):
-                    m.d.sync += bus_adr.eq(addr[3:])
+                    m.d.sync += bus_adr.eq(phys.offset(addr)[3:])
                     bus(0, ExecState.ACC_MOVE)
                 with m.Else():
                     m.d.sync += state.eq(ExecState.ACC_MOVE)
@@ -785,7 +791,7 @@ class Bridge(wiring.Component):
                 flush = writes & ((lane == 7) | (item_left == 1))
                 m.d.sync += wrote.eq(flush)
                 with m.If(flush):
-                    m.d.sync += bus_adr.eq(addr[3:])
+                    m.d.sync += bus_adr.eq(phys.offset(addr)[3:])
                     bus(1, ExecState.ACC_BYTE_NEXT)
                 with m.Else():
                     m.d.sync += state.eq(ExecState.ACC_BYTE_NEXT)

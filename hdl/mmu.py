@@ -7,11 +7,11 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from . import wishbone
-from .pte import (PADDR_BITS, SFENCE_PORT, Csr, Priv, Request, Response, SatpMode,
-                  TlbEntry, Vaddr, access_fault_cause, beyond, leaf_paddr,
-                  page_fault_cause)
+from .pte import (PADDR_BITS, SFENCE_PORT, Csr, PhysMemory, Priv, Request, Response,
+                  SatpMode, TlbEntry, Vaddr, access_fault_cause, check_phys_base,
+                  leaf_paddr, page_fault_cause)
 from . import tlb as tlb_, walk_cache
-from .ptw import BUS_ADDR_BITS, PageTableWalker, check_phys_size
+from .ptw import BUS_ADDR_BITS, PageTableWalker
 from .tlb import TLB
 
 COUNTER_BITS = 48
@@ -37,10 +37,11 @@ def miss_cycles(reads, latency, cached=0):
     return 1 + 1 + reads * (latency + 1) + 2 * cached + 1
 
 
-def check_params(*, phys_size, tlb_entries=16, walk_cache_entries=8, ad_lock=True):
+def check_params(*, phys_size, phys_base=0, tlb_entries=16, walk_cache_entries=8,
+                 ad_lock=True):
     """Refuse a bad configuration with a message naming the parameter (ValueError),
     before anything is built."""
-    check_phys_size(phys_size)
+    check_phys_base(phys_base, phys_size)
     tlb_.check_entries(tlb_entries)
     walk_cache.check_entries(walk_cache_entries)
 
@@ -72,7 +73,11 @@ class MMU(wiring.Component):
     Parameters
     ----------
     phys_size : int
-        Bytes of physical memory at address 0; beyond is an access fault.
+        Bytes of physical memory.
+    phys_base : int
+        Its first physical address (hdl/README.md, "Memory"): memory is ``[phys_base,
+        phys_base + phys_size)``, one naturally aligned block; outside is an access
+        fault, and the bus carries offsets within it.
     tlb_entries : int
         A power of two.
     walk_cache_entries : int
@@ -82,17 +87,20 @@ class MMU(wiring.Component):
         :class:`~.ptw.PageTableWalker`).
     """
 
-    def __init__(self, *, phys_size, tlb_entries=16, walk_cache_entries=8, ad_lock=True):
+    def __init__(self, *, phys_size, phys_base=0, tlb_entries=16, walk_cache_entries=8,
+                 ad_lock=True):
         try:
-            check_params(phys_size=phys_size, tlb_entries=tlb_entries,
+            check_params(phys_size=phys_size, phys_base=phys_base, tlb_entries=tlb_entries,
                          walk_cache_entries=walk_cache_entries)
         except ValueError:
             self._MustUse__silence = True   # refused, not forgotten: no "never used" warning
             raise
-        self.tlb = TLB(tlb_entries, phys_size=phys_size)
-        self.ptw = PageTableWalker(phys_size=phys_size, walk_cache_entries=walk_cache_entries,
-                                   ad_lock=ad_lock)
+        self.tlb = TLB(tlb_entries, phys_size=phys_size, phys_base=phys_base)
+        self.ptw = PageTableWalker(phys_size=phys_size, phys_base=phys_base,
+                                   walk_cache_entries=walk_cache_entries, ad_lock=ad_lock)
+        self.phys = PhysMemory(phys_size, phys_base)
         self.phys_size = phys_size
+        self.phys_base = phys_base
         super().__init__({
             #: Translations asked.
             "req":    In(stream.Signature(Request)),
@@ -163,7 +171,7 @@ class MMU(wiring.Component):
                          now.tval.eq(req.vaddr), now_page.eq(page)]
 
         with m.If(~translate):
-            with m.If(beyond(req.vaddr, self.phys_size)):
+            with m.If(self.phys.outside(req.vaddr)):
                 fault(access_fault_cause, page=0)
             with m.Else():
                 m.d.comb += now.paddr.eq(req.vaddr[:PADDR_BITS])
@@ -176,7 +184,7 @@ class MMU(wiring.Component):
             fault(page_fault_cause, page=1)
         with m.Else():
             m.d.comb += hit_answers.eq(1)
-            # A superpage may straddle the end of memory: check every hit, not the fill.
+            # A superpage may straddle memory's ends: check every hit, not the fill.
             with m.If(tlb.hit_beyond):
                 fault(access_fault_cause, page=0)
             with m.Else():

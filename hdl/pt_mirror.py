@@ -50,8 +50,8 @@ class PageTableMirror(wiring.Component):
     Parameters
     ----------
     frames : int
-        4 KiB frames the map covers, from physical address 0; reads above it go to the
-        host.
+        4 KiB frames the map covers, from bus address 0 (the offset within physical
+        memory); reads above it go to the host.
     slots : int
         Frames mirrored at once; a power of two.
     """

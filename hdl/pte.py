@@ -200,17 +200,96 @@ def _leaf_permits(leaf, kind, csr):
     return user_ok & kind_ok
 
 
-def beyond(addr, size):
-    """``addr >= size`` for a ``size`` that is a multiple of 4096 (a physical memory's),
-    without a carry chain across ``addr``'s width: the page offset cannot decide it, and
-    for a power of two it is only whether a bit above ``size`` is set. On the walker's and
-    the TLB hit's paths to their registers."""
-    if size % 4096:
-        raise ValueError(f"size must be a multiple of 4096, not {size!r}")
-    if size & (size - 1) == 0:
-        bits = size.bit_length() - 1
-        return addr[bits:].any() if bits < len(addr) else Const(0)
-    return addr[PAGE_BITS:] >= size >> PAGE_BITS
+def check_phys_size(phys_size):
+    if (not isinstance(phys_size, int) or isinstance(phys_size, bool) or phys_size <= 0 or
+            phys_size % 4096 or phys_size > 1 << PADDR_BITS):
+        raise ValueError(f"phys_size must be a positive multiple of 4096 bytes, at most "
+                         f"2**{PADDR_BITS}, not {phys_size!r}")
+
+
+def _size_text(n):
+    """``n`` bytes in the largest binary unit that divides it: 32 MiB, 4 KiB."""
+    for shift, unit in ((40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")):
+        if n >= 1 << shift and not n % (1 << shift):
+            return f"{n >> shift} {unit}"
+    return f"{n} bytes"
+
+
+def check_phys_base(phys_base, phys_size):
+    """Physical memory ``[phys_base, phys_base + phys_size)`` must be one naturally
+    aligned block: ``phys_base`` a multiple of the smallest power of two at or above
+    ``phys_size``, and the end within the 56-bit physical address space. The golden
+    model holds its memory to the same rule (sim/model/memory.py)."""
+    check_phys_size(phys_size)
+    if not isinstance(phys_base, int) or isinstance(phys_base, bool) or phys_base < 0:
+        raise ValueError(f"phys_base must be a non-negative integer, not {phys_base!r}")
+    block = 1 << (phys_size - 1).bit_length()
+    if phys_base % block:
+        raise ValueError(f"phys_base {phys_base:#x} is not aligned to {_size_text(block)}, "
+                         f"the power of two at or above phys_size {phys_size:#x}: physical "
+                         f"memory must be one naturally aligned block")
+    if phys_base + phys_size > 1 << PADDR_BITS:
+        raise ValueError(f"phys_base {phys_base:#x} + phys_size {phys_size:#x} ends beyond "
+                         f"the {PADDR_BITS}-bit physical address space")
+
+
+class PhysMemory:
+    """Where physical memory is: ``[base, base + size)``, one naturally aligned block of
+    ``1 << block_bits`` bytes (hdl/README.md, "Memory"). Every address the MMU checks,
+    and every one it puts on its bus, goes through here.
+
+    An address is inside memory when its bits from ``block_bits`` up equal the base's
+    and its offset (the bits below) is below ``size``: an equality with constants, no
+    carry chain, and for a power-of-two ``size`` no offset compare at all. The memory bus
+    carries the offset, so the memories behind it do not know the base; where a full
+    physical number is rebuilt from an offset's bits, the base's bits are put back by
+    concatenation (:meth:`ppn`), never added.
+
+    Parameters
+    ----------
+    size : int
+        Bytes; a multiple of 4096.
+    base : int
+        See :func:`check_phys_base`.
+    """
+
+    def __init__(self, size, base=0):
+        check_phys_base(base, size)
+        self.size = size
+        self.base = base
+        #: log2 of the smallest power of two at or above ``size``: the offset's bits.
+        self.block_bits = (size - 1).bit_length()
+        #: PPN bits below the block's: what a page inside memory can have of its own.
+        self.ppn_bits = max(0, self.block_bits - PAGE_BITS)
+
+    def outside(self, addr):
+        """``addr`` (an address of any width) is not in ``[base, base + size)``. On the
+        walker's and the TLB hit's paths to their registers."""
+        bits = self.block_bits
+        high = self.base >> bits
+        if bits >= len(addr):
+            above = Const(0)
+        elif not high:
+            above = addr[bits:].any()
+        elif high >> (len(addr) - bits):
+            above = Const(1)            # the base is wider than the address
+        else:
+            above = addr[bits:] != high
+        if self.size == 1 << bits:
+            return above
+        return above | (addr[PAGE_BITS:bits] >= self.size >> PAGE_BITS)
+
+    def offset(self, addr):
+        """An address inside memory as the memory bus carries it: its offset, the bits
+        below ``block_bits``. At a base whose bits there are 0 (base 0), the address
+        itself: inside memory, its bits above are 0 already."""
+        return addr[:self.block_bits] if self.base >> self.block_bits else addr
+
+    def ppn(self, low):
+        """A full PPN from the low :attr:`ppn_bits` of ``low`` (a page inside memory):
+        the base's bits above them, a concatenation."""
+        return Cat(low[:self.ppn_bits], Const(self.base >> self.block_bits,
+                                              PPN_BITS - self.ppn_bits))
 
 
 def or_all(values):

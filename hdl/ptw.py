@@ -9,23 +9,17 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from . import wishbone
-from .pte import (PADDR_BITS, SFENCE_PORT, VPN_TOTAL, Cause, Csr, Kind, Pte, Request, Response,
-                  Vaddr, access_fault_cause, beyond, is_store, leaf_paddr,
+from .pte import (PADDR_BITS, SFENCE_PORT, VPN_TOTAL, Cause, Csr, Kind, PhysMemory, Pte,
+                  Request, Response, Vaddr, access_fault_cause, is_store, leaf_paddr,
                   page_fault_cause)
 from .walk_cache import OFFERED, WalkCache
 
 #: The walk cache's other two lookups (besides ``OFFERED``, where a PTE read points).
 AT_PTE_ADDR, AT_ROOT = 0, 1
 
-#: The walker's bus carries 64-bit PTEs: word addresses.
+#: The walker's bus carries 64-bit PTEs: word addresses, of the offset within memory
+#: (:meth:`~.pte.PhysMemory.offset`).
 BUS_ADDR_BITS = PADDR_BITS - 3
-
-
-def check_phys_size(phys_size):
-    if (not isinstance(phys_size, int) or phys_size <= 0 or phys_size % 4096 or
-            phys_size > 1 << PADDR_BITS):
-        raise ValueError(f"phys_size must be a positive multiple of 4096 bytes, at most "
-                         f"2**{PADDR_BITS}, not {phys_size!r}")
 
 
 class Leaf(data.Struct):
@@ -57,7 +51,11 @@ class PageTableWalker(wiring.Component):
     Parameters
     ----------
     phys_size : int
-        Bytes of physical memory; PTE and leaf addresses at or above it are access faults.
+        Bytes of physical memory.
+    phys_base : int
+        Its first physical address; PTE and leaf addresses outside ``[phys_base,
+        phys_base + phys_size)`` are access faults, and the bus carries the offset of
+        those inside.
     walk_cache_entries : int
         Non-leaf PTE cache size; 0 disables it.
     ad_lock : bool
@@ -85,11 +83,11 @@ class PageTableWalker(wiring.Component):
     #: PTE reads and A/D writes; ``lock`` holds from the A/D re-read to the write.
     bus: Out(wishbone.Signature(addr_width=BUS_ADDR_BITS))
 
-    def __init__(self, *, phys_size, walk_cache_entries=8, ad_lock=True):
-        check_phys_size(phys_size)
+    def __init__(self, *, phys_size, phys_base=0, walk_cache_entries=8, ad_lock=True):
+        self.phys = PhysMemory(phys_size, phys_base)
         self.phys_size = phys_size
         self.ad_lock = ad_lock
-        # Every PTE address the walker looks up is below phys_size or an access fault.
+        # Every PTE address the walker looks up is inside memory or an access fault.
         self.walk_cache = WalkCache(walk_cache_entries, phys_size=phys_size)
         super().__init__()
 
@@ -173,7 +171,7 @@ class PageTableWalker(wiring.Component):
         def finish_leaf():
             """The leaf passed every page-fault check and its A/D are set (``fill``'s PTE
             is it): the physical range check (a PMA check in Sail, after A/D) decides."""
-            with m.If(beyond(leaf_paddr(leaf.ppn, leaf_level, vaddr), self.phys_size)):
+            with m.If(self.phys.outside(leaf_paddr(leaf.ppn, leaf_level, vaddr))):
                 finish("access")
             with m.Else():
                 finish(None)
@@ -251,7 +249,7 @@ class PageTableWalker(wiring.Component):
                 # the PTE turns out to be, and the ask waits only for the decision. Once
                 # asked, the read goes on (``asking``) until its acknowledge.
                 m.d.comb += busy.eq(1)
-                in_range = ~beyond(pte_addr, self.phys_size)
+                in_range = ~self.phys.outside(pte_addr)
                 ask = Signal()
                 with m.If(asking):
                     m.d.comb += ask.eq(1)
@@ -271,8 +269,8 @@ class PageTableWalker(wiring.Component):
                                      else WalkState.AD_WRITE)
                         with m.Else():
                             # The copies above hold the leaf from the next cycle on.
-                            with m.If(beyond(leaf_paddr(pte.ppn, pte_level, vaddr),
-                                             self.phys_size)):
+                            with m.If(self.phys.outside(
+                                    leaf_paddr(pte.ppn, pte_level, vaddr))):
                                 finish("access")
                             with m.Else():
                                 finish(None)
@@ -283,7 +281,8 @@ class PageTableWalker(wiring.Component):
                     with m.Elif(looked_up & ~wc.hit):
                         m.d.comb += ask.eq(1)
                         m.d.sync += asking.eq(~bus.ack)
-                m.d.comb += [bus.adr.eq(pte_addr[3:]), bus.cyc.eq(ask), bus.stb.eq(ask)]
+                m.d.comb += [bus.adr.eq(self.phys.offset(pte_addr)[3:]), bus.cyc.eq(ask),
+                             bus.stb.eq(ask)]
                 # A good pointer read from memory goes into the walk cache as it is read,
                 # so that the lookup of the address it points to, in the same cycle, sees
                 # it (hdl/README.md, step 5: inserted, then the next level).
@@ -295,7 +294,7 @@ class PageTableWalker(wiring.Component):
 
             with m.Case(WalkState.AD_READ):
                 m.d.comb += [busy.eq(1), bus.cyc.eq(1), bus.stb.eq(1), bus.lock.eq(1),
-                             bus.adr.eq(leaf_at[3:])]
+                             bus.adr.eq(self.phys.offset(leaf_at)[3:])]
                 # Where a walk again would start, loaded whatever the compare finds (its
                 # 56 enables would wait for 64 bits compared).
                 m.d.sync += pte_addr.eq(root_addr)
@@ -315,7 +314,7 @@ class PageTableWalker(wiring.Component):
             with m.Case(WalkState.AD_WRITE):
                 m.d.comb += [
                     busy.eq(1), bus.cyc.eq(1), bus.stb.eq(1), bus.we.eq(1),
-                    bus.lock.eq(self.ad_lock), bus.adr.eq(leaf_at[3:]),
+                    bus.lock.eq(self.ad_lock), bus.adr.eq(self.phys.offset(leaf_at)[3:]),
                     bus.dat_w.eq(updated),
                 ]
                 with m.If(bus.err):

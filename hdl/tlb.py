@@ -5,8 +5,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .pte import (ASID_BITS, PAGE_BITS, SFENCE_PORT, VPN_TOTAL, Csr, Kind, TlbEntry, beyond,
-                  is_store, leaf_paddr, or_all, vpn_matches)
+from .pte import (ASID_BITS, PAGE_BITS, PPN_BITS, SFENCE_PORT, VPN_TOTAL, Csr, Kind,
+                  PhysMemory, TlbEntry, is_store, leaf_paddr, or_all, vpn_matches)
 
 
 #: Entries a registered "some match" bit covers, for the choice of the lowest match.
@@ -36,12 +36,15 @@ class TLB(wiring.Component):
         Number of entries, a power of two (the tree-PLRU's leaves).
     phys_size : int or None
         Bytes of physical memory, for ``hit_beyond``; None: never beyond.
+    phys_base : int
+        Its first physical address.
     """
 
-    def __init__(self, entries=16, phys_size=None):
+    def __init__(self, entries=16, phys_size=None, phys_base=0):
         check_entries(entries)
         self.entries = entries
         self.phys_size = phys_size
+        self.phys = None if phys_size is None else PhysMemory(phys_size, phys_base)
         idx = range(entries)
         super().__init__({
             #: Look ``lookup_vpn`` up: the answer (``hit``, ``hit_index``, ``hit_entry``)
@@ -71,13 +74,13 @@ class TLB(wiring.Component):
             #: of entries at the lookup, like the other checks: the MMU's choice between
             #: answering and walking waits for it.
             "hit_answers":   Out(1),
-            #: The looked-up page's physical address through the hit entry is at or
-            #: above ``phys_size`` (a superpage may straddle the end of memory).
+            #: The looked-up page's physical address through the hit entry is outside
+            #: memory (a superpage may straddle its ends).
             "hit_beyond":    Out(1),
             #: The lowest matching index: several can match, and the golden model takes
             #: the lowest.
             "hit_index":     Out(idx),
-            #: What is at ``hit_index``.
+            #: What is at ``hit_index``, with its full PPN.
             "hit_entry":     Out(TlbEntry),
             #: Make ``touch_index`` the most recently used, in the next cycle; the MMU does
             #: so for every hit.
@@ -92,8 +95,9 @@ class TLB(wiring.Component):
             "fill_at_index": In(1),
             #: Where a fill goes when ``fill_at_index``; held like it.
             "fill_index":    In(idx),
-            #: What a fill writes. Its PPN is below ``phys_size``'s pages (the walker
-            #: fills only leaves inside memory): the bits above are not kept.
+            #: What a fill writes. Its PPN is a page inside memory (the walker fills
+            #: only leaves inside memory): only the bits below the memory's block are
+            #: kept, and the base's are put back where the PPN is read.
             "fill_entry":    In(TlbEntry),
             #: Where a fill goes otherwise: the lowest invalid entry, else the tree-PLRU's;
             #: chosen ahead, so a fill must not come in the two cycles after a fill, a
@@ -102,7 +106,10 @@ class TLB(wiring.Component):
             #: Invalidates after a fill in the same cycle, so that a fill cannot outlive
             #: a fence it meets.
             "sfence":        In(SFENCE_PORT),
-            #: Every entry, for testbenches: the co-simulation checks invariant 2 on it.
+            #: Every entry, with its full PPN, for testbenches: the co-simulation checks
+            #: invariant 2 on it. (A superpage larger than memory's block shows the
+            #: base's bits in its PPN below its level, where the PTE has 0: compare them
+            #: no more than a superpage's VPN bits below its level.)
             "dbg_entries":   Out(data.ArrayLayout(TlbEntry, entries)),
         })
 
@@ -135,19 +142,30 @@ class TLB(wiring.Component):
 
         # A power-of-two memory's range check splits into the entry's part, kept beside
         # it from its fill (``ppn_far``), and the lookup's (its VPN bits that a superpage
-        # passes through): a LUT an entry in the lookup's cycle, not a wide OR.
-        split = self.phys_size is not None and self.phys_size & (self.phys_size - 1) == 0
+        # passes through): a LUT an entry in the lookup's cycle, not a wide OR. Each part
+        # takes the base's own bits where the other part's are.
+        phys = self.phys
+        split = phys is not None and phys.size == 1 << phys.block_bits
         ppn_far = Signal(n)
 
+        # Where the base's bits above the block are 0, a kept PPN (zero-extended) is
+        # whole already.
+        restore = phys is not None and phys.base >> phys.block_bits != 0
+
+        def full_ppn(ppn):
+            """A kept PPN (the bits below the memory's block), whole."""
+            return phys.ppn(ppn) if restore else ppn
+
         def far_by_ppn(e):
-            return beyond(leaf_paddr(e.ppn, e.level, Const(0, 64)), self.phys_size)
+            return phys.outside(leaf_paddr(full_ppn(e.ppn), e.level, Const(phys.base, 64)))
 
         def is_far(e, i):
-            if self.phys_size is None:
+            if phys is None:
                 return Const(0)
             if not split:
-                return beyond(leaf_paddr(e.ppn, e.level, page), self.phys_size)
-            by_page = beyond(leaf_paddr(Const(0, len(e.ppn)), e.level, page), self.phys_size)
+                return phys.outside(leaf_paddr(full_ppn(e.ppn), e.level, page))
+            by_page = phys.outside(leaf_paddr(Const(phys.base >> PAGE_BITS, PPN_BITS),
+                                              e.level, page))
             return ppn_far[i] | by_page
 
         for i, e in enumerate(entries):
@@ -180,6 +198,7 @@ class TLB(wiring.Component):
                                  ~group_matched[:i // GROUP].any() for i in range(n)))
         # An AND-OR by a one-hot select: a priority chain of If's would be a mux per entry
         # in a row on the hit's path.
+        hit_entry = or_all(Mux(first[i], entries[i].as_value(), 0) for i in range(n))
         m.d.comb += [
             self.hit.eq(group_matched.any()),
             self.hit_permits.eq(lowest(group_matched, group_checks["permits"])),
@@ -187,11 +206,14 @@ class TLB(wiring.Component):
             self.hit_answers.eq(lowest(group_matched, group_checks["answers"])),
             self.hit_beyond.eq(lowest(group_matched, group_checks["far"])),
             self.hit_index.eq(or_all(Mux(first[i], i, 0) for i in range(n))),
-            self.hit_entry.eq(or_all(Mux(first[i], entries[i].as_value(), 0)
-                                      for i in range(n))),
+            self.hit_entry.eq(hit_entry),
         ]
 
         m.d.comb += [self.dbg_entries[i].eq(e) for i, e in enumerate(entries)]
+        if restore:
+            m.d.comb += [self.hit_entry.ppn.eq(full_ppn(TlbEntry(hit_entry).ppn)),
+                         *(self.dbg_entries[i].ppn.eq(full_ppn(e.ppn))
+                           for i, e in enumerate(entries))]
 
         # Tree-PLRU: node bits in heap order, t[1..n-1]; bit 0 unused. Each node's bit
         # points to the child on the way to the victim (1: the right one).
@@ -248,9 +270,8 @@ class TLB(wiring.Component):
         # and of the hit's AND-OR (ISSUE 11).
         kept = Signal(TlbEntry)
         m.d.comb += kept.eq(self.fill_entry)
-        if self.phys_size is not None:
-            ppn_bits = max(1, (self.phys_size - 1).bit_length() - PAGE_BITS)
-            m.d.comb += kept.ppn.eq(self.fill_entry.ppn[:ppn_bits])
+        if phys is not None:
+            m.d.comb += kept.ppn.eq(self.fill_entry.ppn[:phys.ppn_bits])
         for i in range(n):
             with m.If(filled[i]):
                 m.d.sync += entries[i].eq(kept)

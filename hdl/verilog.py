@@ -68,6 +68,8 @@ def main(argv=None):
                                      description="Write the MMU as standalone Verilog.")
     parser.add_argument("-o", "--output", default="-", help="file to write (default stdout)")
     parser.add_argument("--phys-size", type=lambda s: int(s, 0), default=64 << 20)
+    parser.add_argument("--phys-base", type=lambda s: int(s, 0), default=0,
+                        help="the first physical address of memory (default 0)")
     parser.add_argument("--tlb-entries", type=int, default=16)
     parser.add_argument("--walk-cache-entries", type=int, default=8)
     parser.add_argument("--board", action="store_true",
@@ -78,6 +80,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     params = dict(phys_size=args.phys_size, tlb_entries=args.tlb_entries,
                   walk_cache_entries=args.walk_cache_entries)
+    if args.phys_base:
+        params["phys_base"] = args.phys_base
     if args.board:
         if args.clk_freq is None:
             parser.exit(2, "mkclean.hdl.verilog: --board needs --clk-freq\n")

@@ -31,10 +31,12 @@ class WalkCache(wiring.Component):
     entries : int
         0 (never hits) to ``MAX_ENTRIES``.
     phys_size : int or None
-        Bytes of physical memory, when the walker never asks for a PTE beyond it: the
-        tags then keep only the address bits below it (and none of the three that are
-        always 0 in a PTE's address), for a shorter compare on the walker's path. An
-        address beyond can then hit falsely; the walker decides those before a hit.
+        Bytes of physical memory, when the walker never asks for a PTE outside it: the
+        tags then keep only the offset's bits (those below the power of two at or above
+        ``phys_size``: its base's are the same in every address inside, and none of the
+        three that are always 0 in a PTE's address), for a shorter compare on the
+        walker's path. An address outside can then hit falsely; the walker decides those
+        before a hit.
     """
 
     #: Addresses that may be looked up, each a physical PTE address; compared every

@@ -10,10 +10,10 @@ from mkclean.sim.model.memory import Memory
 
 
 class Harness:
-    def __init__(self, phys_size=1 << 22, latency=1, **params):
-        self.dut = MMU(phys_size=phys_size, **params)
+    def __init__(self, phys_size=1 << 22, latency=1, phys_base=0, **params):
+        self.dut = MMU(phys_size=phys_size, phys_base=phys_base, **params)
         #: the walker's memory: ``ram.hook`` as everywhere (wishbone_ram's protocol)
-        self.ram = WishboneRam(Memory(phys_size), latency)
+        self.ram = WishboneRam(Memory(phys_size, phys_base), latency)
 
     @property
     def mem(self):

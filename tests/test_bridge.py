@@ -441,6 +441,56 @@ def test_a_bad_arg_access_stores_nothing_even_before_the_bad_item():
     run(bench)
 
 
+def test_memory_at_a_base():
+    """A board core at 0x8000_0000 (as QEMU's memory is): VERSION says so, READ, WRITE and
+    CAS take physical addresses inside [base, base + size) and refuse those below and past
+    it, block RAM holds them at their offset, and ACCESS translates through page tables
+    whose PPNs and satp are physical: Bare at the base works, at 0 it is an access
+    fault."""
+    base = 0x8000_0000
+
+    async def bench(host):
+        assert await host.call(1, VERSION) == struct.pack("<BQQBHB", 1, base, PHYS, TLB,
+                                                          744, 0b11)
+        await host.call(2, WRITE, struct.pack("<Q", base + 0x100) + words(0x1111, 0x2222))
+        assert host.peek(0x100) == 0x1111 and host.peek(0x108) == 0x2222
+        assert await host.call(3, READ, struct.pack("<QH", base + 0x108, 1)) == words(0x2222)
+        assert await host.call(4, CAS, struct.pack("<QQQ", base + 0x100, 0x1111, 0x3)) == \
+            words(0x1111)
+        await host.call(5, WRITE, struct.pack("<Q", base + PHYS - 8) + words(0xFEED))
+        assert host.peek(PHYS - 8) == 0xFEED
+        seq = 6
+        for addr, n in ((0x100, 1), (base - 8, 1), (base + PHYS, 1), (base + PHYS - 8, 2),
+                        (base | 1 << 40, 1), (base - 8, 2)):
+            await host.call(seq, READ, struct.pack("<QH", addr, n), status=BAD_ARG)
+            await host.call(seq + 1, WRITE, struct.pack("<Q", addr) + words(*[7] * n),
+                            status=BAD_ARG)
+            if n == 1:
+                await host.call(seq + 2, CAS, struct.pack("<QQQ", addr, 0, 7),
+                                status=BAD_ARG)
+            seq += 3
+        assert host.peek(0x100) == 0x3 and host.peek(PHYS - 8) == 0xFEED
+        assert host.peek(0) == 0
+        # Page tables at the base, their PPNs physical.
+        root, l1, l0, page = (base + a for a in (ROOT, L1, L0, PAGE))
+        await host.call(seq, WRITE, struct.pack("<Q", root + 8) + words((l1 >> 12) << 10 | V))
+        await host.call(seq + 1, WRITE, struct.pack("<Q", l1) + words((l0 >> 12) << 10 | V))
+        await host.call(seq + 2, WRITE, struct.pack("<Q", l0) +
+                        words((page >> 12) << 10 | V | R | W | A, (0x1000 >> 12) << 10 | V | R
+                              | A))
+        await host.call(seq + 3, CSR, csr(ppn=root >> 12))
+        assert await host.call(seq + 4, ACCESS, access(
+            item(VA + 0x10, STORE, 2, b"\xab\xcd"), item(VA + 0x10, LOAD, 2),
+            item(VA + 0x1000, LOAD, 8))) == (
+            struct.pack("<H", 2) + b"\xab\xcd" + struct.pack("<BQ", 5, VA + 0x1000))
+        assert host.peek(PAGE + 0x10) == 0xCDAB            # at its offset in block RAM
+        await host.call(seq + 5, CSR, csr(mode=0, ppn=0, priv=1))
+        assert await host.call(seq + 6, ACCESS, access(item(page + 0x10, LOAD, 2),
+                                                       item(PAGE + 0x10, LOAD, 2))) == (
+            struct.pack("<H", 1) + b"\xab\xcd" + struct.pack("<BQ", 5, PAGE + 0x10))
+    run(bench, phys_base=base)
+
+
 def test_version_through_the_uart_pins_of_the_board_top():
     baud = 1_000_000
     top = BoardTop(clk_freq=4 * baud, baud=baud, phys_size=PHYS, tlb_entries=TLB,

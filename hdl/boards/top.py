@@ -57,8 +57,9 @@ endmodule
 
 
 class BlockRam(wiring.Component):
-    """``phys_size`` bytes of 64-bit words at address 0, a Wishbone target: each
-    transaction acknowledged in the cycle after it is asked, writes by byte lanes.
+    """``phys_size`` bytes of 64-bit words from bus address 0 (the bus carries offsets
+    within physical memory, whatever its base), a Wishbone target: each transaction
+    acknowledged in the cycle after it is asked, writes by byte lanes.
 
     The words are an Amaranth :class:`~amaranth.lib.memory.Memory` in Amaranth's
     simulator, and the Verilog module :data:`BLOCK_RAM_MODULE` in a netlist: when the
@@ -113,8 +114,9 @@ class BoardCore(wiring.Component):
 
     Parameters
     ----------
-    phys_size, tlb_entries, walk_cache_entries :
-        The MMU's (:class:`~..mmu.MMU`); ``phys_size`` is also the block RAM's.
+    phys_size, phys_base, tlb_entries, walk_cache_entries :
+        The MMU's (:class:`~..mmu.MMU`); ``phys_size`` is also the block RAM's, which the
+        MMU and the bridge address by offset within memory.
     frame_timeout : int
         The bridge's inter-byte timeout, in cycles.
     **bridge_params
@@ -128,11 +130,11 @@ class BoardCore(wiring.Component):
     #: The bridge's events, for LEDs.
     status: Out(BridgeStatus)
 
-    def __init__(self, *, phys_size, tlb_entries=16, walk_cache_entries=8, frame_timeout,
-                 **bridge_params):
-        self.bridge = Bridge(phys_size=phys_size, tlb_entries=tlb_entries,
+    def __init__(self, *, phys_size, phys_base=0, tlb_entries=16, walk_cache_entries=8,
+                 frame_timeout, **bridge_params):
+        self.bridge = Bridge(phys_size=phys_size, phys_base=phys_base, tlb_entries=tlb_entries,
                              frame_timeout=frame_timeout, **bridge_params)
-        self.mmu = MMU(phys_size=phys_size, tlb_entries=tlb_entries,
+        self.mmu = MMU(phys_size=phys_size, phys_base=phys_base, tlb_entries=tlb_entries,
                        walk_cache_entries=walk_cache_entries)
         self.ram = BlockRam(phys_size)
         super().__init__()
@@ -176,7 +178,9 @@ class BoardTop(wiring.Component):
     baud : int
         The UART's rate.
     phys_size : int
-        Bytes of block RAM: the physical memory, at address 0.
+        Bytes of block RAM: the physical memory.
+    phys_base : int
+        Its first physical address; 0 on the boards.
     tlb_entries, walk_cache_entries : int
         The MMU's.
     frame_timeout_s : float
@@ -192,13 +196,13 @@ class BoardTop(wiring.Component):
     #: LED_HOLD_S after the event, so that one event shows. 4 to 7: off.
     leds: Out(8)
 
-    def __init__(self, *, clk_freq, baud=115200, phys_size=256 << 10, tlb_entries=16,
-                 walk_cache_entries=8, frame_timeout_s=0.01):
+    def __init__(self, *, clk_freq, baud=115200, phys_size=256 << 10, phys_base=0,
+                 tlb_entries=16, walk_cache_entries=8, frame_timeout_s=0.01):
         try:
             if not isinstance(clk_freq, (int, float)) or clk_freq <= 0:
                 raise ValueError(f"clk_freq must be a positive frequency in Hz, "
                                  f"not {clk_freq!r}")
-            check_params(phys_size=phys_size, tlb_entries=tlb_entries,
+            check_params(phys_size=phys_size, phys_base=phys_base, tlb_entries=tlb_entries,
                          walk_cache_entries=walk_cache_entries)
             self.divisor = divisor(clk_freq, baud)
             if not frame_timeout_s > 0:
@@ -207,8 +211,8 @@ class BoardTop(wiring.Component):
             self._MustUse__silence = True
             raise
         self.clk_freq = int(clk_freq)
-        self.core = BoardCore(phys_size=phys_size, tlb_entries=tlb_entries,
-                              walk_cache_entries=walk_cache_entries,
+        self.core = BoardCore(phys_size=phys_size, phys_base=phys_base,
+                              tlb_entries=tlb_entries, walk_cache_entries=walk_cache_entries,
                               frame_timeout=max(1, round(frame_timeout_s * clk_freq)))
         super().__init__()
 

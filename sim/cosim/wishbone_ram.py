@@ -11,10 +11,14 @@ that core on a bus:
 - :meth:`read`, :meth:`write`, :meth:`unlock`: the golden model's
   :class:`~mkclean.sim.model.memory.Bus`, one call a transaction (:mod:`.pair`).
 
+The Wishbone bus carries the offset within physical memory (hdl/README.md, "Memory"):
+the adapters add the memory's base (``mem.base``), and everything else here (the core,
+the hook, the bus log, the golden model's calls) speaks physical addresses.
+
 The hook protocol, the same everywhere: ``hook(number, we, lock, addr)`` is called
 before transaction ``number`` (counted from the last time ``bus_log`` was emptied) is
-answered, with ``we`` and ``lock`` as 0/1 and ``addr`` the byte address; it may change
-memory, drive other inputs of the design, or set ``hook`` to None; it returns
+answered, with ``we`` and ``lock`` as 0/1 and ``addr`` the physical byte address; it may
+change memory, drive other inputs of the design, or set ``hook`` to None; it returns
 :data:`ERROR` to answer the transaction with a bus error, anything else to answer it
 normally.
 
@@ -34,7 +38,7 @@ class WishboneRam:
     Parameters
     ----------
     mem : Memory
-        What the transactions read and write.
+        What the transactions read and write (its ``base`` and ``size`` say where it is).
     latency : int or (int, int)
         Wait states: a transaction takes ``latency + 1`` cycles (at least 2 under
         :meth:`serve_amaranth`). A pair draws each transaction's wait states from that
@@ -45,14 +49,15 @@ class WishboneRam:
     hook
         See the module's docstring; None for no hook.
     bus_log : list
-        One ``(we, lock, byte address, value or None for a bus error)`` a transaction;
-        its owner empties it (a request, a batch).
+        One ``(we, lock, physical byte address, value or None for a bus error)`` a
+        transaction; its owner empties it (a request, a batch).
     locked : bool
         The walker is inside its locked A/D sequence: its locked read was answered and
         its write not yet.
     answered
-        None, or called as ``answered(we, addr)`` after every transaction answered
-        without error (the batch driver keeps its page-table mirror in step).
+        None, or called as ``answered(we, addr)`` (a physical address) after every
+        transaction answered without error (the batch driver keeps its page-table mirror
+        in step).
     """
 
     def __init__(self, mem, latency=1, rng=None):
@@ -72,9 +77,22 @@ class WishboneRam:
             return self.rng.randint(*latency)
         return latency
 
+    def physical(self, offset):
+        """The physical address of byte ``offset`` of memory, as the bus carries it; an
+        offset beyond memory is a design that put something else on the bus (a full
+        physical address, say), and an AssertionError that says so."""
+        mem = self.mem
+        if offset >= mem.size:
+            raise AssertionError(
+                f"bus address {offset:#x} (a byte address) is beyond the {mem.size:#x} "
+                f"bytes of memory: the bus carries the offset within memory, not the "
+                f"physical address (memory starts at {mem.base:#x})")
+        return mem.base + offset
+
     def transaction(self, we, lock, addr, value=None):
-        """Answer one transaction: a write of ``value`` (``we``) or a read at byte
-        address ``addr``. Returns the value read or written, or None for a bus error."""
+        """Answer one transaction: a write of ``value`` (``we``) or a read at physical
+        byte address ``addr``. Returns the value read or written, or None for a bus
+        error."""
         log = self.bus_log
         hook = self.hook
         # The hook runs before this transaction is answered: a locked read not yet
@@ -149,7 +167,8 @@ class WishboneRam:
             wait_for = None
             acking = True
             we = int(dut.wb_we.value)
-            value = transaction(we, int(dut.wb_lock.value), int(dut.wb_adr.value) << 3,
+            value = transaction(we, int(dut.wb_lock.value),
+                                self.physical(int(dut.wb_adr.value) << 3),
                                 int(dut.wb_dat_w.value) if we else None)
             if value is None:
                 dut.wb_err.value = 1
@@ -181,7 +200,7 @@ class WishboneRam:
             waited += 1
             if waited < wait_for:
                 continue
-            value = transaction(we, lock, adr << 3, dat_w if we else None)
+            value = transaction(we, lock, self.physical(adr << 3), dat_w if we else None)
             if value is None:
                 ctx.set(bus.err, 1)
                 continue
