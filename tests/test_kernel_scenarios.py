@@ -421,7 +421,7 @@ def test_populate_breaks_cow_of_private_writable_pages(k, how):
     for i in range(3):
         pte = p.pte(va + i * PAGE)
         assert pte.w and pte.d
-        assert k.mem.mem_map[pte.ppn].PageAnon()
+        assert k.mem.pfn_to_page(pte.ppn).PageAnon()
     assert p.pte(va + 3 * PAGE) is None          # beyond EOF: SIGBUS, nothing mapped
     p.write(f, 0, b"new0")
     p.write(f, PAGE, b"new1")

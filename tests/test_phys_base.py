@@ -6,17 +6,25 @@ as much as one past its end); the kernel model uses real physical addresses thro
 (page frames, PTE PPNs, satp), and reaches the same outcome at any base as at 0.
 """
 
+import hashlib
+import struct
 from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mkclean.sim.hw.backends import register_backend
 from mkclean.sim.hw.seam import Kind, Priv, Trap
+from mkclean.sim.kernel import Kernel
+from mkclean.sim.kernel.constants import MAP_PRIVATE, MAP_ANONYMOUS, PROT_READ, PROT_WRITE
+from mkclean.sim.kernel.errors import KernelBug
+from mkclean.sim.kernel.invariants import check_all
 from mkclean.sim.model import GoldenMMU, Memory, MemoryBus, Response, make_pte
 from mkclean.sim.model.backend import GoldenHardware, make_golden
 from mkclean.sim.model.memory import check_phys_base
 from mkclean.sim.model.mmu import HIT_RANGE, PADDR_RANGE, PTE_RANGE
+from mkclean.sim.workloads import WORKLOADS, make_workload
 
 BASE = 0x8000_0000
 PHYS = 16 << 20
@@ -278,3 +286,142 @@ def test_at_a_base_the_mmu_answers_as_at_zero(leaves, requests):
     moved = [replace(e, ppn=e.ppn + (BASE >> 12)) if e.valid else e
              for e in zero.mmu.tlb.entries]
     assert moved == based.mmu.tlb.entries
+
+
+# -- the kernel model at a base -----------------------------------------------------------
+
+#: small runs of each workload (as tests/test_kernel_run.py's); random checks every
+#: invariant every 50 steps, at the base too
+SMALL = {"random": dict(file_pages=8, writeback_every=97, check_every=50),
+         "db": dict(file_pages=256, hot_pages=8, msync_every=700, writeback_every=1100),
+         "stream": dict(file_pages=64, writeback_every=300, write_every=5),
+         "clean_store": dict(pages=3)}
+ACCESSES = 3000
+#: a seed's policy and A/D mode: three seeds cover the three policies and both modes
+SEEDS = {1: ("writenotify", "svadu"), 2: ("legacy", "svade"), 3: ("hwdirty", "svadu")}
+_PTES = struct.Struct("<512Q")
+PPN_FIELD = ((1 << 44) - 1) << 10
+
+
+def moved_back(data: bytes, base: int) -> bytes:
+    """A page table's frame with every entry's PPN moved down by ``base``."""
+    delta = (base >> 12) << 10
+    return _PTES.pack(*(pte - delta if pte & PPN_FIELD else pte
+                        for pte in _PTES.unpack(data)))
+
+
+def outcome(workload, seed, base, phys):
+    """What a run at ``base`` did, in terms a run at 0 must match: the traps in order (ASID,
+    cause, vaddr), the kernel's counters, the files, the MMU's counters, and memory to the
+    byte with the PPNs of the page tables moved back by the base."""
+    policy, ad = SEEDS[seed]
+    k = Kernel(policy=policy, ad=ad, phys_size=phys, phys_base=base, trace=True)
+    try:
+        r = make_workload(workload, k, seed, ACCESSES, **SMALL[workload]).run()
+        check_all(k)
+        mem = k.hw.mem
+        assert k.phys_base == mem.base == base and k.mem.zero_page.paddr == base
+        assert all(k.mem.pfn_valid(pfn) for pfn in k.mem.free)
+        data = bytearray(mem.data)
+        for page in k.mem.mem_map:
+            if page.PageTable():
+                at = page.paddr - base
+                data[at:at + 4096] = moved_back(data[at:at + 4096], base)
+        return {"trace": list(k.trace), "stats": k.stats, "result": {
+                    key: r[key] for key in ("accesses", "faults", "lost_writes", "mismatches",
+                                            "dirty_known", "dirty_real")},
+                "files": {f.name: hashlib.sha256(f.on_disk(0, f.size)).hexdigest()
+                          for f in k.files.values()},
+                "mmu": dict(k.hw.mmu.counters),
+                "memory": hashlib.sha256(data).hexdigest()}
+    finally:
+        k.close()
+
+
+_at_zero = {}
+
+
+def at_zero(workload, seed, phys):
+    key = (workload, seed, phys)
+    if key not in _at_zero:
+        _at_zero[key] = outcome(workload, seed, 0, phys)
+    return _at_zero[key]
+
+
+@pytest.mark.parametrize("seed", sorted(SEEDS))
+@pytest.mark.parametrize("workload", sorted(WORKLOADS))
+@pytest.mark.parametrize("base,phys", [(BASE, 8 << 20), (0x4000_0000, 64 << 20)],
+                         ids=["0x80000000-8M", "0x40000000-64M"])
+def test_the_kernel_at_a_base_reaches_the_outcome_at_zero(base, phys, workload, seed):
+    want = at_zero(workload, seed, phys)
+    got = outcome(workload, seed, base, phys)
+    assert got["trace"] and got["trace"] == want["trace"]
+    assert got["result"]["lost_writes"] == got["result"]["mismatches"] == 0
+    assert got == want
+
+
+def test_the_kernel_asks_its_backend_for_a_base_only_when_there_is_one():
+    """A factory that knows memory only at 0 (the rtl and board-sim backends' today)
+    works unchanged, and refuses a base itself."""
+    made = []
+
+    def at_zero_only(phys_size, tlb_entries, walk_cache_entries, **options):
+        made.append(options)
+        if options:
+            raise ValueError(f"the test-zero backend takes no options {sorted(options)}")
+        return GoldenHardware(phys_size, tlb_entries, walk_cache_entries)
+    register_backend("test-zero", at_zero_only)
+    with Kernel(backend="test-zero", phys_size=1 << 20) as k:
+        assert k.phys_base == 0 and made == [{}]
+    with pytest.raises(ValueError, match=r"takes no options \['phys_base'\]"):
+        Kernel(backend="test-zero", phys_size=1 << 20, phys_base=BASE)
+    with pytest.raises(ValueError, match="phys_base 0x80080000 is not aligned to 1 MiB"):
+        Kernel(phys_size=1 << 20, phys_base=BASE + 0x8_0000)        # the golden backend's
+
+
+def test_a_kernel_on_given_hardware_takes_its_base():
+    hw = GoldenHardware(1 << 20, phys_base=BASE)
+    with Kernel(hw=hw) as k:
+        assert k.phys_base == BASE and k.mem.ARCH_PFN_OFFSET == BASE >> 12
+        p = k.spawn()
+        k.switch_to(p)
+        assert hw.csr.ppn == p.mm.pgd >> 12 and BASE <= p.mm.pgd < BASE + (1 << 20)
+        va = p.mmap(4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS)
+        p.store(va, b"based")
+        pte = p.pte(va)
+        assert BASE >> 12 < pte.ppn < (BASE + (1 << 20)) >> 12
+        assert hw.read(pte.ppn << 12, 5) == b"based"
+    with Kernel(hw=GoldenHardware(1 << 20, phys_base=BASE), phys_base=BASE) as k:
+        assert k.phys_base == BASE
+    with pytest.raises(ValueError, match="phys_base 0x40000000 asked for, but the "
+                                         "GoldenHardware backend's memory starts at "
+                                         "0x80000000"):
+        Kernel(hw=GoldenHardware(1 << 20, phys_base=BASE), phys_base=0x4000_0000)
+
+    class AtZero:           # a backend that predates the base: memory at 0
+        def __init__(self):
+            self.hw = GoldenHardware(1 << 20)
+
+        def __getattr__(self, name):
+            if name == "phys_base":
+                raise AttributeError(name)
+            return getattr(self.hw, name)
+    with Kernel(hw=AtZero()) as k:
+        assert k.phys_base == 0 and k.mem.zero_page.pfn == 0
+
+
+def test_pfn_to_page_at_a_base():
+    with Kernel(phys_size=1 << 20, phys_base=BASE) as k:
+        mem = k.mem
+        first, last = BASE >> 12, ((BASE + (1 << 20)) >> 12) - 1
+        assert mem.pfn_to_page(first) is mem.mem_map[0] is mem.zero_page
+        assert mem.pfn_to_page(last) is mem.mem_map[-1]
+        assert mem.page_to_pfn(mem.mem_map[-1]) == last
+        assert all(mem.pfn_to_page(mem.page_to_pfn(page)) is page for page in mem.mem_map)
+        assert mem.pfn_valid(first) and mem.pfn_valid(last)
+        for pfn in (0, first - 1, last + 1):
+            assert not mem.pfn_valid(pfn)
+            with pytest.raises(KernelBug, match=f"pfn_to_page\\({pfn:#x}\\): no such frame, "
+                                                r"memory's pfns are \[0x80000, 0x80100\)"):
+                mem.pfn_to_page(pfn)
+

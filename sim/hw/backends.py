@@ -1,7 +1,9 @@
 """Which hardware the kernel runs on: the registry of the seam's backends.
 
 A backend is a factory ``make(phys_size, tlb_entries, walk_cache_entries, **options)``
-returning an object that implements :class:`~.seam.Hardware`. Each backend lives in its
+returning an object that implements :class:`~.seam.Hardware`. The kernel adds the option
+``phys_base`` only when it is not 0: a factory whose memory is always at 0 refuses it as
+an option it does not take, and needs no other change. Each backend lives in its
 own folder, above the seam, and is named here by a "module:function" path that is
 imported on first use: the seam knows the backends' names, never their code, so that the
 kernel model (which asks for a backend by name) imports nothing of a backend.

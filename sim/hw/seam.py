@@ -91,8 +91,14 @@ class Trap:
 class Hardware(Protocol):
     """What a backend offers the kernel model."""
 
-    #: Bytes of physical memory, at physical addresses ``[0, phys_size)``.
+    #: Bytes of physical memory.
     phys_size: int
+    #: Where physical memory starts: it is ``[phys_base, phys_base + phys_size)``, a
+    #: naturally aligned block (``mkclean.sim.model.memory.check_phys_base``), and every
+    #: physical address the kernel uses is a real one in it (its frames, the PPNs in its
+    #: PTEs and satp, the direct map's reads and writes). 0 on the FPGA board, 0x8000_0000
+    #: on QEMU. A backend without the attribute has its memory at 0.
+    phys_base: int
     #: The current translation state; change it with :meth:`set_csr`.
     csr: Csr
 

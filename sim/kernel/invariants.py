@@ -45,7 +45,7 @@ def check_page_tables(kernel, ptes=None) -> list[str]:
     """The tables in memory agree with the kernel's view; mapcounts are exact."""
     hw = kernel.hw
     problems = []
-    mem_map = kernel.mem.mem_map
+    pfn_to_page = kernel.mem.pfn_to_page
     for p in kernel.processes:
         mm = p.mm
         for key, table in mm.pte_tables.items():
@@ -57,7 +57,7 @@ def check_page_tables(kernel, ptes=None) -> list[str]:
             pmd = hw.read_pte(pmd_offset(table_of(pgd), addr))
             if not pmd & _PAGE_PRESENT or table_of(pmd) != table:
                 problems.append(f"{mm!r}: PMD entry of {addr:#x} is {pmd:#x}, table {table:#x}")
-            if not mem_map[table >> PAGE_SHIFT].PageTable():
+            if not pfn_to_page(table >> PAGE_SHIFT).PageTable():
                 problems.append(f"{mm!r}: PTE table {table:#x} is not a table frame")
     if ptes is None:
         ptes = mapped_ptes(kernel)
@@ -73,7 +73,11 @@ def check_page_tables(kernel, ptes=None) -> list[str]:
             if pte_write(pte):
                 problems.append(f"{mm!r}: the zero page mapped writable at {va:#x}")
             continue
-        page = mem_map[pfn]
+        if not kernel.mem.pfn_valid(pfn):
+            problems.append(f"{mm!r}: PTE {pte:#x} at {va:#x} maps pfn {pfn:#x}, outside "
+                            f"memory")
+            continue
+        page = pfn_to_page(pfn)
         counts[pfn] = counts.get(pfn, 0) + 1
         if page.kind not in ("pagecache", "anon"):
             problems.append(f"{mm!r}: {va:#x} maps a {page.kind} frame {page!r}")
@@ -84,11 +88,11 @@ def check_page_tables(kernel, ptes=None) -> list[str]:
                                 f"{linear_page_index(vma, va)} of {vma.vm_file!r}")
             if not vma.vm_flags & VM_SHARED and pte_write(pte):
                 problems.append(f"{mm!r}: private {va:#x} maps a file page writable")
-    for page in mem_map:
+    for page in kernel.mem.mem_map:
         if page.mapcount != counts.get(page.pfn, 0) and page.kind != "zero":
             problems.append(f"mapcount of {page!r} is {page.mapcount}, "
                             f"{counts.get(page.pfn, 0)} PTEs map it")
-    if hw.read(zero << PAGE_SHIFT, PAGE_SIZE).count(0) != PAGE_SIZE:
+    if hw.read(kernel.mem.zero_page.paddr, PAGE_SIZE).count(0) != PAGE_SIZE:
         problems.append("the zero page is not zero")
     return problems
 
@@ -181,12 +185,12 @@ def check_clean_pages_not_writable(kernel, entries) -> list[str]:
     kernel believes clean, unless (policies without write-notify) its PTE is dirty, where
     the kernel will find it."""
     problems = []
-    mem_map = kernel.mem.mem_map
+    mem = kernel.mem
     by_asid = None
     for i, e in enumerate(entries):
-        if not (e.valid and e.w and e.d) or e.ppn >= len(mem_map):
+        if not (e.valid and e.w and e.d) or not mem.pfn_valid(e.ppn):
             continue
-        page = mem_map[e.ppn]
+        page = mem.pfn_to_page(e.ppn)
         mapping = page.mapping
         if page.dirty or mapping is None or not mapping.can_writeback:
             continue
@@ -276,11 +280,11 @@ def check_dirty(kernel, ptes=None) -> list[str]:
     if kernel.policy.writenotify:
         if ptes is None:
             ptes = mapped_ptes(kernel)
-        mem_map = kernel.mem.mem_map
+        pfn_to_page = kernel.mem.pfn_to_page
         for mm, va, pte in ptes:
             if not (pte_write(pte) or pte_dirty(pte)):
                 continue
-            page = mem_map[pte_pfn(pte)]
+            page = pfn_to_page(pte_pfn(pte))
             if page.kind != "pagecache" or page.mapping is None or not page.mapping.can_writeback:
                 continue
             vma = vma_lookup(mm, va)

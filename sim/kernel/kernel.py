@@ -56,8 +56,14 @@ class Kernel:
         :meth:`close`) by default.
     phys_size, tlb_entries, walk_cache_entries : int
         The machine.
+    phys_base : int
+        The physical address where memory starts (QEMU's: 0x8000_0000); the backend
+        checks it. Given to the backend's factory only when it is not 0, so that a
+        backend whose memory is always at 0 needs to know nothing of it.
     hw : Hardware, optional
-        Use this hardware instead of building one from ``backend``.
+        Use this hardware instead of building one from ``backend``; its ``phys_base``
+        (0 if it has none) is the kernel's, and a ``phys_base`` other than 0 must be the
+        same.
     dirty_ratio : float
         Dirty pages, as a fraction of memory, above which a dirtier writes back itself.
     sched : Sched, optional
@@ -79,9 +85,10 @@ class Kernel:
 
     def __init__(self, policy: str = "writenotify", ad: str = "svadu", backend: str = "golden",
                  store_dir: str | None = None, *, phys_size: int = 64 << 20,
-                 tlb_entries: int = 16, walk_cache_entries: int = 8, hw=None,
-                 dirty_ratio: float = 0.2, soft_dirty: bool = False, sched: Sched | None = None,
-                 trace: bool = False, coverage=None, plant: str | None = None):
+                 tlb_entries: int = 16, walk_cache_entries: int = 8, phys_base: int = 0,
+                 hw=None, dirty_ratio: float = 0.2, soft_dirty: bool = False,
+                 sched: Sched | None = None, trace: bool = False, coverage=None,
+                 plant: str | None = None):
         self.policy = make_policy(policy)
         if plant is not None and plant not in PLANTS:
             raise ValueError(f"unknown plant {plant!r}: choose one of {', '.join(PLANTS)}")
@@ -94,9 +101,20 @@ class Kernel:
         self.ad = ad
         self.backend = backend if hw is None else getattr(hw, "name", type(hw).__name__)
         if hw is None:
+            based = {"phys_base": phys_base} if phys_base else {}
             hw = make_hardware(backend, phys_size=phys_size, tlb_entries=tlb_entries,
-                               walk_cache_entries=walk_cache_entries)
+                               walk_cache_entries=walk_cache_entries, **based)
+        hw_base = getattr(hw, "phys_base", 0)
+        if phys_base and phys_base != hw_base:
+            raise ValueError(f"phys_base {phys_base:#x} asked for, but the {self.backend} "
+                             f"backend's memory starts at {hw_base:#x}")
+        if hw_base % PAGE_SIZE:
+            raise ValueError(f"the {self.backend} backend's memory starts at {hw_base:#x}, "
+                             f"not at a page boundary")
         self.hw = hw
+        #: Where physical memory starts: every physical address the kernel uses (frames,
+        #: PTEs' PPNs, satp, the direct map) is in [phys_base, phys_base + phys_size).
+        self.phys_base = hw_base
         #: The hardware's access port, bound once: the TLB-hit path calls nothing else.
         self.access = hw.access
         #: ``event(KernelEvent, addr=0)``: tell the hardware what the kernel does, for a
@@ -117,7 +135,7 @@ class Kernel:
         self.counters = {name: 0 for name in COUNTER_NAMES}
         self.counters["faults"] = {}
         self.counters["traps"] = {}
-        self.mem = PhysMem(self, hw.phys_size // PAGE_SIZE)
+        self.mem = PhysMem(self, hw.phys_size // PAGE_SIZE, hw_base >> PAGE_SHIFT)
         self.dirty_thresh = max(16, int(self.mem.nr_frames * dirty_ratio))
         self.nr_dirty = 0
         self.files: dict[str, File] = {}

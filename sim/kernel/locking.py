@@ -61,7 +61,7 @@ def unlock_page(kernel, page) -> None:
 
 def pte_lockptr(kernel, ptep: int):
     """The struct page of the PTE table holding ``ptep``: its ptl is the lock."""
-    return kernel.mem.mem_map[ptep >> PAGE_SHIFT]
+    return kernel.mem.pfn_to_page(ptep >> PAGE_SHIFT)
 
 
 def pte_lock(kernel, ptep: int):

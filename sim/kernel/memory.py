@@ -70,7 +70,7 @@ def vm_normal_page(kernel, vma, addr: int, pte: int):
         return None
     if pfn == kernel.mem.zero_page.pfn:
         return None
-    return kernel.mem.mem_map[pfn]
+    return kernel.mem.pfn_to_page(pfn)
 
 
 # -- the entry: handle_mm_fault -> handle_pte_fault -----------------------------------------------

@@ -3,6 +3,10 @@
 Every frame of the hardware's physical memory has a :class:`Page`. Frames are handed out
 last-freed-first, so that a frame freed without the flush it needed is reused at once and a
 stale translation to it shows up quickly.
+
+Memory need not start at physical address 0 (QEMU's virt machine puts it at 0x8000_0000):
+as Linux's FLATMEM, ``mem_map`` holds the frames from ``ARCH_PFN_OFFSET`` on, and
+:meth:`PhysMem.pfn_to_page` is the one way from a pfn to its page.
 """
 
 from .constants import PAGE_SHIFT, PAGE_SIZE
@@ -17,6 +21,7 @@ class Page:
     Attributes
     ----------
     pfn : int
+        The real page frame number: the physical address >> PAGE_SHIFT.
     kind : str
         "free", "pagecache" (a file page), "anon", "pgtable", "zero" or "reserved".
     mapping : File or None
@@ -85,22 +90,58 @@ class PhysMem:
     kernel : Kernel
         For the hardware (to zero and copy frames) and stats.
     nr_frames : int
-    reserved : int
-        Frames at the bottom never handed out (frame 0 holds the zero page).
+        Frames of physical memory.
+    pfn_offset : int
+        The pfn of memory's first frame: the hardware's ``phys_base >> PAGE_SHIFT``.
+
+    Attributes
+    ----------
+    ARCH_PFN_OFFSET : int
+        ``pfn_offset``: ``mem_map[i]`` is the page of pfn ``ARCH_PFN_OFFSET + i``.
+    mem_map : list of Page
+        Every frame's page, lowest first; index it through :meth:`pfn_to_page`.
+    zero_page : Page
+        The first frame of memory, never handed out.
+    free : list of int
+        The pfns of the free frames.
     """
 
-    def __init__(self, kernel, nr_frames: int):
+    def __init__(self, kernel, nr_frames: int, pfn_offset: int = 0):
         self.kernel = kernel
         self.hw = kernel.hw
-        self.mem_map = [Page(pfn) for pfn in range(nr_frames)]
-        zero = self.mem_map[0]
+        self.ARCH_PFN_OFFSET = pfn_offset
+        self.nr_frames = nr_frames
+        self.mem_map = [Page(pfn) for pfn in range(pfn_offset, pfn_offset + nr_frames)]
+        zero = self.pfn_to_page(pfn_offset)
         zero.kind = "zero"
         zero.uptodate = True
         self.zero_page = zero
-        self.hw.write(0, ZERO_PAGE)
+        self.hw.write(zero.paddr, ZERO_PAGE)
         # Highest frames last in the list: pop() hands out low frames first.
-        self.free = list(range(nr_frames - 1, 0, -1))
-        self.nr_frames = nr_frames
+        self.free = list(range(pfn_offset + nr_frames - 1, pfn_offset, -1))
+
+    def pfn_valid(self, pfn: int) -> bool:
+        """Whether ``pfn`` is a frame of memory (has a page in mem_map)."""
+        return 0 <= pfn - self.ARCH_PFN_OFFSET < self.nr_frames
+
+    def pfn_to_page(self, pfn: int) -> Page:
+        """The page of frame ``pfn``: ``mem_map[pfn - ARCH_PFN_OFFSET]``.
+
+        A pfn outside memory is a KernelBug (in Linux, whoever holds such a pfn asks
+        :meth:`pfn_valid` first), never another frame's page through a negative index.
+        """
+        i = pfn - self.ARCH_PFN_OFFSET
+        if not 0 <= i < self.nr_frames:
+            raise KernelBug(f"pfn_to_page({pfn:#x}): no such frame, memory's pfns are "
+                            f"[{self.ARCH_PFN_OFFSET:#x}, "
+                            f"{self.ARCH_PFN_OFFSET + self.nr_frames:#x})")
+        return self.mem_map[i]
+
+    @staticmethod
+    def page_to_pfn(page: Page) -> int:
+        """The pfn of ``page``: what :meth:`pfn_to_page` takes back to it. Linux computes
+        it from the page's place in mem_map; the model's page keeps it (:attr:`Page.pfn`)."""
+        return page.pfn
 
     @property
     def nr_free(self) -> int:
@@ -112,13 +153,12 @@ class PhysMem:
             self.kernel.reclaim()
             if not self.free:
                 raise MemoryError("out of physical frames")
-        pfn = self.free.pop()
-        page = self.mem_map[pfn]
+        page = self.pfn_to_page(self.free.pop())
         if page.kind != "free":
             raise KernelBug(f"allocating a busy frame {page!r}")
         page.kind = kind
         if zero:
-            self.hw.write(pfn << PAGE_SHIFT, ZERO_PAGE)
+            self.hw.write(page.paddr, ZERO_PAGE)
         return page
 
     def free_page(self, page: Page) -> None:
@@ -130,13 +170,10 @@ class PhysMem:
         self.free.append(page.pfn)
 
     def free_pgtable(self, pfn: int) -> None:
-        page = self.mem_map[pfn]
+        page = self.pfn_to_page(pfn)
         if not page.PageTable():
             raise KernelBug(f"freeing a non-table frame as a table: {page!r}")
         self.free_page(page)
-
-    def page(self, pfn: int) -> Page:
-        return self.mem_map[pfn]
 
     def copy_page(self, dst: Page, src: Page) -> None:
         hw = self.hw
