@@ -10,7 +10,9 @@ says all of that with its exit status.
 """
 
 import hashlib
+import dataclasses
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -44,9 +46,10 @@ CONFIGS = [("db", "writenotify", "svadu"), ("db", "hwdirty", "svade"),
 TIMEOUT = 0.1
 
 
-def kernel_opts(policy, ad, backend):
+def kernel_opts(policy, ad, backend, base=0):
     return {"policy": policy, "ad": ad, "backend": backend, "store_dir": None,
-            "phys_size": PHYS, "tlb_entries": 16, "plant": None, "trace": True}
+            "phys_size": PHYS, "phys_base": base, "tlb_entries": 16, "plant": None,
+            "trace": True}
 
 
 def outcome(k, result):
@@ -61,10 +64,10 @@ def outcome(k, result):
 _golden = {}
 
 
-def on_golden(workload, policy, ad, seed=1):
-    key = (workload, policy, ad, seed)
+def on_golden(workload, policy, ad, seed=1, base=0):
+    key = (workload, policy, ad, seed, base)
     if key not in _golden:
-        opts = kernel_opts(policy, ad, "golden")
+        opts = kernel_opts(policy, ad, "golden", base)
         k = Kernel(**opts)
         try:
             r = WORKLOADS[workload](k, seed, ACCESSES, **OPTIONS[workload]).run()
@@ -74,11 +77,12 @@ def on_golden(workload, policy, ad, seed=1):
     return _golden[key]
 
 
-def on_board(workload, policy, ad, seed=1, faults=None):
-    """The same run through a link to a reference machine; (outcome, the machine's
-    memory, the run's result, the machine)."""
-    opts = kernel_opts(policy, ad, "board")
-    with ReferenceMachine(faults=faults, phys_size=PHYS) as machine:
+def on_board(workload, policy, ad, seed=1, faults=None, base=0, **machine_opts):
+    """The same run through a link to a reference machine (at ``base``, with
+    ``machine_opts``); (outcome, the machine's memory, the run's result, the machine)."""
+    opts = kernel_opts(policy, ad, "board", base)
+    with ReferenceMachine(faults=faults, phys_size=PHYS, phys_base=base,
+                          **machine_opts) as machine:
         hw = open_board(opts, machine.serve(), 115200, timeout=TIMEOUT)
         kept = {}
 
@@ -314,25 +318,105 @@ def test_a_fresh_host_meets_a_kept_response():
         hw.close()
 
 
-def test_phys_base_moves_memory_commands_only():
-    """The kernel model's address 0 is the machine's phys_base on the wire; a run
-    refuses such a machine (the PPNs in PTEs would need moving too)."""
-    base = 0x8000_0000
-    with ReferenceMachine(phys_size=1 << 20, phys_base=base) as m:
+BASE = 0x8000_0000
+
+
+def test_the_machine_s_physical_addresses_are_the_host_s():
+    """At a phys_base, addresses go on the wire as they are: the host's memory is
+    [phys_base, phys_base + phys_size), as the machine's."""
+    with ReferenceMachine(phys_size=1 << 20, phys_base=BASE) as m:
         hw = connect(m)
-        assert hw.phys_base == base
-        hw.write(0x1234, b"hello")
-        assert m.core.hw.mem.data[0x1234:0x1239] == b"hello" and hw.read(0x1230, 9)[4:] == b"hello"
-        assert hw.cas_pte(0x2000, 0, 7) == 0 and hw.read_pte(0x2000) == 7
+        assert hw.phys_base == BASE and hw.phys_size == 1 << 20
+        hw.write(BASE + 0x1234, b"hello")
+        assert m.core.hw.mem.data[0x1234:0x1239] == b"hello"
+        assert hw.read(BASE + 0x1230, 9)[4:] == b"hello"
+        assert hw.cas_pte(BASE + 0x2000, 0, 7) == 0 and hw.read_pte(BASE + 0x2000) == 7
+        assert m.core.hw.mem.read64(BASE + 0x2000) == 7
         with pytest.raises(MachineError, match="READ with BAD_ARG"):
-            hw.link.request(p.Cmd.READ, p.READ.pack(0x2000, 1))
-        with pytest.raises(ValueError, match="outside memory"):
-            hw.read((1 << 20) - 4, 8)
+            hw.link.request(p.Cmd.READ, p.READ.pack(0x2000, 1))     # below the base
+        for call in (lambda: hw.read(0x1234, 1), lambda: hw.read(BASE - 8, 8),
+                     lambda: hw.read(BASE + (1 << 20) - 4, 8),
+                     lambda: hw.write_pte(BASE + (1 << 20), 0), lambda: hw.cas_pte(0, 0, 1)):
+            with pytest.raises(ValueError, match=r"outside memory \[0x80000000, 0x80100000\)"):
+                call()
         hw.close()
-    with ReferenceMachine(phys_size=1 << 20, phys_base=base) as m:
-        with pytest.raises(LinkError, match="memory starts at 0x80000000: the kernel model's "
-                                            "PTEs and satp would need their PPNs moved"):
+    with ReferenceMachine(phys_size=1 << 20, phys_base=BASE) as m:
+        with pytest.raises(LinkError, match="the machine's memory starts at 0x80000000, the "
+                                            "run asks for 0x0 \\(--phys-base\\)"):
+            make_board(url=m.serve(), timeout=TIMEOUT, phys_base=0)
+    with ReferenceMachine(phys_size=1 << 20, phys_base=BASE) as m:
+        assert make_board(url=m.serve(), timeout=TIMEOUT, phys_base=BASE).phys_base == BASE
+
+
+def test_a_machine_whose_memory_is_not_one_aligned_block():
+    """A machine that says its 16 MiB start at 0x8080_0000: not one naturally aligned
+    block, the host says so before any run (the reference machine would not be one)."""
+    with pytest.raises(ValueError, match="phys_base 0x80800000 is not aligned to 16 MiB"):
+        ReferenceMachine(phys_size=16 << 20, phys_base=BASE + (8 << 20))
+    with ReferenceMachine(phys_size=16 << 20, phys_base=BASE) as m:
+        m.core.version = dataclasses.replace(m.core.version, phys_base=BASE + (8 << 20))
+        with pytest.raises(LinkError, match="the machine's memory cannot hold the kernel "
+                                            "model's: phys_base 0x80800000 is not aligned "
+                                            "to 16 MiB"):
             make_board(url=m.serve(), timeout=TIMEOUT)
+
+
+@pytest.mark.parametrize("config", [("db", "writenotify", "svadu"),
+                                    ("random", "hwdirty", "svade")], ids="-".join)
+def test_board_at_a_base_reaches_the_golden_outcome_at_that_base(config):
+    """The kernel on a reference machine at 0x8000_0000: the golden backend's outcome at
+    that base, and its memory to the byte (the PPNs in the page tables and satp are the
+    machine's addresses)."""
+    golden, golden_mem = on_golden(*config, base=BASE)
+    assert golden == on_golden(*config)[0]        # and the outcome at 0
+    board, board_mem, r, machine = on_board(*config, base=BASE)
+    assert board == golden
+    assert board_mem == golden_mem
+    assert r["invariant_violations"] == [] and r["step_checks"] > 0 and r["tlb_misses"] > 0
+
+
+def test_a_stale_writable_entry_at_a_base_stops_the_run():
+    """Invariant 2 on the machine's TLB at a base: its entries' PPNs are real pfns."""
+    opts = {**kernel_opts("writenotify", "svadu", "board", BASE), "plant": "missing-flush"}
+    with ReferenceMachine(phys_size=PHYS, phys_base=BASE) as machine:
+        hw = open_board(opts, machine.serve(), 115200, timeout=TIMEOUT)
+        try:
+            r = run_on_board(hw, opts, WORKLOADS["random"], 3, 4000, {})
+        finally:
+            hw.close()
+    [violation] = r["invariant_violations"]
+    assert "is clean but TLB entry" in violation
+    pfn = int(re.match(r"<Page pfn=(\d+) ", violation)[1])
+    assert BASE >> 12 < pfn < (BASE + PHYS) >> 12 and f"ppn={pfn}," in violation
+
+
+def test_a_machine_without_tlb_or_counters():
+    """A machine with features 0 (QEMU's firmware bridge): the run reaches the golden
+    outcome with no step check made and no TLB or COUNTERS request sent; the counters are
+    the host's; its TLB size (0) is not compared with the run's."""
+    config = ("db", "writenotify", "svadu")
+    golden, golden_mem = on_golden(*config, base=BASE)
+    board, board_mem, r, machine = on_board(*config, base=BASE, features=0)
+    assert machine.core.version.tlb_entries == 0 and machine.core.version.features == 0
+    assert board == golden and board_mem == golden_mem
+    assert r["step_checks"] == 0 and r["batches"] > 0 and "cycles" not in r
+    sent = {cmd for _, cmd in machine.core.executed}
+    assert p.Cmd.TLB not in sent and p.Cmd.COUNTERS not in sent
+    with ReferenceMachine(phys_size=1 << 20, features=p.Version.COUNTERS) as m:
+        hw = make_board(url=m.serve(), timeout=TIMEOUT, tlb_entries=16)
+        assert hw.tlb_entries() == [] and hw.counters()["walks"] == 0
+        with pytest.raises(MachineError, match="answered TLB with BAD_CMD"):
+            hw.link.request(p.Cmd.TLB)
+        hw.close()
+    with ReferenceMachine(phys_size=1 << 20, features=p.Version.TLB_SNAPSHOT) as m:
+        hw = make_board(url=m.serve(), timeout=TIMEOUT, tlb_entries=16)
+        assert len(hw.tlb_entries()) == 16
+        c = hw.counters()
+        assert {"batches", "step_checks", "link_requests"} <= set(c)
+        assert all(k in ("batches", "step_checks") or k.startswith("link_") for k in c)
+        with pytest.raises(MachineError, match="answered COUNTERS with BAD_CMD"):
+            hw.link.request(p.Cmd.COUNTERS)
+        hw.close()
 
 
 def test_a_loop_is_not_a_machine():

@@ -8,6 +8,7 @@ the machine.
 """
 
 from ..hw.seam import Cause, Csr, Kind, Trap
+from ..model.memory import check_phys_base
 from ..model.tlb import TlbEntry
 from .link import KeptResponse, Link, LinkError
 from .protocol import (ACCESS_DONE, ACCESS_TRAP, CAS, CAS_FOUND, MAX_BODY, PAGE_SIZE,
@@ -25,26 +26,37 @@ _RESULT_ROOM = MAX_BODY - 1 - ACCESS_DONE.size - ACCESS_TRAP.size
 class BoardHardware:
     """A :class:`seam.Hardware` on a machine at the end of a link.
 
-    The kernel model's physical addresses are ``[0, phys_size)``; on the wire they are
-    the machine's, ``phys_base`` higher. The PPNs inside PTEs and satp are not moved
-    (docs/bridge-protocol.md): :func:`make_board`, the runs' factory, refuses a machine
-    whose ``phys_base`` is not 0.
+    The kernel model's physical addresses are the machine's (docs/bridge-protocol.md):
+    memory is ``[phys_base, phys_base + phys_size)`` with the machine's ``phys_base``, and
+    addresses go on the wire as they are, as do the PPNs in PTEs and satp.
+
+    What the machine cannot do, VERSION's ``features`` say: without the TLB snapshot
+    (QEMU's firmware bridge has none), :meth:`tlb_entries` is empty and the step checks of
+    invariant 2 are not made (``step_checks`` stays 0: none was made, none passed);
+    without counters, :meth:`counters` gives the host's figures only.
 
     Parameters
     ----------
     link : Link
     phys_size : int
-        Bytes of memory the kernel model uses; at most the machine's.
+        Bytes of memory the kernel model uses, from the machine's ``phys_base`` on; at most
+        the machine's.
     tlb_entries : int or None
-        The TLB size the run expects; the machine's must be the same (None: any).
+        The TLB size the run expects; the machine's must be the same (None: any; not
+        compared when the machine has no TLB snapshot).
+    phys_base : int or None
+        Where the run expects memory to start; the machine's must be the same (None: any).
 
     Attributes
     ----------
     machine : Version
         What the machine said it is.
+    phys_base, phys_size : int
+        The kernel model's memory on the machine.
     step_check : callable or None
         Called with the TLB's entries before the first access after the kernel touched
-        memory, page tables, CSRs or the TLB (invariant 2, as the rtl backend checks it).
+        memory, page tables, CSRs or the TLB (invariant 2, as the rtl backend checks it),
+        when the machine has a TLB snapshot.
     batches, step_checks : int
         ACCESS requests sent; step checks made.
     """
@@ -52,7 +64,7 @@ class BoardHardware:
     name = "board"
 
     def __init__(self, link: Link, phys_size: int | None = None,
-                 tlb_entries: int | None = None):
+                 tlb_entries: int | None = None, phys_base: int | None = None):
         self.link = link
         self.batches = self.step_checks = 0
         self.step_check = None
@@ -68,9 +80,20 @@ class BoardHardware:
             raise LinkError(f"{link.url}: the machine has {m.phys_size >> 20} MiB of memory "
                             f"({m.phys_size:#x} bytes), fewer than the {phys_size >> 20} MiB "
                             f"asked for (--phys-mb)")
-        if tlb_entries is not None and tlb_entries != m.tlb_entries:
+        self._has_tlb = bool(m.features & Version.TLB_SNAPSHOT)
+        self._has_counters = bool(m.features & Version.COUNTERS)
+        # A TLB the host cannot see is not compared (QEMU's reports 0 entries).
+        if tlb_entries is not None and self._has_tlb and tlb_entries != m.tlb_entries:
             raise LinkError(f"{link.url}: the machine's TLB has {m.tlb_entries} entries, the "
                             f"run asks for {tlb_entries} (--tlb-entries)")
+        if phys_base is not None and phys_base != m.phys_base:
+            raise LinkError(f"{link.url}: the machine's memory starts at {m.phys_base:#x}, "
+                            f"the run asks for {phys_base:#x} (--phys-base)")
+        try:
+            check_phys_base(m.phys_base, phys_size)
+        except ValueError as e:
+            raise LinkError(f"{link.url}: the machine's memory cannot hold the kernel "
+                            f"model's: {e}") from None
         self.phys_size = phys_size
         self.phys_base = m.phys_base
         self.csr = Csr()
@@ -98,13 +121,13 @@ class BoardHardware:
     # -- memory --------------------------------------------------------------------------------
 
     def _check_range(self, paddr: int, n: int, what: str) -> None:
-        if paddr < 0 or n < 0 or paddr + n > self.phys_size:
+        base = self.phys_base
+        if paddr < base or n < 0 or paddr + n > base + self.phys_size:
             raise ValueError(f"{what} of {n} bytes at {paddr:#x} is outside memory "
-                             f"[0, {self.phys_size:#x})")
+                             f"[{base:#x}, {base + self.phys_size:#x})")
 
-    def _read_words(self, first: int, words: int) -> bytes:
+    def _read_words(self, addr: int, words: int) -> bytes:
         out = []
-        addr = self.phys_base + first
         while words:
             n = min(words, _READ_WORDS)
             out.append(self.link.request(Cmd.READ, READ.pack(addr, n)))
@@ -112,8 +135,7 @@ class BoardHardware:
             words -= n
         return b"".join(out)
 
-    def _write_words(self, first: int, data: bytes) -> None:
-        addr = self.phys_base + first
+    def _write_words(self, addr: int, data: bytes) -> None:
         step = _WRITE_WORDS * WORD
         for at in range(0, len(data), step):
             self.link.request(Cmd.WRITE, WRITE.pack(addr + at) + data[at:at + step])
@@ -164,7 +186,7 @@ class BoardHardware:
             raise ValueError(f"cas_pte: PTE address {paddr:#x} is not 8-byte aligned")
         self._check_range(paddr, WORD, "cas_pte")
         self._kernel_ran = True
-        found = self.link.request(Cmd.CAS, CAS.pack(self.phys_base + paddr, expected, new))
+        found = self.link.request(Cmd.CAS, CAS.pack(paddr, expected, new))
         return CAS_FOUND.unpack(found)[0]
 
     # -- translation state ---------------------------------------------------------------------
@@ -227,7 +249,7 @@ class BoardHardware:
         return items[at:end]
 
     def _access(self, items):
-        if self._kernel_ran and self.step_check is not None:
+        if self._kernel_ran and self.step_check is not None and self._has_tlb:
             self._kernel_ran = False
             self.step_checks += 1
             self.step_check(self.tlb_entries())
@@ -247,15 +269,19 @@ class BoardHardware:
         """Nothing: a board records no trace."""
 
     def tlb_entries(self) -> list[TlbEntry]:
+        """The machine's TLB; empty when it has no TLB snapshot (nothing to check)."""
+        if not self._has_tlb:
+            return []
         return [TlbEntry(bool(e["valid"]), e["asid"], bool(e["g"]), e["level"], e["vpn"],
                          e["ppn"], bool(e["r"]), bool(e["w"]), bool(e["x"]), bool(e["u"]),
                          bool(e["a"]), bool(e["d"]))
                 for e in decode_tlb(self.link.request(Cmd.TLB))]
 
     def counters(self) -> dict[str, int]:
-        """The machine's counters (as the rtl backend's: cycles, walks, TLB hits...), the
-        ACCESS requests and step checks, and the link's figures."""
-        counters = decode_counters(self.link.request(Cmd.COUNTERS))
+        """The machine's counters (as the rtl backend's: cycles, walks, TLB hits...) when
+        it has them, the ACCESS requests and step checks, and the link's figures."""
+        counters = (decode_counters(self.link.request(Cmd.COUNTERS)) if self._has_counters
+                    else {})
         return {**counters, "batches": self.batches, "step_checks": self.step_checks,
                 **{f"link_{k}": v for k, v in self.link.stats().items()}}
 
@@ -284,8 +310,13 @@ def _item(vaddr, kind, data, size) -> AccessItem:
 
 def make_board(phys_size: int | None = None, tlb_entries: int | None = None,
                walk_cache_entries: int = 8, url: str | None = None, baud: int = 115200,
-               timeout: float = 1.0, **options) -> BoardHardware:
-    """The backend registry's factory (:mod:`mkclean.sim.hw.backends`): opens ``url``."""
+               timeout: float = 1.0, phys_base: int | None = None,
+               **options) -> BoardHardware:
+    """The backend registry's factory (:mod:`mkclean.sim.hw.backends`): opens ``url``.
+
+    ``phys_size``, ``tlb_entries`` and ``phys_base`` are what the run expects of the
+    machine (None: what it has, any TLB, any base); ``walk_cache_entries`` is the run's
+    for the other backends (a machine's walk cache is its own)."""
     if options:
         raise ValueError(f"the board backend takes no options {sorted(options)}")
     if url is None:
@@ -293,13 +324,8 @@ def make_board(phys_size: int | None = None, tlb_entries: int | None = None,
                          "--port URL (a serial port, socket://HOST:PORT, loop://)")
     link = Link(url, baud=baud, timeout=timeout)
     try:
-        hw = BoardHardware(link, phys_size=phys_size, tlb_entries=tlb_entries)
-        if hw.phys_base:
-            # The MMU would walk the kernel model's PPNs, which count from 0.
-            raise LinkError(f"{url}: the machine's memory starts at {hw.phys_base:#x}: the "
-                            f"kernel model's PTEs and satp would need their PPNs moved by "
-                            f"it, which this host does not do yet")
-        return hw
+        return BoardHardware(link, phys_size=phys_size, tlb_entries=tlb_entries,
+                             phys_base=phys_base)
     except BaseException:
         link.close()
         raise

@@ -7,8 +7,10 @@ It is the document in executable form, for the host's tests, and lets ``mkclean 
 (:class:`Faults`) sits on both of its byte streams: it drops, corrupts and cuts what
 passes, inserts garbage, or goes silent.
 
-``phys_base`` moves the bridge's direct memory commands (READ, WRITE, CAS) only; the
-golden MMU's walks and accesses see memory at 0.
+Its memory is at ``phys_base`` for every command alike: READ, WRITE and CAS, the PPNs in
+CSR and in the PTEs the walker reads, the accesses (the golden model's memory and MMU
+take the base). ``features`` leaves out what QEMU's firmware bridge does not have (a TLB
+snapshot, counters).
 """
 
 import random
@@ -93,6 +95,19 @@ class MachineCore:
     """The protocol's machine, without a stream: requests in, responses out, exactly
     once by SEQ.
 
+    Parameters
+    ----------
+    phys_size, phys_base : int
+        Its memory: ``[phys_base, phys_base + phys_size)``.
+    tlb_entries, walk_cache_entries : int
+        Its golden MMU's.
+    max_batch : int
+        ACCESS items it takes at once.
+    features : int
+        VERSION's feature bits. Without ``Version.TLB_SNAPSHOT`` it answers TLB with
+        BAD_CMD and reports 0 TLB entries, without ``Version.COUNTERS`` it answers COUNTERS
+        with BAD_CMD: as QEMU's firmware bridge does (features 0).
+
     Attributes
     ----------
     hw : GoldenHardware
@@ -101,11 +116,15 @@ class MachineCore:
     """
 
     def __init__(self, phys_size: int = 64 << 20, phys_base: int = 0, tlb_entries: int = 16,
-                 walk_cache_entries: int = 8, max_batch: int = 256):
-        self.hw = GoldenHardware(phys_size, tlb_entries, walk_cache_entries)
-        self.phys_base = phys_base
-        self.version = Version(PROTOCOL_VERSION, phys_base, phys_size, tlb_entries, max_batch,
-                               Version.TLB_SNAPSHOT | Version.COUNTERS)
+                 walk_cache_entries: int = 8, max_batch: int = 256,
+                 features: int = Version.TLB_SNAPSHOT | Version.COUNTERS):
+        self.hw = GoldenHardware(phys_size, tlb_entries, walk_cache_entries, phys_base)
+        self.version = Version(PROTOCOL_VERSION, phys_base, phys_size,
+                               tlb_entries if features & Version.TLB_SNAPSHOT else 0,
+                               max_batch, features)
+        self._handlers = {cmd: handler for cmd, handler in self._HANDLERS.items()
+                          if cmd not in self._FEATURE_OF or self._FEATURE_OF[cmd] & features}
+        self._tlb_entries = tlb_entries
         self._walk_cache_entries = walk_cache_entries
         self._kept = None           # (SEQ, response frame) of the last request
         self.executed = []
@@ -114,9 +133,8 @@ class MachineCore:
         """The response frame to a request that passed its CRC."""
         if self._kept is not None and self._kept[0] == seq:
             return self._kept[1]
-        try:
-            handler = self._HANDLERS[Cmd(cmd)]
-        except ValueError:
+        handler = self._handlers.get(cmd)
+        if handler is None:
             status, results = Status.BAD_CMD, b""
         else:
             try:
@@ -130,11 +148,11 @@ class MachineCore:
         return frame
 
     def _span(self, addr: int, n: int) -> int:
-        """The golden memory's offset of the ``n`` bytes at machine address ``addr``."""
-        at = addr - self.phys_base
-        if addr % WORD or at < 0 or at + n > self.hw.phys_size:
+        """``addr``, if the ``n`` bytes there are aligned words of memory."""
+        base = self.hw.phys_base
+        if addr % WORD or addr < base or addr + n > base + self.hw.phys_size:
             raise ProtocolError(f"{n} bytes at {addr:#x}")
-        return at
+        return addr
 
     def _version(self, body):
         _no_args(body)
@@ -143,7 +161,7 @@ class MachineCore:
     def _reset(self, body):
         _no_args(body)
         hw = self.hw
-        hw.mmu = GoldenMMU(hw.mem, hw.phys_size, self.version.tlb_entries,
+        hw.mmu = GoldenMMU(hw.mem, hw.phys_size, self._tlb_entries,
                            self._walk_cache_entries, bus=hw.bus)
         return b""
 
@@ -210,6 +228,8 @@ class MachineCore:
     _HANDLERS = {Cmd.VERSION: _version, Cmd.RESET: _reset, Cmd.READ: _read, Cmd.WRITE: _write,
                  Cmd.CAS: _cas, Cmd.CSR: _csr, Cmd.SFENCE: _sfence, Cmd.ACCESS: _access,
                  Cmd.COUNTERS: _counters, Cmd.TLB: _tlb}
+    #: The commands a feature bit brings (the others every machine has).
+    _FEATURE_OF = {Cmd.TLB: Version.TLB_SNAPSHOT, Cmd.COUNTERS: Version.COUNTERS}
 
 
 def _no_args(body):
@@ -315,6 +335,11 @@ class ReferenceMachine:
                     conn.sendall(out)
 
 
+def _address(text: str) -> int:
+    """An address as argparse's type: decimal or 0x..., ``_`` allowed."""
+    return int(text.replace("_", ""), 0)
+
+
 def main(argv=None) -> int:
     """``python -m mkclean.sim.board.reference``: a reference machine to try ``mkclean run
     --backend board --port URL`` on without hardware; prints the URL, serves until
@@ -325,6 +350,9 @@ def main(argv=None) -> int:
                                      description=main.__doc__.split(";")[0])
     parser.add_argument("--port", type=int, default=0, help="TCP port (default: any free)")
     parser.add_argument("--phys-mb", type=int, default=64, help="memory in MiB (default 64)")
+    parser.add_argument("--phys-base", type=_address, default=0,
+                        metavar="ADDR", help="where memory starts (default 0; QEMU's RAM: "
+                                             "0x80000000)")
     parser.add_argument("--tlb-entries", type=int, default=16)
     parser.add_argument("--fault-rate", type=float, default=0.0,
                         help="the chance of a fault on each chunk either way (default 0)")
@@ -334,7 +362,7 @@ def main(argv=None) -> int:
     try:
         machine = ReferenceMachine(faults=Faults(rate=args.fault_rate) if args.fault_rate
                                    else None, phys_size=args.phys_mb << 20,
-                                   tlb_entries=args.tlb_entries)
+                                   phys_base=args.phys_base, tlb_entries=args.tlb_entries)
         url = machine.serve(args.port, args.connections)
     except (ValueError, OSError) as e:
         print(f"reference machine: {e}", file=sys.stderr)

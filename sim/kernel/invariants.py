@@ -210,8 +210,8 @@ class InvariantViolation(AssertionError):
     """Invariant 2 failed on the hardware's TLB after a kernel step (:func:`run_checked`)."""
 
 
-#: The hardware's figures a checked run reports beside the kernel's (the rtl and board
-#: backends count them all).
+#: The hardware's figures a checked run reports beside the kernel's (the rtl backend and
+#: a board count them all; a machine without counters, such as QEMU, only the last two).
 HW_COUNTERS = ("cycles", "walks", "walk_cycles", "tlb_hits", "tlb_misses", "ad_updates",
                "page_faults", "access_faults", "batches", "step_checks")
 
@@ -225,9 +225,9 @@ def run_checked(kernel, workload, progress=None, on_violation=None):
     called as a check fails, before the run stops.
 
     Returns the workload's result (its lost-write oracle's too; a violation ends the run
-    and gives the result so far) with ``invariant_violations`` and the hardware's
-    :data:`HW_COUNTERS`, and all of the hardware's counters (a backend may have more). The
-    kernel stays open; anything else the run raises goes through.
+    and gives the result so far) with ``invariant_violations`` and those of the hardware's
+    :data:`HW_COUNTERS` it has, and all of the hardware's counters (a backend may have
+    more). The kernel stays open; anything else the run raises goes through.
     """
     hw = kernel.hw
 
@@ -247,7 +247,7 @@ def run_checked(kernel, workload, progress=None, on_violation=None):
             result = workload.result()
             result["invariant_violations"] = [str(e)]
         counters = hw.counters()
-        result.update({name: counters[name] for name in HW_COUNTERS})
+        result.update({name: counters[name] for name in HW_COUNTERS if name in counters})
         return result, counters
     finally:
         hw.step_check = None
