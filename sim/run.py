@@ -32,6 +32,10 @@ def add_arguments(parser):
                         help="where the backing files go (default: a temporary directory)")
     parser.add_argument("--phys-mb", default="64", metavar="MB",
                         help="physical memory in MiB (default: 64)")
+    parser.add_argument("--phys-base", metavar="ADDR",
+                        help="where physical memory starts, hex or decimal, a multiple of "
+                             "the power of two at or above its size (default: 0; on a "
+                             "board, the machine's)")
     parser.add_argument("--tlb-entries", default="16", metavar="N", help="TLB entries")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a workload option, e.g. hot_pages=16 (repeatable)")
@@ -142,6 +146,7 @@ def parse(args):
     seed = integer(args.seed, "seed")
     accesses = integer(args.accesses, "accesses", 0)
     phys = integer(args.phys_mb, "--phys-mb", 1)
+    base = _phys_base(args, phys << 20)
     tlb = integer(args.tlb_entries, "--tlb-entries", 1)
     if tlb & (tlb - 1):
         raise BadInput(f"--tlb-entries must be a power of two, got {tlb}")
@@ -173,7 +178,25 @@ def parse(args):
     kernel = dict(policy=args.policy, ad=args.ad, backend=args.backend,
                   store_dir=args.store_dir, phys_size=phys << 20, tlb_entries=tlb,
                   plant=args.plant)
+    if base is not None:
+        kernel["phys_base"] = base
     return kernel, cls, seed, accesses, options, waves
+
+
+def _phys_base(args, phys_size):
+    """``--phys-base`` checked (None when not given): an address where ``phys_size`` bytes
+    are one naturally aligned block, on a backend that can put memory there."""
+    if args.phys_base is None:
+        return None
+    from mkclean.sim.model.memory import check_phys_base
+    base = integer(args.phys_base, "--phys-base", 0)
+    try:
+        check_phys_base(base, phys_size)
+    except ValueError as e:
+        raise BadInput(f"--phys-base: {e} (--phys-mb {phys_size >> 20})") from None
+    if base and args.backend == "rtl":
+        raise BadInput(f"--phys-base {base:#x}: the rtl backend's memory starts at 0")
+    return base
 
 
 def replay_command(args) -> str:
@@ -182,6 +205,7 @@ def replay_command(args) -> str:
     words = ["mkclean run", f"--backend {args.backend}", f"--workload {args.workload}",
              f"--seed {args.seed}", f"--accesses {args.accesses}", f"--policy {args.policy}",
              f"--ad {args.ad}", f"--phys-mb {args.phys_mb}",
+             *([f"--phys-base {args.phys_base}"] if args.phys_base is not None else []),
              f"--tlb-entries {args.tlb_entries}", *(f"--set {pair}" for pair in args.set),
              *([f"--plant {args.plant}"] if args.plant else []),
              *([f"--port {args.port} --baud {args.baud}"] if args.port else [])]
@@ -190,8 +214,10 @@ def replay_command(args) -> str:
 
 def summary(r) -> str:
     faults = ", ".join(f"{k} {v}" for k, v in sorted(r["faults"].items())) or "none"
+    based = f", memory at {r['phys_base']:#x}" if r.get("phys_base") else ""
     lines = [
-        f"{r['workload']} on {r['backend']} ({r['policy']}, {r['ad']}), seed {r['seed']}",
+        f"{r['workload']} on {r['backend']} ({r['policy']}, {r['ad']}), seed {r['seed']}"
+        f"{based}",
         f"  accesses        {r['accesses']:>12,}   {r['accesses_per_s'] or 0:>10,}/s",
         f"  faults          {r['faults_total']:>12,}   ({faults})",
         f"  sfences         {r['sfences']:>12,}",
@@ -208,6 +234,9 @@ def summary(r) -> str:
                      f"({r['walk_cycles']:,} cycles), TLB {r['tlb_hits']:,} hits / "
                      f"{r['tlb_misses']:,} misses, invariant 2 checked {r['step_checks']:,} "
                      f"times")
+    elif "step_checks" in r:            # a machine without counters
+        lines.append(f"  machine         no counters, invariant 2 checked "
+                     f"{r['step_checks']:,} times")
     if "link" in r:
         lines.append(f"  board           {r['link']['requests']:>12,} requests to {r['port']}, "
                      f"{r['link']['retries']:,} retries, {r['link']['dropped_frames']:,} "
@@ -288,6 +317,13 @@ def main(args):
         except BoardFailed as e:
             print(f"mkclean run: {e}", file=sys.stderr)
             return e.status
+        # The machine decides where memory is; --phys-base, when given, must agree.
+        if kernel_opts.get("phys_base", board.phys_base) != board.phys_base:
+            print(f"mkclean run: {args.port}: the machine's memory starts at "
+                  f"{board.phys_base:#x}, the run asks for {kernel_opts['phys_base']:#x} "
+                  f"(--phys-base)", file=sys.stderr)
+            board.close()
+            return USAGE_ERROR
     bar = None
     progress = None
     if not args.no_progress:
@@ -300,6 +336,7 @@ def main(args):
             from mkclean.sim.board.command import run_on_board
             try:
                 result = run_on_board(board, kernel_opts, cls, seed, accesses, options, progress)
+                result["phys_base"] = board.phys_base
             except BoardFailed as e:
                 print(f"\nmkclean run: {e}; replay: {replay_command(args)}", file=sys.stderr)
                 return e.status
@@ -310,6 +347,7 @@ def main(args):
             try:
                 result = run_on_rtl(kernel_opts, cls, seed, accesses, options, progress,
                                     waves)
+                result["phys_base"] = 0         # refused otherwise (parse)
             except SimulatorDied as e:
                 if bar is not None:
                     bar.close()
@@ -333,6 +371,7 @@ def main(args):
                 return USAGE_ERROR
             try:
                 result = cls(k, seed, accesses, **options).run(progress)
+                result["phys_base"] = k.phys_base
             except (Signal, KernelError, MemoryError) as e:
                 # the workload's own process died or the machine ran out: the run ends
                 # here, as a real one would, and says why

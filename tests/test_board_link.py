@@ -521,6 +521,33 @@ def test_run_command_machine_too_small_or_silent(capsys):
                                 f"no answer within 1 s")
 
 
+def test_run_command_on_a_machine_at_a_base(tmp_path, capsys):
+    """A machine at 0x8000_0000 without TLB snapshot or counters (QEMU's firmware bridge
+    says so): the run takes the machine's base, reaches the golden backend's figures at
+    that base, and says what it could not check; a --phys-base that differs is refused."""
+    args = ["--workload", "db", "--accesses", "2000", "--seed", "4"]
+    for name, value in OPTIONS["db"].items():
+        args += ["--set", f"{name}={value}"]
+    assert cli(["run", "--no-progress", "--phys-mb", "16", "--phys-base", "0x80000000", *args,
+                "--json", str(tmp_path / "golden.json")]) == 0
+    with ReferenceMachine(phys_size=PHYS, phys_base=BASE, features=0) as m:
+        assert run_cli("--port", m.serve(), *args, "--json", str(tmp_path / "board.json")) == 0
+    out = capsys.readouterr().out
+    golden = json.loads((tmp_path / "golden.json").read_text())
+    board = json.loads((tmp_path / "board.json").read_text())
+    for key in ("phys_base", "accesses", "faults", "traps", "sfences", "mkclean_ptes",
+                "writeback_pages", "lost_writes", "dirty_known", "dirty_real"):
+        assert board[key] == golden[key], key
+    assert board["phys_base"] == BASE and board["step_checks"] == 0 and "cycles" not in board
+    assert "db on board (writenotify, svadu), seed 4, memory at 0x80000000" in out
+    assert "machine         no counters, invariant 2 checked 0 times" in out
+    with ReferenceMachine(phys_size=PHYS, phys_base=BASE) as m:
+        url = m.serve()
+        assert run_cli("--port", url, "--phys-base", "0") == 2
+    assert one_line(capsys) == (f"mkclean run: {url}: the machine's memory starts at "
+                                f"0x80000000, the run asks for 0x0 (--phys-base)")
+
+
 def test_run_command_machine_goes_silent_mid_run(capsys):
     """The link dies during the run: one line with how far it got, the port, the command
     and the replay command; exit status 1."""

@@ -7,6 +7,7 @@ as much as one past its end); the kernel model uses real physical addresses thro
 """
 
 import hashlib
+import json
 import struct
 from dataclasses import replace
 
@@ -425,3 +426,27 @@ def test_pfn_to_page_at_a_base():
                                                 r"memory's pfns are \[0x80000, 0x80100\)"):
                 mem.pfn_to_page(pfn)
 
+
+# -- mkclean run --phys-base ----------------------------------------------------------------
+
+def test_run_command_at_a_base(tmp_path, capsys):
+    """``--phys-base`` (hex or decimal) reaches the kernel and the JSON; the figures are
+    those of a run at 0; a failed run's replay command carries it."""
+    from mkclean.sim.cli import main as cli
+    args = ["run", "--no-progress", "--workload", "db", "--accesses", "3000", "--phys-mb", "16",
+            "--set", "file_pages=64", "--set", "msync_every=700"]
+    figures = {}
+    for base in ("0", "0x80000000", str(BASE)):
+        path = tmp_path / f"{base}.json"
+        assert cli([*args, "--phys-base", base, "--json", str(path)]) == 0
+        out = capsys.readouterr().out
+        r = json.loads(path.read_text())
+        assert r["phys_base"] == int(base, 0)
+        assert ("memory at 0x80000000" in out) == (base != "0")
+        figures[base] = {key: r[key] for key in ("accesses", "faults", "traps", "sfences",
+                                                 "mkclean_ptes", "writeback_pages",
+                                                 "dirty_known", "dirty_real", "lost_writes")}
+    assert figures["0"] == figures["0x80000000"] == figures[str(BASE)]
+    assert cli([*args, "--phys-base", "0x80000000", "--plant", "missing-writeback"]) == 1
+    err = capsys.readouterr().err
+    assert "--phys-mb 16 --phys-base 0x80000000 --tlb-entries 16" in err

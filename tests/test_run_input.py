@@ -92,6 +92,26 @@ def test_output_refused_by_the_file_system(capsys):
     assert "/proc/mkclean.json" in one_line(capsys)
 
 
+@pytest.mark.parametrize("argv,message", [
+    (["--phys-base", "high"], "--phys-base 'high' is not an integer"),
+    (["--phys-base", "-4096"], "--phys-base must be at least 0, got -4096"),
+    (["--phys-mb", "32", "--phys-base", "0x81000000"],
+     "--phys-base: phys_base 0x81000000 is not aligned to 32 MiB, the power of two at or "
+     "above phys_size 0x2000000 (--phys-mb 32)"),
+    (["--phys-base", "0x4000"], "--phys-base: phys_base 0x4000 is not aligned to 64 MiB"),
+    (["--phys-mb", "1", "--phys-base", str(1 << 56)],
+     "ends beyond the 56-bit physical address space"),
+    (["--backend", "rtl", "--phys-base", "0x80000000"],
+     "--phys-base 0x80000000: the rtl backend's memory starts at 0"),
+    # a backend whose memory is at 0 refuses a base itself, before any build
+    (["--backend", "board-sim", "--phys-base", "0x8000_0000"],
+     "the board-sim backend takes no options ['phys_base']"),
+])
+def test_bad_phys_base(argv, message, capsys):
+    assert run_cli(*argv) == 2
+    assert message in one_line(capsys)
+
+
 def test_run_that_runs_out_of_memory(capsys):
     """A workload bigger than the machine stops with one line and the replay command."""
     assert run_cli("--workload", "random", "--phys-mb", "1", "--set", "files=64",
