@@ -45,6 +45,10 @@ u64 mprv_lb(u64 va, u64 ms), mprv_lh(u64 va, u64 ms), mprv_lw(u64 va, u64 ms),
 void mprv_sb(u64 va, u64 ms, u64 v), mprv_sh(u64 va, u64 ms, u64 v),
      mprv_sw(u64 va, u64 ms, u64 v), mprv_sd(u64 va, u64 ms, u64 v);
 u64 mprv_amoswap_w(u64 va, u64 ms, u64 v), mprv_amoswap_d(u64 va, u64 ms, u64 v);
+extern char mprv_b_lb[];
+/* The routine fn in the copy whose page is not va's (bridge_access.S): the second
+ * copy is the first moved by a page. */
+#define MPRV(fn, va) ((__typeof__(&fn))((uintptr_t)&fn + mprv_copy(va)))
 void fetch_probe(u64 va, u64 ms);
 u64 cas64(u64 *p, u64 expected, u64 new);
 
@@ -143,6 +147,12 @@ static u64 access_mstatus(unsigned priv, unsigned sum, unsigned mxr)
 	       | (mxr ? MSTATUS_MXR : 0);
 }
 
+static uintptr_t mprv_copy(u64 va)
+{
+	return (va >> PAGE_SHIFT) == (uintptr_t)mprv_lb >> PAGE_SHIFT
+	       ? (uintptr_t)mprv_b_lb - (uintptr_t)mprv_lb : 0;
+}
+
 /* The widest naturally aligned access at addr within n bytes. */
 static unsigned piece(u64 addr, u64 n)
 {
@@ -161,8 +171,8 @@ static int mprv_access(u64 va, unsigned kind, unsigned size, const u8 *data, u8 
 {
 	m_fault.taken = 0;
 	if (kind == KIND_AMO) {
-		u64 old = size == 8 ? mprv_amoswap_d(va, ms, get(data, 8))
-				    : mprv_amoswap_w(va, ms, get(data, 4));
+		u64 old = size == 8 ? MPRV(mprv_amoswap_d, va)(va, ms, get(data, 8))
+				    : MPRV(mprv_amoswap_w, va)(va, ms, get(data, 4));
 
 		if (m_fault.taken)
 			return 0;
@@ -175,9 +185,11 @@ static int mprv_access(u64 va, unsigned kind, unsigned size, const u8 *data, u8 
 
 		if (kind == KIND_STORE) {
 			v = get(data + at, w);
-			(w == 8 ? mprv_sd : w == 4 ? mprv_sw : w == 2 ? mprv_sh : mprv_sb)(va + at, ms, v);
+			(w == 8 ? MPRV(mprv_sd, va) : w == 4 ? MPRV(mprv_sw, va)
+			 : w == 2 ? MPRV(mprv_sh, va) : MPRV(mprv_sb, va))(va + at, ms, v);
 		} else {
-			v = (w == 8 ? mprv_ld : w == 4 ? mprv_lw : w == 2 ? mprv_lh : mprv_lb)(va + at, ms);
+			v = (w == 8 ? MPRV(mprv_ld, va) : w == 4 ? MPRV(mprv_lw, va)
+			     : w == 2 ? MPRV(mprv_lh, va) : MPRV(mprv_lb, va))(va + at, ms);
 		}
 		if (m_fault.taken)
 			return 0;

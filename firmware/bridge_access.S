@@ -11,72 +11,73 @@
  *
  * A trap on the access lands in m_trap_vector (start.S), which clears MPRV, records
  * mcause and mtval in m_fault and resumes at mepc + 4: the csrw that restores
- * mstatus. Hence .option norvc (every instruction 4 bytes) and the .mprv section,
- * the range m_trap() accepts such traps in. A trapped load leaves a0 as it was; the
- * caller looks at m_fault.taken, not at the value.
+ * mstatus. Hence .option norvc (every instruction 4 bytes) and the range
+ * [__mprv_start, __mprv_end) (link.ld), where m_trap() accepts such traps. A
+ * trapped load leaves a0 as it was; the caller looks at m_fault.taken.
+ *
+ * Two copies, a page apart (link.ld), and bridge.c calls the one whose page is not
+ * va's page. QEMU 7.2 gives an access under MPRV M-mode's own TLB index: the csrrw
+ * flushes the TLB (MPRV changed), but fetching the next instruction refills M's
+ * entry for the routine's page, untranslated and RWX, and the access at a va in that
+ * page then hits it and is never walked: a load reads the firmware, a store writes
+ * it. No other page is fetched from while MPRV is on.
  */
-	.section .mprv, "ax"
+.macro routines p
 	.option push
 	.option norvc
-
-	.globl	mprv_lb, mprv_lh, mprv_lw, mprv_ld
-mprv_lb:
-	csrrw	t0, mstatus, a1
+	.globl	\p\()lb, \p\()lh, \p\()lw, \p\()ld
+\p\()lb:	csrrw	t0, mstatus, a1
 	lbu	a0, 0(a0)
 	csrw	mstatus, t0
 	ret
-mprv_lh:
-	csrrw	t0, mstatus, a1
+\p\()lh:	csrrw	t0, mstatus, a1
 	lhu	a0, 0(a0)
 	csrw	mstatus, t0
 	ret
-mprv_lw:
-	csrrw	t0, mstatus, a1
+\p\()lw:	csrrw	t0, mstatus, a1
 	lwu	a0, 0(a0)
 	csrw	mstatus, t0
 	ret
-mprv_ld:
-	csrrw	t0, mstatus, a1
+\p\()ld:	csrrw	t0, mstatus, a1
 	ld	a0, 0(a0)
 	csrw	mstatus, t0
 	ret
-
-	.globl	mprv_sb, mprv_sh, mprv_sw, mprv_sd
-mprv_sb:
-	csrrw	t0, mstatus, a1
+	.globl	\p\()sb, \p\()sh, \p\()sw, \p\()sd
+\p\()sb:	csrrw	t0, mstatus, a1
 	sb	a2, 0(a0)
 	csrw	mstatus, t0
 	ret
-mprv_sh:
-	csrrw	t0, mstatus, a1
+\p\()sh:	csrrw	t0, mstatus, a1
 	sh	a2, 0(a0)
 	csrw	mstatus, t0
 	ret
-mprv_sw:
-	csrrw	t0, mstatus, a1
+\p\()sw:	csrrw	t0, mstatus, a1
 	sw	a2, 0(a0)
 	csrw	mstatus, t0
 	ret
-mprv_sd:
-	csrrw	t0, mstatus, a1
+\p\()sd:	csrrw	t0, mstatus, a1
 	sd	a2, 0(a0)
 	csrw	mstatus, t0
 	ret
-
 	/* the old value: amoswap.w's is sign-extended, the caller keeps 4 bytes */
-	.globl	mprv_amoswap_w, mprv_amoswap_d
-mprv_amoswap_w:
+	.globl	\p\()amoswap_w, \p\()amoswap_d
+\p\()amoswap_w:
 	csrrw	t0, mstatus, a1
 	amoswap.w a0, a2, (a0)
 	csrw	mstatus, t0
 	ret
-mprv_amoswap_d:
+\p\()amoswap_d:
 	csrrw	t0, mstatus, a1
 	amoswap.d a0, a2, (a0)
 	csrw	mstatus, t0
 	ret
-
 	.option pop
+.endm
+
+	.section .mprv.a, "ax"
+	routines mprv_
+	.section .mprv.b, "ax"
+	routines mprv_b_
 
 /*
  * fetch_probe(va, mstatus): an instruction fetch at va by the privilege in
