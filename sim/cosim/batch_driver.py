@@ -40,7 +40,9 @@ class BatchRtlMmu(RtlMmu):
     ``ram.hook`` needs to see transactions. Its bookkeeping is here: a frame the walker read from
     Python is mirrored before the next batch (:meth:`sync_mirror`); a line of a mirrored
     frame is rewritten at once when the walker writes it, and before the next batch when
-    anybody else does (:meth:`touch`).
+    anybody else does (:meth:`touch`). The mirror's map, like the walker's bus, counts
+    frames from memory's start (its offset), not from physical address 0: ``mirror`` is
+    keyed by those, and :meth:`touch` and the messages take and give physical addresses.
 
     With ``check_mirror`` (default: the environment's MKCLEAN_CHECK_MIRROR=1; for tests
     and debugging) every batch the mirror answered in ends with
@@ -74,7 +76,7 @@ class BatchRtlMmu(RtlMmu):
         # An earlier driver in this simulation may have left frames mapped (a reset
         # clears no memory): this one starts from an empty mirror, as it believes.
         WideArray(self._frame_map).clear()
-        #: mirrored frame -> its slot
+        #: mirrored frame (counted from memory's start: ``(paddr - base) >> 12``) -> its slot
         self.mirror = {}
         self._slot_frame = [None] * (len(self._lines) // LINES_PER_FRAME)
         self._entry = frame_entry(len(self._slot_frame))
@@ -179,7 +181,8 @@ class BatchRtlMmu(RtlMmu):
         return ram.latency == 0 and ram.hook is None
 
     def _answered(self, we, addr):
-        """Called by the RAM for every transaction it answers."""
+        """Called by the RAM for every transaction it answers (a physical address)."""
+        addr -= self.ram.mem.base
         frame = addr >> 12
         if we:
             if frame in self.mirror:
@@ -189,8 +192,9 @@ class BatchRtlMmu(RtlMmu):
             self._to_mirror.add(frame)
 
     def touch(self, paddr, n):
-        """Somebody other than the walker wrote ``n`` bytes at ``paddr``: rewrite what
-        the mirror holds of them before the next batch."""
+        """Somebody other than the walker wrote ``n`` bytes at physical ``paddr``: rewrite
+        what the mirror holds of them before the next batch."""
+        paddr -= self.ram.mem.base
         mirror = self.mirror
         for frame in range(paddr >> 12, (paddr + n + 4095) >> 12):
             if frame in mirror:
@@ -219,7 +223,7 @@ class BatchRtlMmu(RtlMmu):
         whose memory did not change since then still holds what that check found equal.
         Which lines changed in memory is found by comparing memory with a copy taken at
         the last check, not from ``touch``, the bookkeeping this checks."""
-        data = self.ram.mem.data
+        data, mem_base = self.ram.mem.data, self.ram.mem.base
         read = self._lines.read_bytes
         checked, written = {}, self._written
         written_frames = {line >> 6 for line in written}
@@ -242,9 +246,10 @@ class BatchRtlMmu(RtlMmu):
                     got = int.from_bytes(held, "little")
                     mem = int.from_bytes(want[i << 6:(i + 1) << 6], "little")
                     raise MirrorMismatch(
-                        f"page-table mirror: frame {frame:#x} (slot {slot}) line {i} "
-                        f"(paddr {(frame << 12) + (i << 6):#x}) holds {got:#0130x}, "
-                        f"memory holds {mem:#0130x}")
+                        f"page-table mirror: frame {(mem_base >> 12) + frame:#x} (slot "
+                        f"{slot}) line {i} (paddr {mem_base + (frame << 12) + (i << 6):#x}) "
+                        f"holds "
+                        f"{got:#0130x}, memory holds {mem:#0130x}")
         self._checked = checked
         written.clear()
 

@@ -34,8 +34,10 @@ from ..waves.options import TRACE_FORMATS, Waves
 #: Where builds and test runs go; one sub-folder per MMU configuration.
 DEFAULT_BUILD_ROOT = Path(os.environ.get("MKCLEAN_BUILD", "build"))
 #: Parameters the co-simulation builds with unless told otherwise; a ``batch_depth``
-#: builds the MMU behind the batch queue of hdl/batch.py instead of bare.
-DEFAULT_PARAMS = dict(phys_size=16 << 20, tlb_entries=16, walk_cache_entries=8, ad_lock=True)
+#: builds the MMU behind the batch queue of hdl/batch.py instead of bare. Physical memory
+#: is ``[phys_base, phys_base + phys_size)``.
+DEFAULT_PARAMS = dict(phys_size=16 << 20, phys_base=0, tlb_entries=16, walk_cache_entries=8,
+                      ad_lock=True)
 #: Operations the batch queue holds in the rtl backend's builds (`mkclean run --backend
 #: rtl`, the co-simulation bench): a 4096-access chunk is four batches.
 RTL_BATCH_DEPTH = 1024

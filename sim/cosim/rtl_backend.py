@@ -52,8 +52,9 @@ class RtlHardware:
     dut
         The cocotb handle of the batch top (``mkclean_batch``).
     params : dict
-        What the RTL was built with: phys_size, tlb_entries, walk_cache_entries,
-        batch_depth.
+        What the RTL was built with: phys_size, phys_base (0 if absent), tlb_entries,
+        walk_cache_entries, batch_depth. The kernel's physical addresses are in
+        ``[phys_base, phys_base + phys_size)``.
     latency : int or (int, int)
         Memory wait states on the walker's bus.
     rtl : BatchRtlMmu, optional
@@ -71,7 +72,8 @@ class RtlHardware:
                  traced=None):
         self.params = params
         self.phys_size = params["phys_size"]
-        self.mem = Memory(self.phys_size)
+        self.phys_base = params.get("phys_base", 0)
+        self.mem = Memory(self.phys_size, self.phys_base)
         if rtl is None:
             rtl = BatchRtlMmu(dut, self.mem, latency=latency, rng=rng,
                               check_mirror=check_mirror)
@@ -248,7 +250,7 @@ class RtlHardware:
         append = results.append
         pos = 0
         mirror = self.rtl.mirror
-        buf = self.mem.data
+        buf, base = self.mem.data, self.phys_base      # buf is indexed by paddr - base
         last_store = self.last_store
         while pos < len(accesses):
             chunk = accesses[pos:pos + self.depth] if pos or len(accesses) > self.depth \
@@ -263,14 +265,15 @@ class RtlHardware:
                     on_trap(trap, len(results))     # kernel code; the MMU is idle
                     break
                 # Stores and loads, the common cases, inline.
+                at = paddr - base
                 if kind == _STORE:
-                    buf[paddr:paddr + len(data)] = data
+                    buf[at:at + len(data)] = data
                     last_store[paddr >> 12] = cycles
-                    if paddr >> 12 in mirror:     # a store into a page table
+                    if at >> 12 in mirror:     # a store into a page table
                         self.rtl.touch(paddr, len(data))
                     append(b"")
                 elif kind == _LOAD:
-                    append(bytes(buf[paddr:paddr + size]))
+                    append(bytes(buf[at:at + size]))
                 else:
                     append(self._perform(paddr, int(kind), data, size))
             pos = len(results)

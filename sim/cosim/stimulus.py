@@ -26,6 +26,7 @@ class PageTables:
     Parameters
     ----------
     mem : Memory
+        Or anything with its ``read64``, ``write64``, ``write``, ``size`` and ``base``.
     root : int
         Physical address of the root table (page aligned).
     next_free : int
@@ -69,7 +70,8 @@ class PageTables:
                 return None
             else:
                 table = (entry >> 10 & ((1 << 44) - 1)) << 12
-                if table + PAGE > self.mem.size:
+                base = self.mem.base
+                if not base <= table <= base + self.mem.size - PAGE:
                     return None
         raise AssertionError(level)
 
