@@ -5,6 +5,11 @@ then, when the pair samples coverage, a directed fill of the bins the random par
 
 Everything is drawn from one ``random.Random(seed)``, so a seed replays a run exactly;
 the fill depends only on what the random part covered.
+
+Every physical address of a campaign (its page tables at :data:`TABLES`, the fill's at
+:data:`FILL_TABLES`, data frames from :data:`DATA`, satp) is an offset from the pair's
+``phys_base``; the PPNs "beyond memory" it writes are past the end and, when memory does
+not start at 0, below the base too. At base 0 a seed draws what it drew before bases.
 """
 
 import random
@@ -18,13 +23,26 @@ from .pair import Event, Mismatch, Pair
 from .stimulus import (PTE_A, PTE_D, PTE_G, PTE_R, PTE_U, PTE_V, PTE_W, PTE_X, LEVEL_SIZE,
                        PageTables, pte)
 
-TABLES = 0x10000          # page tables from here ...
+TABLES = 0x10000          # page tables from here (an offset from the base) ...
 DATA = 0x10_0000          # ... data frames from here to the end of memory
 SPACES = 3                # address spaces, ASIDs 1..SPACES, each with its own root
 PERMS = (PTE_R, PTE_R | PTE_W, PTE_R | PTE_X, PTE_R | PTE_W | PTE_X, PTE_X)
 MALFORMED = ("v0", "w_no_r", "reserved", "pbmt", "napot", "misaligned", "ppn_range",
              "nonleaf_adu", "nonleaf_level0", "nonleaf_range")
 SIZE_NAME = {0: "4k", 1: "2m", 2: "1g"}
+PPN_LIMIT = 1 << 44       # a PTE's PPN field
+
+
+def beyond_ppn(rng, base, size, past, level, below):
+    """A PPN outside memory ``[base, base + size)`` for a page at ``level``: ``past``
+    (a range of pages) past the end, aligned down to the level; or, when ``below`` and a
+    whole page of the level fits below the base, that page. Past the end at the top of
+    the address space wraps to a low PPN, which is below the base."""
+    pages_below = base >> (12 + 9 * level)
+    if below and pages_below:
+        return rng.randrange(pages_below) << (9 * level)
+    ppn = ((base + size) >> 12) + rng.randrange(*past)
+    return (ppn & ~((1 << (9 * level)) - 1)) % PPN_LIMIT
 
 
 @dataclass
@@ -43,10 +61,21 @@ def sign_extend(vaddr):
 class Campaign:
     """One seeded campaign over a :class:`~.pair.Pair`."""
 
+    #: Where memory starts (the pair's ``phys_base``); 0 for a campaign made without a
+    #: pair (tests/test_verify.py draws leaves from one).
+    base = 0
+
     def __init__(self, pair: Pair, seed: int):
         self.pair = pair
         self.rng = random.Random(seed)
         self.phys_size = pair.params["phys_size"]
+        #: where memory starts: every physical address below is from here
+        self.base = pair.phys_base
+        #: satp's VPN[2]s that the mappings crowd: a few regions share tables; with a
+        #: base, the one where memory is takes the place of 1 (Bare translations land
+        #: in memory there)
+        base_vpn2 = (self.base >> 30) & 0x1FF
+        self.crowd = (0, 1, 511) if base_vpn2 in (0, 1, 511) else (0, base_vpn2, 511)
         self.classes = Counter()
         self.tables = []
         self.mappings = []
@@ -57,7 +86,7 @@ class Campaign:
     # -- page tables ----------------------------------------------------------------
 
     def build(self, count=48):
-        next_free = TABLES
+        next_free = self.base + TABLES
         for space in range(SPACES):
             root = next_free
             self.pair.memory.write(root, bytes(0x1000))
@@ -66,6 +95,13 @@ class Campaign:
             next_free += 0x4_0000        # 64 table pages per space
         for _ in range(count):
             self.add_mapping()
+        if self.base:
+            # Memory does not start at 0: in every space two leaves and two pointers below
+            # it and as many past its end, besides the few the random malformations make.
+            for space in range(SPACES):
+                for label in ("ppn_range", "nonleaf_range"):
+                    for below in (True, False, True, False):
+                        self.add_beyond(space, label, below)
 
     def add_mapping(self):
         rng = self.rng
@@ -74,7 +110,7 @@ class Campaign:
         level = rng.choices((0, 1, 2), (6, 3, 1))[0]
         vpn = [rng.randrange(512) for _ in range(3)]
         if rng.random() < 0.5:                    # crowd a few regions: shared tables
-            vpn[2] = rng.choice((0, 1, 511))
+            vpn[2] = rng.choice(self.crowd)
         for i in range(level):
             vpn[i] = 0
         vaddr = sign_extend((vpn[2] << 30) | (vpn[1] << 21) | (vpn[0] << 12))
@@ -93,18 +129,53 @@ class Campaign:
             if level == 0 and label != "nonleaf_level0":
                 label = "nonleaf_level0"
             value = self.nonleaf_value(pt, level, label)
+        if (label in ("ppn_range", "nonleaf_range") and
+                ((value >> 10) % PPN_LIMIT) << 12 < self.base):
+            label += "_below"                   # outside memory, below it
         self.pair.write64(addr, value)
         self.mappings.append(Mapping(space, vaddr, level, addr, label))
 
+    def add_beyond(self, space, label, below):
+        """A 4K leaf ("ppn_range") or a level-1 pointer ("nonleaf_range") in ``space``
+        whose PPN is outside memory, below the base or past the end; otherwise fully
+        permitted, so that translations through it reach the range check. Not over a
+        valid PTE."""
+        rng = self.rng
+        pt = self.tables[space]
+        level = 0 if label == "ppn_range" else 1
+        vpn = [rng.randrange(512) for _ in range(3)]
+        vpn[2] = rng.choice(self.crowd)
+        for i in range(level):
+            vpn[i] = 0
+        vaddr = sign_extend((vpn[2] << 30) | (vpn[1] << 21) | (vpn[0] << 12))
+        if pt.next_free + 2 * 0x1000 > pt.limit:
+            return
+        addr = pt.pte_addr(vaddr, level)
+        if addr is None or self.pair.read64(addr) & PTE_V:
+            return
+        ppn = beyond_ppn(rng, self.base, self.phys_size, (1, 1 << 16), level, below)
+        if level:
+            value = pte(ppn, PTE_V)
+        else:
+            value = pte(ppn, PTE_V | PTE_R | PTE_W | PTE_X | PTE_A | PTE_D |
+                        (PTE_U if rng.random() < 0.5 else 0))
+        self.pair.write64(addr, value)
+        # (past the end at the top of the address space wraps below the base)
+        self.mappings.append(Mapping(space, vaddr, level, addr,
+                                     label + ("_below" if ppn << 12 < self.base else "")))
+
     def leaf_value(self, level, label):
         rng = self.rng
-        frames = (self.phys_size - DATA) // LEVEL_SIZE[level]
+        size, base = LEVEL_SIZE[level], self.base
+        frames = (self.phys_size - DATA) // size
         if frames > 0:
-            base = DATA + (LEVEL_SIZE[level] - DATA % LEVEL_SIZE[level]) % LEVEL_SIZE[level]
-            frames = max(1, (self.phys_size - base) // LEVEL_SIZE[level])
-            ppn = (base + rng.randrange(frames) * LEVEL_SIZE[level]) >> 12
+            first = DATA + (size - DATA % size) % size
+            frames = max(1, (self.phys_size - first) // size)
+            ppn = (base + first + rng.randrange(frames) * size) >> 12
         else:
-            ppn = 0                              # a 1G page at 0 covers all of memory
+            # A page larger than memory's data: the one that holds memory (at base 0, a
+            # 1G page at 0 covers all of memory).
+            ppn = (base & ~(size - 1)) >> 12
         flags = PTE_V | rng.choice(PERMS)
         for bit, p in ((PTE_U, 0.5), (PTE_G, 0.1), (PTE_A, 0.7), (PTE_D, 0.5)):
             if rng.random() < p:
@@ -127,16 +198,18 @@ class Campaign:
             if rng.random() < 0.5:    # otherwise fully permitted: alignment alone decides
                 flags |= PTE_R | PTE_W | PTE_X | PTE_A | PTE_D
         elif label == "ppn_range":
-            ppn = (self.phys_size >> 12) + rng.randrange(1, 1 << 20)
-            ppn &= ~((1 << (9 * level)) - 1)
+            ppn = beyond_ppn(rng, base, self.phys_size, (1, 1 << 20), level,
+                             below=base and rng.random() < 0.5)
         return pte(ppn, flags) | high
 
     def nonleaf_value(self, pt, level, label):
         rng = self.rng
         if label == "nonleaf_range":
-            return pte((self.phys_size >> 12) + rng.randrange(1 << 16), PTE_V)
+            return pte(beyond_ppn(rng, self.base, self.phys_size, (0, 1 << 16), 0,
+                                  below=self.base and rng.random() < 0.5), PTE_V)
         if label == "nonleaf_level0":
-            return pte(rng.randrange(DATA >> 12, self.phys_size >> 12), PTE_V)
+            return pte(rng.randrange((self.base + DATA) >> 12,
+                                     (self.base + self.phys_size) >> 12), PTE_V)
         child = pt.alloc_table()
         return pte(child >> 12, PTE_V | rng.choice((PTE_A, PTE_D, PTE_U)))
 
@@ -220,11 +293,21 @@ class Campaign:
         if rng.random() < 0.5:
             await self.pair.sfence(*self.sfence_operands())
 
-    @staticmethod
-    def relabel(m, value):
+    def relabel(self, m, value):
+        """The label of mapping ``m`` once its PTE is ``value``: a pointer keeps its own;
+        a leaf is "v0" when not valid, "ppn_range" or "ppn_range_below" when its page
+        lies wholly past memory's end or below its base, else named by its size."""
         if m.label.startswith("nonleaf"):
             return m.label
-        return SIZE_NAME[m.level] if value & PTE_V else "v0"
+        if not value & PTE_V:
+            return "v0"
+        size = LEVEL_SIZE[m.level]
+        start = (((value >> 10) % PPN_LIMIT) << 12) & ~(size - 1)
+        if start + size <= self.base:
+            return "ppn_range_below"
+        if start >= self.base + self.phys_size:
+            return "ppn_range"
+        return SIZE_NAME[m.level]
 
     async def translate(self):
         rng = self.rng
@@ -240,11 +323,13 @@ class Campaign:
             label = "unmapped"
         else:
             m = rng.choice(space)
-            # Half the offsets stay within the size of memory, so that a 1G page at 0
-            # also translates.
+            # Half the offsets stay within memory, so that a page larger than memory (a
+            # 1G page at 0) also translates.
             size = LEVEL_SIZE[m.level]
-            vaddr = m.vaddr + rng.randrange(min(size, self.phys_size) if rng.random() < 0.5
-                                            else size)
+            if rng.random() < 0.5:
+                vaddr = m.vaddr + self.base % size + rng.randrange(min(size, self.phys_size))
+            else:
+                vaddr = m.vaddr + rng.randrange(size)
             label = m.label
         events = []
         r = rng.random()
@@ -291,7 +376,7 @@ FILL_TABLES = (FILL_ROOT, FILL_ROOT + 0x1000, FILL_ROOT + 0x2000)   # ... L1 and
 FILL_ASID = SPACES + 1
 FILL_VA = (5 << 30) | (0 << 21) | (7 << 12)   # root[5] -> L1[0] -> L0[7]
 _LEVEL_OFFSET = {level: LEVEL_SIZE[level] - 1 for level in LEVEL_SIZE}
-_OK = PTE_V | PTE_R | PTE_W | PTE_X | PTE_A | PTE_D     # with PPN 0: in memory, aligned
+_OK = PTE_V | PTE_R | PTE_W | PTE_X | PTE_A | PTE_D     # a leaf's flags, every one
 
 
 class Fill:
@@ -302,15 +387,29 @@ class Fill:
     that misses leaves its hole open for the tests to see.
 
     Each translation takes the path root[5] -> L1[0] -> L0[7] of :data:`FILL_VA`; a
-    scenario puts the PTE it needs at the level it needs and pointers above it.
+    scenario puts the PTE it needs at the level it needs and pointers above it. A leaf
+    that translates maps the page of its level that holds memory's first byte
+    (``frame``), and the address translated through a leaf at a level is ``va`` of it:
+    :data:`FILL_VA` moved within its page to land in memory (at a base aligned to the
+    level's page size, :data:`FILL_VA` itself).
     """
 
     def __init__(self, pair: Pair):
         self.pair = pair
         self.coverage = pair.coverage
         self.phys_size = pair.params["phys_size"]
-        self.slot = [FILL_TABLES[2 - level] + ((FILL_VA >> (12 + 9 * level)) & 0x1FF) * 8
+        self.base = base = pair.phys_base
+        self.tables = [base + t for t in FILL_TABLES]
+        self.slot = [self.tables[2 - level] + ((FILL_VA >> (12 + 9 * level)) & 0x1FF) * 8
                      for level in range(3)]
+        #: per level, a leaf's PPN field (as in the PTE) for the page holding memory's
+        #: first byte; and the address that lands in memory through it
+        self.frame = [pte((base >> (12 + 9 * level)) << (9 * level), 0) for level in range(3)]
+        self.va = [(FILL_VA & ~_LEVEL_OFFSET[level]) |
+                   ((base + (FILL_VA & _LEVEL_OFFSET[level])) & _LEVEL_OFFSET[level])
+                   for level in range(3)]
+        #: the first page past memory's end (a PPN)
+        self.past = ((base + self.phys_size) >> 12) % PPN_LIMIT
         self.translations = 0
         self.csr = {}
 
@@ -330,9 +429,9 @@ class Fill:
 
     async def _run(self):
         pair = self.pair
-        for table in FILL_TABLES:
+        for table in self.tables:
             pair.memory.write(table, bytes(0x1000))
-        await pair.set_csr(mode=8, asid=FILL_ASID, ppn=FILL_ROOT >> 12)
+        await pair.set_csr(mode=8, asid=FILL_ASID, ppn=self.tables[0] >> 12)
         holes = self.coverage.holes()
         order = {"priv": PRIVS, "sum": SUMS, "mxr": MXRS, "ad": ADS}
         checks = sorted(holes["checks"], key=lambda h: tuple(
@@ -368,9 +467,9 @@ class Fill:
         """Pointers down to ``level``, ``value`` there; an empty TLB and walk cache."""
         write = self.pair.write64
         if level < 2:
-            write(self.slot[2], pte(FILL_TABLES[1] >> 12, PTE_V))
+            write(self.slot[2], pte(self.tables[1] >> 12, PTE_V))
         if level < 1:
-            write(self.slot[1], pte(FILL_TABLES[2] >> 12, PTE_V))
+            write(self.slot[1], pte(self.tables[2] >> 12, PTE_V))
         write(self.slot[level], value)
         await self.pair.sfence()
 
@@ -379,8 +478,9 @@ class Fill:
         return await self.pair.translate(vaddr, kind, events)
 
     def pointer(self, level, flags=0):
-        """A valid pointer at ``level`` to the fill's next table (at level 0, to 0)."""
-        return pte(FILL_TABLES[3 - level] >> 12 if level else 0, PTE_V | flags)
+        """A valid pointer at ``level`` to the fill's next table (at level 0, to memory's
+        first page)."""
+        return pte(self.tables[3 - level] >> 12 if level else self.base >> 12, PTE_V | flags)
 
     @staticmethod
     def denied(kind, priv, sum_, mxr):
@@ -404,23 +504,32 @@ class Fill:
     async def check(self, decision, level, kind, priv, sum_, mxr, adue):
         """A translation decided by ``decision`` at ``level`` under these CSRs."""
         csr = {"priv": priv, "sum": sum_, "mxr": mxr, "adue": adue}
-        ok = _OK | (PTE_U if priv == 0 else 0)
         if decision == golden.NON_CANONICAL:
             await self.csrs(**csr)
             await self.translate(FILL_VA | 1 << 39, kind)
             return
+        flags = _OK | (PTE_U if priv == 0 else 0)
+        ok = flags | self.frame[level]          # a leaf that translates
+        va = self.va[level]
+        denied = self.denied(kind, priv, sum_, mxr)
+        if denied is not None:
+            denied |= self.frame[level]
         if decision.startswith("2."):
             # A fill by a load from S mode with SUM and MXR, then the hit under ``csr``.
-            vaddr = FILL_VA
+            vaddr = fill_at = va
             if decision == golden.HIT_RANGE:
-                ppn = ((self.phys_size - 1) >> (12 + 9 * level)) << (9 * level)
-                base = FILL_VA & ~_LEVEL_OFFSET[level]
-                leaf, vaddr = pte(ppn, ok), base + self.phys_size - (ppn << 12) + 8
-                fill_at = base
+                # The page holding memory's last byte, which runs past the end, or (a
+                # page larger than memory, ending where memory does) starts below the
+                # base: filled where it is in memory, then hit where it is not.
+                end = self.base + self.phys_size
+                ppn = ((end - 1) >> (12 + 9 * level)) << (9 * level)
+                page, start = ppn << 12, FILL_VA & ~_LEVEL_OFFSET[level]
+                outside = end + 8 if page + LEVEL_SIZE[level] > end else self.base - 8
+                leaf, vaddr = pte(ppn, flags), start + outside - page
+                fill_at = start + max(page, self.base) - page
             else:
                 leaf = {golden.HIT: ok, golden.HIT_SVADE: ok & ~PTE_D,
-                        golden.HIT_PERMISSION: self.denied(kind, priv, sum_, mxr)}[decision]
-                fill_at = FILL_VA
+                        golden.HIT_PERMISSION: denied}[decision]
             if leaf is None:
                 return
             await self.path(level, leaf)
@@ -434,23 +543,24 @@ class Fill:
         if decision == golden.PTE_RANGE:
             if level == 2:
                 await self.path(2, ok)
-                await self.pair.set_csr(ppn=self.phys_size >> 12)
+                await self.pair.set_csr(ppn=self.past)
                 await self.translate(FILL_VA, kind)
-                await self.pair.set_csr(ppn=FILL_ROOT >> 12)
+                await self.pair.set_csr(ppn=self.tables[0] >> 12)
                 return
-            await self.path(level + 1, pte(self.phys_size >> 12, PTE_V))
+            await self.path(level + 1, pte(self.past, PTE_V))
             await self.translate(FILL_VA, kind)
             return
         if decision == golden.PADDR_RANGE:
-            value = pte(((self.phys_size - 1) >> (12 + 9 * level)) + 1 << (9 * level), ok)
+            value = pte((((self.base + self.phys_size - 1) >> (12 + 9 * level)) + 1
+                         << (9 * level)) % PPN_LIMIT, flags)
         elif decision == golden.PERMISSION:
-            value = self.denied(kind, priv, sum_, mxr)
+            value = denied
             if value is None:
                 return
         elif decision == golden.NONLEAF_ADU:
             value = self.pointer(level, PTE_A)
         elif decision == golden.NONLEAF_LEVEL0:
-            value = pte(0, PTE_V)
+            value = self.pointer(0)
         else:
             value = {golden.FILL: ok, golden.STALE: ok, golden.BUS_ERROR: ok,
                      golden.AD_UPDATE: ok & ~(PTE_A | PTE_D), golden.SVADE: ok & ~PTE_A,
@@ -465,38 +575,40 @@ class Fill:
             elif decision == golden.AD_BUS_ERROR:
                 events = [Event(3 - level, "error")]
         await self.path(level, value)
-        await self.translate(FILL_VA, kind, events)
+        await self.translate(va, kind, events)
 
     async def malformed(self, cls, level, bit):
         """A load from S mode (no SUM, no MXR, Svadu) faulting for this malformation alone."""
+        ok = _OK | self.frame[level]
         if cls == "nonleaf_adu":
             value = self.pointer(level, {"A": PTE_A, "D": PTE_D, "U": PTE_U}[bit])
         elif cls == "nonleaf_level0":
-            value = pte(0, PTE_V)
+            value = self.pointer(0)
         elif cls == "misaligned":
-            value = _OK | 1 << (PPN_SHIFT + int(bit))
+            value = ok | 1 << (PPN_SHIFT + int(bit))
         elif cls == "v0":
-            value = _OK & ~PTE_V
+            value = ok & ~PTE_V
         elif cls == "w_no_r":
-            value = _OK & ~PTE_R & ~(0 if bit == "WX" else PTE_X)
+            value = ok & ~PTE_R & ~(0 if bit == "WX" else PTE_X)
         elif cls == "pbmt":
-            value = _OK | int(bit) << 61
+            value = ok | int(bit) << 61
         else:                                      # reserved, napot: the bit itself
-            value = _OK | 1 << int(bit)
+            value = ok | 1 << int(bit)
         await self.path(level, value)
-        await self.translate(FILL_VA, 0)
+        await self.translate(self.va[level], 0)
 
     async def sfence(self, form, level, global_):
         """A TLB entry of this size, then an sfence of this form that addresses it."""
-        await self.path(level, _OK | (PTE_G if global_ else 0))
-        await self.translate(FILL_VA, 0)
-        await self.pair.sfence(FILL_VA if form & 1 else None, FILL_ASID if form & 2 else None)
+        va = self.va[level]
+        await self.path(level, _OK | self.frame[level] | (PTE_G if global_ else 0))
+        await self.translate(va, 0)
+        await self.pair.sfence(va if form & 1 else None, FILL_ASID if form & 2 else None)
 
     async def inject(self, event, role):
         """A 4K walk that updates A (transactions: reads at levels 2, 1, 0, the locked
         re-read, the A/D write) with ``event`` at ``role``'s transaction."""
         at = ("read_l2", "read_l1", "read_l0", "locked_read", "ad_write").index(role)
-        leaf = _OK & ~(PTE_A | PTE_D)
+        leaf = (_OK | self.frame[0]) & ~(PTE_A | PTE_D)
         if event == "error":
             events = [Event(at, "error")]
         elif event == "sfence":
@@ -504,15 +616,15 @@ class Fill:
         else:                  # "write", "rewalk": the PTE changes, as mkclean changes it
             events = [Event(at, "write", addr=self.slot[0], value=leaf & ~PTE_W)]
         await self.path(0, leaf)
-        await self.translate(FILL_VA, 0, events)
+        await self.translate(self.va[0], 0, events)
 
     async def waits(self, n):
         """The same walk with ``n`` wait states at every transaction."""
         ram = self.pair.rtl.ram
         latency, ram.latency = ram.latency, n
         try:
-            await self.path(0, _OK & ~(PTE_A | PTE_D))
-            await self.translate(FILL_VA, 0)
+            await self.path(0, (_OK | self.frame[0]) & ~(PTE_A | PTE_D))
+            await self.translate(self.va[0], 0)
         finally:
             ram.latency = latency
 

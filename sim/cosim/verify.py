@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..argcheck import BadInput
+from ..argcheck import BadInput, integer
 from ..waves import options as waves_options
 from . import build, coverage, jobs
 
@@ -31,6 +31,12 @@ def add_arguments(parser):
                         default=build.DEFAULT_PARAMS["walk_cache_entries"])
     parser.add_argument("--phys-size", type=lambda s: int(s, 0),
                         default=build.DEFAULT_PARAMS["phys_size"], metavar="BYTES")
+    parser.add_argument("--phys-base", default=str(build.DEFAULT_PARAMS["phys_base"]),
+                        metavar="ADDR",
+                        help="where physical memory starts (default 0; QEMU's virt: "
+                             "0x80000000): the campaign's page tables, frames and satp move "
+                             "there, and its PPNs beyond memory lie below it and past its "
+                             "end; a multiple of the power of two at or above --phys-size")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--coverage-report", metavar="PATH",
                         help="write cocotb-coverage's report of the functional coverage here "
@@ -86,11 +92,20 @@ def main(args):
     except BadInput as e:
         print(f"mkclean verify: {e}", file=sys.stderr)
         return 2
+    from ...hdl.mmu import check_params
+    try:
+        params = {"phys_size": args.phys_size,
+                  "phys_base": integer(args.phys_base, "--phys-base", 0),
+                  "tlb_entries": args.tlb_entries,
+                  "walk_cache_entries": args.walk_cache_entries}
+        check_params(**params)             # refuse a bad configuration before building
+    except (BadInput, ValueError) as e:
+        print(f"mkclean verify: {e}", file=sys.stderr)
+        return 2
     seed = args.seed if args.seed is not None else random.randrange(1 << 32)
-    params = {"phys_size": args.phys_size, "tlb_entries": args.tlb_entries,
-              "walk_cache_entries": args.walk_cache_entries}
     replay = f"mkclean verify --seed {seed} --walks {args.walks}" + "".join(
-        f" --{k.replace('_', '-')} {v}" for k, v in params.items()
+        f" --{k.replace('_', '-')} {hex(v) if k == 'phys_base' else v}"
+        for k, v in params.items()
         if v != build.DEFAULT_PARAMS[k]) + (" --no-fill" if args.no_fill else "")
     print(f"mkclean verify: seed {seed}, {args.walks} translations (replay: {replay})",
           file=sys.stderr)
@@ -104,8 +119,6 @@ def main(args):
     else:
         progress = None
     try:
-        from ...hdl.mmu import check_params
-        check_params(**params)             # refuse a bad configuration before building
         t0 = time.monotonic()
         if not build.is_built(params, trace_format=waves and waves.format):
             print("mkclean verify: building the RTL simulator with Verilator and g++ (a "
@@ -151,8 +164,9 @@ def main(args):
 
 def print_summary(result):
     rate = result["cycles"] / result["seconds"] if result["seconds"] else 0
+    based = f"  memory at {result['phys_base']:#x}" if result.get("phys_base") else ""
     print(f"translations {result['translations']}  mismatches {result['mismatches']}  "
-          f"seed {result['seed']}  cycles {result['cycles']}  ({rate:,.0f} cycles/s)")
+          f"seed {result['seed']}{based}  cycles {result['cycles']}  ({rate:,.0f} cycles/s)")
     width = max(map(len, result["classes"]), default=0)
     for name, count in result["classes"].items():
         print(f"  {name:<{width}}  {count:>7}")

@@ -30,6 +30,7 @@ async def differential_campaign(dut):
     result = await campaign.run(pair, seed, config["translations"], JobProgress(config),
                                 fill=config.get("fill", True))
     result["seed"] = seed
+    result["phys_base"] = pair.phys_base
     result["cycles"] = pair.rtl.cycle
     result["seconds"] = round(time.monotonic() - start, 3)
     result["counters"] = pair.rtl.counters()
