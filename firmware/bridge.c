@@ -147,6 +147,8 @@ static u64 access_mstatus(unsigned priv, unsigned sum, unsigned mxr)
 	       | (mxr ? MSTATUS_MXR : 0);
 }
 
+/* How far MPRV() moves a routine: a page when va is in the first copy's page, where
+ * QEMU would answer from M-mode's own translation (bridge_access.S). */
 static uintptr_t mprv_copy(u64 va)
 {
 	return (va >> PAGE_SHIFT) == (uintptr_t)mprv_lb >> PAGE_SHIFT
