@@ -506,3 +506,48 @@ def test_verify_command_at_a_base(tmp_path):
     assert "translations 200  mismatches 0  seed 5  memory at 0x80000000" in p.stdout
     assert result["replay"] == ("mkclean verify --seed 5 --walks 200 --phys-base 0x80000000 "
                                 "--no-fill"), result["replay"]
+
+
+#: Small files keep each run short (tests/test_cosim.py's).
+KERNEL_OPTIONS = {"db": {"file_pages": 64, "msync_every": 500, "writeback_every": 300},
+                  "random": {}}
+KERNEL_RUNS = [("db", "writenotify", "svadu", 1), ("random", "hwdirty", "svade", 2),
+               ("random", "legacy", "svadu", 3)]
+
+
+def kernel_job(workload, policy, ad, seed):
+    return {"kernel": {"policy": policy, "ad": ad, "store_dir": None, "phys_size": 16 * MiB,
+                       "phys_base": QEMU_BASE, "tlb_entries": 16, "trace": True},
+            "workload": workload, "seed": seed, "accesses": 1500,
+            "options": KERNEL_OPTIONS[workload]}
+
+
+def test_the_kernel_on_the_rtl_at_qemus_base():
+    """The kernel model at 0x8000_0000 on the rtl backend built there (what `mkclean run
+    --backend rtl --phys-base 0x80000000` runs), with the page-table mirror checked after
+    every batch and invariant 2 after every kernel step: the golden backend's traps,
+    files and faults at the same base."""
+    import hashlib
+
+    from mkclean.sim.cosim import jobs
+    from mkclean.sim.kernel import Kernel
+    from mkclean.sim.workloads import WORKLOADS
+    out = jobs.run_job("mkclean.sim.cosim.commands.run",
+                       {"jobs": [kernel_job(*c) for c in KERNEL_RUNS]},
+                       {"batch_depth": 64, **AT_QEMU}, env={"MKCLEAN_CHECK_MIRROR": "1"})
+    for config, rtl in zip(KERNEL_RUNS, out["results"]):
+        j = kernel_job(*config)
+        k = Kernel(backend="golden", **j["kernel"])
+        try:
+            golden = WORKLOADS[j["workload"]](k, j["seed"], j["accesses"], **j["options"]).run()
+            trace = [list(t) for t in k.trace]
+            files = {f.name: hashlib.sha256(f.on_disk(0, f.size)).hexdigest()
+                     for f in k.files.values()}
+        finally:
+            k.close()
+        assert rtl["invariant_violations"] == [], config
+        assert rtl["lost_writes"] == golden["lost_writes"] == 0, config
+        assert rtl["trace"] == trace, f"traps differ: {config}"
+        assert rtl["files"] == files, f"files differ: {config}"
+        assert rtl["faults"] == golden["faults"] and rtl["accesses"] == 1500, config
+        assert rtl["step_checks"] > 0 and rtl["walks"] > 0, config
