@@ -247,10 +247,10 @@ def summary(r) -> str:
 
 
 def rtl_params(kernel_opts):
-    """What the RTL MMU of a run is built with."""
+    """What the RTL MMU of a run is built with: at the run's phys_base (0 if none)."""
     from mkclean.sim.cosim.build import RTL_BATCH_DEPTH
     return {"phys_size": kernel_opts["phys_size"], "tlb_entries": kernel_opts["tlb_entries"],
-            "batch_depth": RTL_BATCH_DEPTH}
+            "phys_base": kernel_opts.get("phys_base", 0), "batch_depth": RTL_BATCH_DEPTH}
 
 
 def build_rtl(kernel_opts, waves=None):
