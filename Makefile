@@ -17,7 +17,8 @@ all: test
 
 # Verilator compiles the simulation with g++ and make (Debian: build-essential); a traced
 # simulator (waves in FST) links liblz4 (Debian: liblz4-dev); a test opens a trace's save
-# file in GTKWave on a virtual screen (gtkwave, xvfb).
+# file in GTKWave on a virtual screen (gtkwave, xvfb); firmware/ is built with Debian's
+# RISC-V cross compiler and runs on QEMU (gcc-riscv64-unknown-elf, qemu-system-misc).
 deps:
 	@command -v g++ >/dev/null && command -v make >/dev/null || { \
 	  echo "installing g++ and make (build-essential)"; \
@@ -29,6 +30,10 @@ deps:
 	  echo "installing gtkwave and xvfb (the test that opens a save file in GTKWave)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	    --no-install-recommends gtkwave xvfb xauth; }
+	@command -v riscv64-unknown-elf-gcc >/dev/null && command -v qemu-system-riscv64 >/dev/null || { \
+	  echo "installing gcc-riscv64-unknown-elf and qemu-system-misc (firmware/ on QEMU)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends gcc-riscv64-unknown-elf qemu-system-misc; }
 
 $(INSTALLED): pyproject.toml | deps
 	$(PYTHON) -m venv $(VENV)

@@ -14,6 +14,9 @@ COMMANDS = {
     "run": ("mkclean.sim.run", "run a workload on the kernel model over a hardware backend"),
     "waves": ("mkclean.sim.waves.command", "draw a window of a trace as a PNG, decoded"),
     "build": ("mkclean.sim.fpga.command", "build a board's bitstream: utilisation, Fmax"),
+    "compare": ("mkclean.sim.compare", "one workload on several backends: the same traps "
+                "and files"),
+    "qemu": ("mkclean.sim.qemu.command", "the mechanism in firmware on QEMU's MMU (--demo)"),
 }
 
 
@@ -21,7 +24,8 @@ DESCRIPTION = """\
 Run Linux's tracking of shared dirty pages (a kernel model: clean pages of shared
 writable file mappings are mapped read-only, the store fault makes them writable and
 dirty, writeback write-protects and cleans them again) on a RISC-V Sv39 MMU: a golden
-Python model, or the RTL of the MMU under Verilator; check that no write is ever lost."""
+Python model, the RTL of the MMU under Verilator or on an FPGA board, or QEMU's MMU through
+firmware; check that no write is ever lost."""
 
 EPILOG = """\
 examples:
@@ -31,6 +35,9 @@ examples:
   mkclean bench                                   figures of the MMU and the kernel
   mkclean waves TRACE --at 1200 -o fault.png      a trace's window, decoded, as a PNG
   mkclean build --sweep                           a ULX3S bitstream, its LUTs and Fmax
+  mkclean run --backend qemu --workload db        ... on QEMU's MMU, through firmware
+  mkclean compare --backends golden,rtl,qemu      the same traps and files on all three
+  mkclean qemu --demo                             the mechanism as firmware on QEMU
 
 'mkclean COMMAND --help' tells more of each. Exit status: 0, 1 when a run failed (a lost
 write, a mismatch), 2 for bad input."""

@@ -235,8 +235,10 @@ def summary(r) -> str:
                      f"{r['tlb_misses']:,} misses, invariant 2 checked {r['step_checks']:,} "
                      f"times")
     elif "step_checks" in r:            # a machine without counters
-        lines.append(f"  machine         no counters, invariant 2 checked "
-                     f"{r['step_checks']:,} times")
+        checked = (f"invariant 2 checked {r['step_checks']:,} times" if r["step_checks"]
+                   else f"invariant 2 not checked in {r.get('steps_unchecked', 0):,} kernel "
+                        f"steps (it reports no TLB: mask no-tlb-snapshot)")
+        lines.append(f"  machine         no counters, {checked}")
     if "link" in r:
         lines.append(f"  board           {r['link']['requests']:>12,} requests to {r['port']}, "
                      f"{r['link']['retries']:,} retries, {r['link']['dropped_frames']:,} "
@@ -280,6 +282,21 @@ def replay_with_waves(args, result) -> str:
                            *([window] if window is not None else [])))
 
 
+def open_qemu(kernel_opts):
+    """QEMU with the firmware's bridge server, its window the run's memory (at
+    --phys-base, or where the firmware puts it by default); BadInput when QEMU or the
+    cross compiler is missing, or the window does not fit QEMU's RAM."""
+    from mkclean.sim.board.link import LinkError
+    from mkclean.sim.qemu.backend import make_qemu
+    from mkclean.sim.qemu.machine import QemuError
+    base = kernel_opts.get("phys_base")
+    try:
+        return make_qemu(phys_size=kernel_opts["phys_size"],
+                         **({"phys_base": base} if base else {}))
+    except (QemuError, LinkError, ValueError) as e:
+        raise BadInput(str(e)) from None
+
+
 def run_on_rtl(kernel_opts, cls, seed, accesses, options, progress=None, waves=None):
     """The same run inside a cocotb simulation of the RTL MMU (sim/cosim/commands/run.py)."""
     from mkclean.sim.cosim import jobs
@@ -317,9 +334,16 @@ def main(args):
         except BoardFailed as e:
             print(f"mkclean run: {e}", file=sys.stderr)
             return e.status
+    elif kernel_opts["backend"] == "qemu":
+        try:
+            board = open_qemu(kernel_opts)
+        except BadInput as e:
+            print(f"mkclean run: {e}", file=sys.stderr)
+            return USAGE_ERROR
+    if board is not None:
         # The machine decides where memory is; --phys-base, when given, must agree.
         if kernel_opts.get("phys_base", board.phys_base) != board.phys_base:
-            print(f"mkclean run: {args.port}: the machine's memory starts at "
+            print(f"mkclean run: {board.link.url}: the machine's memory starts at "
                   f"{board.phys_base:#x}, the run asks for {kernel_opts['phys_base']:#x} "
                   f"(--phys-base)", file=sys.stderr)
             board.close()

@@ -32,7 +32,8 @@ class BoardHardware:
 
     What the machine cannot do, VERSION's ``features`` say: without the TLB snapshot
     (QEMU's firmware bridge has none), :meth:`tlb_entries` is empty and the step checks of
-    invariant 2 are not made (``step_checks`` stays 0: none was made, none passed);
+    invariant 2 are not made (``step_checks`` stays 0: none was made, none passed;
+    ``steps_unchecked`` counts the kernel steps that went unchecked);
     without counters, :meth:`counters` gives the host's figures only.
 
     Parameters
@@ -57,8 +58,9 @@ class BoardHardware:
         Called with the TLB's entries before the first access after the kernel touched
         memory, page tables, CSRs or the TLB (invariant 2, as the rtl backend checks it),
         when the machine has a TLB snapshot.
-    batches, step_checks : int
-        ACCESS requests sent; step checks made.
+    batches, step_checks, steps_unchecked : int
+        ACCESS requests sent; step checks made; steps not checked for want of a TLB
+        snapshot.
     """
 
     name = "board"
@@ -66,7 +68,7 @@ class BoardHardware:
     def __init__(self, link: Link, phys_size: int | None = None,
                  tlb_entries: int | None = None, phys_base: int | None = None):
         self.link = link
-        self.batches = self.step_checks = 0
+        self.batches = self.step_checks = self.steps_unchecked = 0
         self.step_check = None
         self._kernel_ran = True
         self._start()
@@ -249,10 +251,13 @@ class BoardHardware:
         return items[at:end]
 
     def _access(self, items):
-        if self._kernel_ran and self.step_check is not None and self._has_tlb:
-            self._kernel_ran = False
-            self.step_checks += 1
-            self.step_check(self.tlb_entries())
+        if self._kernel_ran and self.step_check is not None:
+            if self._has_tlb:
+                self._kernel_ran = False
+                self.step_checks += 1
+                self.step_check(self.tlb_entries())
+            else:
+                self.steps_unchecked += 1
         self._kernel_ran = False
         self.batches += 1
         body = self.link.request(Cmd.ACCESS, encode_access(items))
@@ -283,6 +288,7 @@ class BoardHardware:
         counters = (decode_counters(self.link.request(Cmd.COUNTERS)) if self._has_counters
                     else {})
         return {**counters, "batches": self.batches, "step_checks": self.step_checks,
+                "steps_unchecked": self.steps_unchecked,
                 **{f"link_{k}": v for k, v in self.link.stats().items()}}
 
 

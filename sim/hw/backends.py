@@ -24,6 +24,9 @@ _BACKENDS: dict[str, object] = {
     # the board top under Verilator, its UART bridged to a TCP port that the board
     # backend opens: the same host code as a board
     "board-sim": "mkclean.sim.cosim.board_sim:make_board_sim",
+    # QEMU's MMU: the firmware's bridge server (firmware/) on QEMU's UART, opened by the
+    # board backend's host code; its memory is a window of QEMU's RAM at 0x8400_0000
+    "qemu": "mkclean.sim.qemu.backend:make_qemu",
 }
 
 

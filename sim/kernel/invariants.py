@@ -213,7 +213,7 @@ class InvariantViolation(AssertionError):
 #: The hardware's figures a checked run reports beside the kernel's (the rtl backend and
 #: a board count them all; a machine without counters, such as QEMU, only the last two).
 HW_COUNTERS = ("cycles", "walks", "walk_cycles", "tlb_hits", "tlb_misses", "ad_updates",
-               "page_faults", "access_faults", "batches", "step_checks")
+               "page_faults", "access_faults", "batches", "step_checks", "steps_unchecked")
 
 
 def run_checked(kernel, workload, progress=None, on_violation=None):

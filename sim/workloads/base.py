@@ -1,6 +1,7 @@
 """What every workload shares: the kernel, a seeded RNG, the shadow of the files, the final
 check for lost writes, the timing and the JSON."""
 
+import hashlib
 import random
 import time
 from dataclasses import dataclass
@@ -199,4 +200,10 @@ class Workload:
             "dirty_known_mean": self._mean("dirty_known"),
             "dirty_real_mean": self._mean("dirty_real"),
             "timeline": self.timeline,
+            # what two backends must agree on for the same seed: each file's contents
+            # (SHA-256) and, when the kernel records them, its traps (ASID, cause, address)
+            "files": {f.name: hashlib.sha256(f.on_disk(0, f.size)).hexdigest()
+                      for f in self.k.files.values()},
+            **({"trace": [list(t) for t in self.k.trace]} if self.k.trace is not None
+               else {}),
         }
