@@ -29,11 +29,12 @@ FRAME_TIMEOUT_S = 200e-6
 TIMEOUT_S = 30.0
 
 
-def board_params(phys_size=256 << 10, tlb_entries=16, walk_cache_entries=8):
-    """What the simulated board top is built with."""
+def board_params(phys_size=256 << 10, tlb_entries=16, walk_cache_entries=8, phys_base=0):
+    """What the simulated board top is built with (``phys_base`` only when it is not 0:
+    the board top's own default)."""
     return {"board": True, "clk_freq": CLK_FREQ, "baud": BAUD, "phys_size": phys_size,
             "tlb_entries": tlb_entries, "walk_cache_entries": walk_cache_entries,
-            "frame_timeout_s": FRAME_TIMEOUT_S}
+            "frame_timeout_s": FRAME_TIMEOUT_S, **({"phys_base": phys_base} if phys_base else {})}
 
 
 class _Simulation(threading.Thread):
@@ -53,8 +54,10 @@ class _Simulation(threading.Thread):
 
 
 def make_board_sim(phys_size=256 << 10, tlb_entries=16, walk_cache_entries=8,
-                   start_timeout=600.0, timeout=TIMEOUT_S, faults=None, **options):
+                   start_timeout=600.0, timeout=TIMEOUT_S, faults=None, phys_base=0,
+                   **options):
     """The backend registry's factory: a simulated board, opened by the board backend.
+    Its memory is at ``phys_base`` (the board top built there, VERSION saying so).
 
     Builds the simulator first if needed (a minute or two, once per configuration).
     ``timeout``: the host's wait for a response before it sends again; ``faults``: the
@@ -62,7 +65,7 @@ def make_board_sim(phys_size=256 << 10, tlb_entries=16, walk_cache_entries=8,
     the simulated wire (the link-fault tests)."""
     if options:
         raise ValueError(f"the board-sim backend takes no options {sorted(options)}")
-    params = board_params(phys_size, tlb_entries, walk_cache_entries)
+    params = board_params(phys_size, tlb_entries, walk_cache_entries, phys_base)
     build.build(params)
     folder = Path(tempfile.mkdtemp(prefix="mkclean-board-sim-"))
     port_file = folder / "port"
@@ -83,6 +86,6 @@ def make_board_sim(phys_size=256 << 10, tlb_entries=16, walk_cache_entries=8,
         time.sleep(0.05)
     port = int(port_file.read_text())
     hw = make_board(url=f"socket://127.0.0.1:{port}", tlb_entries=tlb_entries,
-                    timeout=timeout)
+                    timeout=timeout, phys_base=phys_base)
     hw.simulation = sim
     return hw

@@ -89,7 +89,9 @@ INJECTION_EXCLUDED = [
 
 def check_exclusions(phys_size):
     """(decision, level, kind, priv, sum, mxr, ad) patterns the check crosses leave out
-    (None: any), and why. One depends on the size of memory."""
+    (None: any), and why. One depends on the size of memory, and not on its base: the
+    base is aligned to the power of two at or above the size, so a page whose size
+    divides the size is inside memory whole or not at all at any base."""
     rest = (_ANY,) * 5
     out = [((d, "-") + rest, "decided in a TLB entry or a walk, at its level")
            for d in DECISIONS if d != NON_CANONICAL]
