@@ -332,7 +332,8 @@ class Campaign:
                 vaddr = m.vaddr + rng.randrange(size)
             label = m.label
         events = []
-        r = rng.random()
+        # QEMU takes no bus errors, PTE changes or sfences inside a walk
+        r = rng.random() if self.pair.third is None else 1.0
         if r < 0.06:
             events.append(Event(rng.randrange(5), "error"))
             label = "bus_error"
@@ -369,6 +370,8 @@ class Campaign:
     async def check(self):
         await self.pair.check_tlb()
         self.pair.check_memory()
+        if self.pair.third is not None:
+            self.pair.third.check_memory([m.pte_addr for m in self.mappings])
 
 
 FILL_ROOT = TABLES + SPACES * 0x4_0000    # the fill's own address space: its root, ...
@@ -630,16 +633,29 @@ class Fill:
 
 
 async def run(pair: Pair, seed: int, translations: int, progress=None, check_every=200,
-              fill=True):
+              fill=True, against=None, masks_off=()):
     """Run until ``translations`` translations are done or the first mismatch; then, if
     the pair samples coverage and ``fill``, the directed fill of what is left.
+    ``against="qemu"``: QEMU's MMU is a third side (:mod:`.qemu_side`), for the stimuli
+    it can take: no events inside walks, and so no fill; ``masks_off``: its masks not to
+    apply.
 
     Returns a dict: translations, fill_translations, mismatches (0 or 1: the campaign
     stops at the first), first_mismatch (text or None), mismatch_cycle (the RTL's clock
-    cycle when it was seen, for a window of waves around it; or None), classes.
+    cycle when it was seen, for a window of waves around it; or None), classes; with
+    ``against``, ``against`` too: the third side's translations and masks applied.
     """
     campaign = Campaign(pair, seed)
     campaign.build()
+    third = None
+    if against == "qemu":
+        from .qemu_side import QemuSide, tag_memory
+        for mem in (pair.rtl_mem, pair.golden_mem):
+            tag_memory(mem, pair.phys_base + DATA)
+        third = pair.third = QemuSide(pair, masks_off)
+        fill = False
+    elif against is not None:
+        raise ValueError(f"no third machine {against!r}: the one there is, is qemu")
     await campaign.start()
     mismatch = mismatch_cycle = None
     steps = 0
@@ -661,6 +677,10 @@ async def run(pair: Pair, seed: int, translations: int, progress=None, check_eve
                  if filler else f"after {campaign.translations} translations (step {steps})")
         mismatch = f"{where}: {e}"
         mismatch_cycle = pair.rtl.cycle
+    finally:
+        if third is not None:
+            pair.third = None
+            third.close()
     return {
         "translations": campaign.translations,
         "fill_translations": filler.translations if filler else 0,
@@ -668,4 +688,6 @@ async def run(pair: Pair, seed: int, translations: int, progress=None, check_eve
         "first_mismatch": mismatch,
         "mismatch_cycle": mismatch_cycle,
         "classes": dict(sorted(campaign.classes.items())),
+        **({"against": {against: {"translations": third.translations,
+                                  "masks": dict(third.masks)}}} if third else {}),
     }

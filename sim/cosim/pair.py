@@ -130,6 +130,9 @@ class Pair:
         self.events = {}
         #: write here to change both memories alike
         self.memory = Mirrored(self)
+        #: a third machine (:class:`~.qemu_side.QemuSide`), told of every write, CSR
+        #: change and sfence before the two sides, and checked after each translation
+        self.third = None
 
     async def start(self):
         await self.rtl.start()
@@ -138,6 +141,8 @@ class Pair:
         """Store ``data`` at physical ``addr`` on every side, between requests."""
         if not isinstance(data, (bytes, bytearray)):
             raise TypeError(f"write: bytes, not {type(data).__name__}")
+        if self.third is not None:
+            self.third.write(addr, data)
         self.rtl_mem.write(addr, data)
         self.golden_mem.write(addr, data)
 
@@ -161,6 +166,8 @@ class Pair:
     async def set_csr(self, **fields):
         """Set CSR fields (satp's ``mode``, ``asid``, ``ppn``: a full physical PPN;
         ``priv``, ``sum``, ``mxr``, ``adue``) on every side."""
+        if self.third is not None:
+            self.third.set_csr(**fields)
         await self.rtl.set_csr(**fields)
         self.golden.set_csr(**fields)
 
@@ -171,6 +178,8 @@ class Pair:
 
     async def sfence(self, vaddr=None, asid=None):
         """sfence.vma (None: x0) on every side, between requests."""
+        if self.third is not None:
+            self.third.sfence(vaddr, asid)
         await self.rtl.sfence(vaddr, asid)
         self._golden_sfence(vaddr, asid)
 
@@ -197,6 +206,10 @@ class Pair:
             raise Mismatch(
                 f"vaddr={vaddr:#x} kind={int(kind)}: rtl {response} vs golden {golden}\n"
                 f"  rtl bus    {_fmt_log(rtl_log)}\n  golden bus {_fmt_log(golden_log)}")
+        if self.third is not None:
+            if events:
+                raise ValueError("a third machine takes no events inside a walk")
+            self.third.compare(vaddr, kind, golden)
         if coverage is not None:
             coverage.translation(int(kind), *csrs, golden_mmu.decided, golden_log,
                                  golden_mmu.read_levels, events, self.waits,

@@ -31,12 +31,20 @@ def add_arguments(parser):
                         default=build.DEFAULT_PARAMS["walk_cache_entries"])
     parser.add_argument("--phys-size", type=lambda s: int(s, 0),
                         default=build.DEFAULT_PARAMS["phys_size"], metavar="BYTES")
-    parser.add_argument("--phys-base", default=str(build.DEFAULT_PARAMS["phys_base"]),
-                        metavar="ADDR",
-                        help="where physical memory starts (default 0; QEMU's virt: "
-                             "0x80000000): the campaign's page tables, frames and satp move "
-                             "there, and its PPNs beyond memory lie below it and past its "
-                             "end; a multiple of the power of two at or above --phys-size")
+    parser.add_argument("--phys-base", default=None, metavar="ADDR",
+                        help="where physical memory starts (default 0; with --against qemu "
+                             "the firmware's window, 0x84000000): the campaign's page tables, "
+                             "frames and satp move there, and its PPNs beyond memory lie "
+                             "below it and past its end; a multiple of the power of two at or "
+                             "above --phys-size")
+    parser.add_argument("--against", metavar="MACHINE", choices=("qemu",),
+                        help="qemu: QEMU's MMU as a third side, through the firmware's "
+                             "bridge server, for the stimuli it can take (no bus errors, PTE "
+                             "changes or sfences inside walks, so no directed fill); QEMU's "
+                             "known differences are the masks the summary counts")
+    parser.add_argument("--no-mask", action="append", default=[], metavar="NAME",
+                        help="--against qemu: compare without this mask of QEMU's known "
+                             "differences, to see what it hides (repeatable)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--coverage-report", metavar="PATH",
                         help="write cocotb-coverage's report of the functional coverage here "
@@ -50,12 +58,13 @@ def add_arguments(parser):
 
 
 def run_campaign(seed, translations, params=None, progress=None, fill=True,
-                 coverage_report=None, waves=None):
+                 coverage_report=None, waves=None, against=None, masks_off=()):
     """Build (cached) and run one campaign; returns the result dict (its functional
     coverage under "coverage"). ``coverage_report``: where the simulator writes
     cocotb-coverage's report; ``waves`` (:class:`~mkclean.sim.waves.options.Waves`):
-    trace the RTL."""
-    config = {"seed": seed, "translations": translations, "fill": fill}
+    trace the RTL; ``against``: "qemu" for QEMU as a third side."""
+    config = {"seed": seed, "translations": translations, "fill": fill, "against": against,
+              "masks_off": list(masks_off)}
     if coverage_report:
         config["coverage_report"] = str(Path(coverage_report).resolve())
     return jobs.run_job("mkclean.sim.cosim.commands.verify", config, params, progress,
@@ -93,9 +102,27 @@ def main(args):
         print(f"mkclean verify: {e}", file=sys.stderr)
         return 2
     from ...hdl.mmu import check_params
+    if args.no_mask:
+        from ..qemu.masks import MASKS
+        unknown = [m for m in args.no_mask if m not in MASKS]
+        if not args.against or unknown:
+            print(f"mkclean verify: --no-mask {' '.join(unknown or args.no_mask)}: "
+                  f"{'--against qemu has the masks ' + ', '.join(MASKS) if unknown else 'needs --against qemu'}",
+                  file=sys.stderr)
+            return 2
+    if args.against == "qemu":
+        from ..qemu.machine import WINDOW_BASE, QemuError, firmware, qemu_path
+        try:                    # before the simulator: a missing tool is one clear line
+            qemu_path()
+            firmware("bridge")
+        except QemuError as e:
+            print(f"mkclean verify: {e}", file=sys.stderr)
+            return 2
+        if args.phys_base is None:
+            args.phys_base = hex(WINDOW_BASE)
     try:
         params = {"phys_size": args.phys_size,
-                  "phys_base": integer(args.phys_base, "--phys-base", 0),
+                  "phys_base": integer(args.phys_base or "0", "--phys-base", 0),
                   "tlb_entries": args.tlb_entries,
                   "walk_cache_entries": args.walk_cache_entries}
         check_params(**params)             # refuse a bad configuration before building
@@ -106,7 +133,9 @@ def main(args):
     replay = f"mkclean verify --seed {seed} --walks {args.walks}" + "".join(
         f" --{k.replace('_', '-')} {hex(v) if k == 'phys_base' else v}"
         for k, v in params.items()
-        if v != build.DEFAULT_PARAMS[k]) + (" --no-fill" if args.no_fill else "")
+        if v != build.DEFAULT_PARAMS[k]) + (" --no-fill" if args.no_fill else "") + (
+        f" --against {args.against}" if args.against else "") + "".join(
+        f" --no-mask {m}" for m in args.no_mask)
     print(f"mkclean verify: seed {seed}, {args.walks} translations (replay: {replay})",
           file=sys.stderr)
     bar = None
@@ -126,7 +155,8 @@ def main(args):
                   f"change; kept in {build.DEFAULT_BUILD_ROOT}/)", file=sys.stderr,
                   flush=True)
         result = run_campaign(seed, args.walks, params, progress, fill=not args.no_fill,
-                              coverage_report=args.coverage_report, waves=waves)
+                              coverage_report=args.coverage_report, waves=waves,
+                              against=args.against, masks_off=args.no_mask)
     except (jobs.ToolError, ValueError) as e:
         if bar:
             bar.close()
@@ -172,4 +202,9 @@ def print_summary(result):
         print(f"  {name:<{width}}  {count:>7}")
     fill = result.get("fill_translations")
     print(f"directed fill: {fill} translations" if fill else "directed fill: none")
+    for machine, third in result.get("against", {}).items():
+        from ..qemu.masks import MASKS
+        print(f"against {machine}: {third['translations']} translations compared")
+        for name, n in third["masks"].items():
+            print(f"  mask {name} ({n}x): {MASKS[name].why}")
     print(coverage.summary(result["coverage"]))

@@ -117,6 +117,9 @@ class BridgeProcess:
     ----------
     phys_base, phys_size : int
         The memory window the firmware serves (READ, WRITE, CAS and what the MMU reaches).
+    image : Path or None
+        A file of the window's first bytes, which QEMU's loader puts there before the
+        hart starts (megabytes the UART would take minutes for).
 
     Attributes
     ----------
@@ -124,7 +127,8 @@ class BridgeProcess:
         ``socket://127.0.0.1:PORT``, for the board backend.
     """
 
-    def __init__(self, phys_base: int = WINDOW_BASE, phys_size: int = WINDOW_SIZE):
+    def __init__(self, phys_base: int = WINDOW_BASE, phys_size: int = WINDOW_SIZE,
+                 image: Path | None = None):
         if phys_base < RAM_BASE or phys_base + phys_size > RAM_BASE + RAM_SIZE \
                 or phys_base < BOOTARGS + 0x1000:
             raise QemuError(f"the window [{phys_base:#x}, {phys_base + phys_size:#x}) is not "
@@ -138,7 +142,9 @@ class BridgeProcess:
                        "-chardev", f"socket,id=uart,host=127.0.0.1,port={port},server=on,nodelay=on,"
                                    f"wait=on",
                        "-serial", "chardev:uart", "-kernel", str(elf),
-                       *bootargs(seed=0, phys_base=phys_base, phys_size=phys_size)]
+                       *bootargs(seed=0, phys_base=phys_base, phys_size=phys_size),
+                       *(["-device", f"loader,file={image},addr={phys_base:#x},force-raw=on"]
+                         if image is not None else [])]
             self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL,
                                             stdout=subprocess.DEVNULL,
                                             stderr=subprocess.PIPE)

@@ -35,10 +35,16 @@ MASKS = {m.name: m for m in (
     Mask("stale-translation",
          "the spec lets a hart use a translation cached before a PTE changed until the next "
          "sfence.vma, or walk again: golden and rtl keep what their TLB and walk cache "
-         "hold, QEMU's TLB is of another size and policy. After a PTE change not yet "
-         "fenced, an answer that is the old PTE's on one side and the new one's on the "
-         "other is not a mismatch",
-         "campaign accesses after a PTE store without an sfence.vma since"),
+         "hold, while QEMU (its TLB flushed after every PTE store of the campaign) walks "
+         "afresh. After a PTE store not yet fenced by sfence.vma x0, x0, QEMU's answer "
+         "must be a fresh walk's (the golden model's, from an empty TLB and walk cache)",
+         "campaign translations after a PTE store without a full sfence.vma since"),
+    Mask("amo-as-load",
+         "QEMU 7.2 on one hart makes an AMO a load, then a store: where the load faults it "
+         "reports the load's fault (13 or 5) where the spec says the AMO's (15 or 7), and "
+         "a load that passes sets A even where the store then faults. The answer must be "
+         "a fresh load walk's fault, or the AMO's with that walk's A bit",
+         "campaign AMOs that fault"),
 )}
 
 #: Page faults that a missing A or D bit raises under Svade.

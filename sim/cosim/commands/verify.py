@@ -28,7 +28,8 @@ async def differential_campaign(dut):
     await pair.start()
     start = time.monotonic()
     result = await campaign.run(pair, seed, config["translations"], JobProgress(config),
-                                fill=config.get("fill", True))
+                                fill=config.get("fill", True), against=config.get("against"),
+                                masks_off=config.get("masks_off", ()))
     result["seed"] = seed
     result["phys_base"] = pair.phys_base
     result["cycles"] = pair.rtl.cycle
