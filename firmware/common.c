@@ -149,6 +149,18 @@ u64 mtime(void)
 	return *(volatile u64 *)CLINT_MTIME;
 }
 
+/* Sleep in wfi until mtime passes now + ticks, or less. It wakes on the timer's
+ * interrupt, which the caller enables once with mie = MIP_MTIP (MTIE) while
+ * mstatus.MIE stays 0: pending and enabled wakes wfi, but M-mode takes no trap.
+ * (Writing mie around every wfi instead made QEMU take 4 times as long to hand
+ * over the UART's input.) Code that leaves M-mode must clear MTIE first: in S and
+ * U, M's interrupts are taken whatever MIE says. */
+void mtime_sleep(u64 ticks)
+{
+	*(volatile u64 *)CLINT_MTIMECMP = mtime() + ticks;
+	__asm__ volatile("wfi");
+}
+
 noreturn void poweroff(unsigned code)
 {
 	/* sifive_test: 0x5555 is pass, 0x3333 | code << 16 is fail with that exit code */

@@ -15,6 +15,7 @@ typedef unsigned long size_t;
 
 /* QEMU virt's memory map (hw/riscv/virt.c). */
 #define TEST_BASE	0x00100000UL	/* sifive_test: poweroff */
+#define CLINT_MTIMECMP	0x02004000UL	/* hart 0's mtimecmp */
 #define CLINT_MTIME	0x0200bff8UL	/* CLINT's mtime, 10 MHz */
 #define UART_BASE	0x10000000UL	/* ns16550a */
 #define RAM_BASE	0x80000000UL
@@ -49,6 +50,7 @@ int uart_fifo_on(void);			/* see common.c: 1 when on */
 int uart_rx_ready(void);
 int uart_getc(void);				/* call only when ready */
 u64 mtime(void);
+void mtime_sleep(u64 ticks);		/* wfi for up to that long, MTIE on; common.c */
 
 /* Poweroff through the sifive_test device: code 0 passes (QEMU exits 0), any other
  * fails (QEMU exits with that code). Works in M and, identity-mapped, in S. */
@@ -65,6 +67,7 @@ int memcmp(const void *a, const void *b, size_t n);
 #define csr_set(csr, v) __asm__ volatile("csrs " #csr ", %0" :: "rK"((u64)(v)) : "memory")
 #define csr_clear(csr, v) __asm__ volatile("csrc " #csr ", %0" :: "rK"((u64)(v)) : "memory")
 
+#define MIP_MTIP	(1UL << 7)
 #define MSTATUS_MIE	(1UL << 3)
 #define MSTATUS_SPIE	(1UL << 5)
 #define MSTATUS_MPIE	(1UL << 7)
