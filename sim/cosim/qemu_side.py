@@ -160,44 +160,57 @@ class QemuSide:
         # walk says. The walk is on a copy of memory: a few ms, only then.
         fresh = self._fresh_walk(vaddr, kind) if mask is not None else None
         got = self.access(vaddr, kind, fresh[0] if fresh is not None else golden)
-        if kind == Kind.AMO and "amo-as-load" not in self.masks_off \
-                and self._amo_as_load(vaddr, golden, got):
-            return
-        if got == self._answer(golden, word):
-            return
+        # (the answer QEMU may give, its memory, the walk's writes, the mask it takes):
+        # QEMU walks afresh, so the fresh walk's first; where it is the golden answer
+        # too, the mask is needed only for the A/D bits the walk set and golden did not
+        answers = [(golden, self.pair.golden_mem, (), None)]
         if fresh is not None:
-            response, written, copy = fresh
-            if got == self._answer(response, word, copy):
-                self.masks[mask] += 1
-                self._copy_walk(written, copy)
+            answers.insert(0, (fresh[0], fresh[2], fresh[1], mask))
+        for response, mem, written, name in answers:
+            if kind == Kind.AMO and response.fault and got[0] is not None \
+                    and "amo-as-load" not in self.masks_off \
+                    and self._amo_as_load(vaddr, response, got):
+                if name is not None and response != golden:
+                    self.masks[name] += 1
+                return
+            if got == self._answer(response, word, mem):
+                if name is not None and (self._copy_walk(written, mem) or response != golden):
+                    self.masks[name] += 1
                 return
         raise Mismatch(f"vaddr={vaddr:#x} kind={int(kind)}: qemu {_show(got)} vs golden "
                        f"{golden}" + (f" (mask {mask} checked: a fresh walk says otherwise)"
                                       if mask else ""))
 
-    def _amo_as_load(self, vaddr, golden, got):
+    def _amo_as_load(self, vaddr, expected, got):
         """QEMU 7.2 on one hart makes an AMO a load, then a store: the load's fault is
         the one it reports (13 or 5 where the spec says 15 or 7), and a load that passes
-        sets A even where the store then faults. True when that explains QEMU's answer
-        (the A bit copied to both sides); the mask amo-as-load counts it."""
-        if not golden.fault or got[0] is None:
-            return False
+        sets A even where the store then faults (or where the load's paddr is outside
+        memory: A is set before that check). True when that explains QEMU's trap
+        ``got`` where ``expected`` (a faulting Response) is the spec's answer, the A bit
+        copied to the other sides; the mask amo-as-load counts it."""
         load, written, copy = self._fresh_walk(vaddr, Kind.LOAD)
-        if load.fault and got == (load.cause, vaddr & ~(WORD - 1)) and got[0] != golden.cause:
+        if load.fault and got == (load.cause, vaddr & ~(WORD - 1)) \
+                and got[0] != expected.cause:
             self.masks["amo-as-load"] += 1
+            self._copy_walk(written, copy)      # A set before an access fault (step 8)
             return True
-        if not load.fault and got[0] == golden.cause and written:
+        if not load.fault and got[0] == expected.cause and written:
             self.masks["amo-as-load"] += 1
             self._copy_walk(written, copy)
             return True
         return False
 
     def _copy_walk(self, written, copy):
-        """What a walk QEMU made wrote (A/D bits), on the two other sides too."""
+        """What a walk QEMU made wrote (A/D bits), on the two other sides too; True if
+        that changed anything there."""
+        changed = False
         for addr in written:
             value = copy.read64(addr)
-            self.pair.rtl_mem.write64(addr, value)
-            self.pair.golden_mem.write64(addr, value)
+            if value != self.pair.golden_mem.read64(addr):
+                changed = True
+                self.pair.rtl_mem.write64(addr, value)
+                self.pair.golden_mem.write64(addr, value)
+        return changed
 
     def _answer(self, r, word, mem=None):
         """What QEMU must answer for the golden Response ``r``: the trap (cause, tval) or

@@ -42,8 +42,9 @@ MASKS = {m.name: m for m in (
     Mask("amo-as-load",
          "QEMU 7.2 on one hart makes an AMO a load, then a store: where the load faults it "
          "reports the load's fault (13 or 5) where the spec says the AMO's (15 or 7), and "
-         "a load that passes sets A even where the store then faults. The answer must be "
-         "a fresh load walk's fault, or the AMO's with that walk's A bit",
+         "a load whose walk passes sets A even where the store, or the load itself (its "
+         "address outside memory), then faults. The answer must be a fresh load walk's "
+         "fault, or the AMO's with that walk's A bit",
          "campaign AMOs that fault"),
 )}
 
