@@ -194,8 +194,6 @@ def _phys_base(args, phys_size):
         check_phys_base(base, phys_size)
     except ValueError as e:
         raise BadInput(f"--phys-base: {e} (--phys-mb {phys_size >> 20})") from None
-    if base and args.backend == "rtl":
-        raise BadInput(f"--phys-base {base:#x}: the rtl backend's memory starts at 0")
     return base
 
 
@@ -371,7 +369,7 @@ def main(args):
             try:
                 result = run_on_rtl(kernel_opts, cls, seed, accesses, options, progress,
                                     waves)
-                result["phys_base"] = 0         # refused otherwise (parse)
+                result["phys_base"] = kernel_opts.get("phys_base", 0)
             except SimulatorDied as e:
                 if bar is not None:
                     bar.close()

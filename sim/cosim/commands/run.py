@@ -2,8 +2,6 @@
 RTL MMU, with invariant 2 checked on the RTL's TLB after every kernel step; one job, or
 several in one simulation (tests/test_cosim.py)."""
 
-import hashlib
-
 import cocotb
 
 from ...kernel import Kernel
@@ -37,10 +35,6 @@ def execute(hw, job, progress=None):
         if failure_cycle is None and result.get("lost_pages"):
             failure_cycle, result["failure_window"] = lost_store_cycles(k, hw, result)
         result["failure_cycle"] = failure_cycle
-        if k.trace is not None:
-            result["trace"] = [list(t) for t in k.trace]
-        result["files"] = {f.name: hashlib.sha256(f.on_disk(0, f.size)).hexdigest()
-                           for f in k.files.values()}
         return result
     finally:
         k.close()
