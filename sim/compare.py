@@ -24,19 +24,12 @@ def add_arguments(parser):
     parser.add_argument("--backends", default="golden,rtl,qemu", metavar="A,B,...",
                         help=f"backends to compare, the reference first (default: "
                              f"golden,rtl,qemu; of {', '.join(BACKENDS)})")
-    parser.add_argument("--workload", default="random", metavar="NAME",
-                        help="the workload (default: random)")
+    from mkclean.sim.run import add_workload_arguments
+    add_workload_arguments(parser, workload="random", accesses="2000")
     parser.add_argument("--seeds", default="1", metavar="S",
                         help="seeds: 3, 1,5,9 or 1-4 (default: 1)")
-    parser.add_argument("--accesses", default="2000", metavar="N",
-                        help="loads and stores of each run (default: 2000)")
-    parser.add_argument("--policy", default="writenotify", metavar="P",
-                        help="writenotify (the patch), legacy or hwdirty")
-    parser.add_argument("--ad", default="svadu", metavar="A", help="svadu or svade")
     parser.add_argument("--phys-mb", default="4", metavar="MB",
                         help="physical memory in MiB (default: 4)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a workload option (repeatable; `mkclean run --help` lists them)")
     parser.add_argument("--json", metavar="PATH", help="write the outcomes and verdicts here")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -57,10 +50,7 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def parse(args):
-    from mkclean.sim.kernel.kernel import AD_MODES
-    from mkclean.sim.kernel.policies import POLICIES
-    from mkclean.sim.run import _options, _writable_file
-    from mkclean.sim.workloads import WORKLOADS
+    from mkclean.sim.run import _writable_file, parse_workload
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     for b in backends:
         if b not in BACKENDS:
@@ -68,24 +58,11 @@ def parse(args):
     if len(backends) < 2 or len(set(backends)) != len(backends):
         raise BadInput(f"--backends needs two or more different backends, got "
                        f"{args.backends!r}")
-    if args.workload not in WORKLOADS:
-        raise BadInput(f"unknown workload {args.workload!r}: choose one of "
-                       f"{', '.join(WORKLOADS)}")
-    if args.policy not in POLICIES:
-        raise BadInput(f"unknown policy {args.policy!r}: choose one of {', '.join(POLICIES)}")
-    if args.ad not in AD_MODES:
-        raise BadInput(f"unknown ad mode {args.ad!r}: choose one of {', '.join(AD_MODES)}")
-    cls = WORKLOADS[args.workload]
-    options = _options(args.set, cls)
-    try:
-        cls.checked_options(**options)
-    except ValueError as e:
-        raise BadInput(f"--set: {e}") from None
+    cls, options, accesses = parse_workload(args)
     _writable_file(args.json, "--json")
     kernel = dict(policy=args.policy, ad=args.ad, tlb_entries=16,
                   phys_size=integer(args.phys_mb, "--phys-mb", 1) << 20)
-    return (backends, cls, parse_seeds(args.seeds), integer(args.accesses, "--accesses", 0),
-            options, kernel)
+    return backends, cls, parse_seeds(args.seeds), accesses, options, kernel
 
 
 def run_one(backend, cls, seed, accesses, options, kernel_opts) -> dict:

@@ -14,17 +14,48 @@ from mkclean.sim.argcheck import BadInput, integer
 USAGE_ERROR = 2
 
 
-def add_arguments(parser):
-    parser.add_argument("--backend", default="golden", metavar="NAME",
-                        help="hardware backend (default: golden)")
-    parser.add_argument("--workload", default="db", metavar="NAME",
-                        help="the workload: one of those listed below (default: db)")
-    parser.add_argument("--seed", default="1", metavar="S", help="random seed (integer)")
-    parser.add_argument("--accesses", default="1000000", metavar="N",
-                        help="loads and stores to do (default: 1000000)")
+def add_workload_arguments(parser, workload="db", accesses="1000000"):
+    """The options of what a run does, shared with ``mkclean compare``: the workload,
+    its accesses and options (--set), the kernel's policy and A/D mode."""
+    parser.add_argument("--workload", default=workload, metavar="NAME",
+                        help=f"the workload: one of those listed below (default: {workload})")
+    parser.add_argument("--accesses", default=accesses, metavar="N",
+                        help=f"loads and stores to do (default: {accesses})")
     parser.add_argument("--policy", default="writenotify", metavar="P",
                         help="writenotify (the patch), legacy or hwdirty")
     parser.add_argument("--ad", default="svadu", metavar="A", help="svadu or svade")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a workload option, e.g. hot_pages=16 (repeatable)")
+    parser.epilog = _workload_options_help()
+
+
+def parse_workload(args):
+    """The options of :func:`add_workload_arguments` checked: (workload class, its
+    options, accesses), or BadInput."""
+    from mkclean.sim.kernel.kernel import AD_MODES
+    from mkclean.sim.kernel.policies import POLICIES
+    from mkclean.sim.workloads import WORKLOADS
+    if args.workload not in WORKLOADS:
+        raise BadInput(f"unknown workload {args.workload!r}: choose one of "
+                       f"{', '.join(WORKLOADS)}")
+    if args.policy not in POLICIES:
+        raise BadInput(f"unknown policy {args.policy!r}: choose one of {', '.join(POLICIES)}")
+    if args.ad not in AD_MODES:
+        raise BadInput(f"unknown ad mode {args.ad!r}: choose one of {', '.join(AD_MODES)}")
+    cls = WORKLOADS[args.workload]
+    options = _options(args.set, cls)
+    try:
+        cls.checked_options(**options)
+    except ValueError as e:
+        raise BadInput(f"--set: {e}") from None
+    return cls, options, integer(args.accesses, "accesses", 0)
+
+
+def add_arguments(parser):
+    parser.add_argument("--backend", default="golden", metavar="NAME",
+                        help="hardware backend (default: golden)")
+    add_workload_arguments(parser)
+    parser.add_argument("--seed", default="1", metavar="S", help="random seed (integer)")
     parser.add_argument("--json", metavar="PATH", help="write the figures here as JSON")
     parser.add_argument("--plot", metavar="PATH",
                         help="write a PNG of faults, writebacks and dirty pages over the run")
@@ -37,8 +68,6 @@ def add_arguments(parser):
                              "the power of two at or above its size (default: 0; on a "
                              "board, the machine's)")
     parser.add_argument("--tlb-entries", default="16", metavar="N", help="TLB entries")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="a workload option, e.g. hot_pages=16 (repeatable)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--plant", metavar="BUG",
                         help="run a kernel with a known bug, to see the checks (and a "
@@ -54,7 +83,6 @@ def add_arguments(parser):
                         help="--backend board: the serial port's rate (default: 115200)")
     from mkclean.sim.waves import options as waves_options
     waves_options.add_arguments(parser)
-    parser.epilog = _workload_options_help()
 
 
 def _plants_help() -> str:
@@ -128,34 +156,19 @@ def _writable_dir(path, what):
 def parse(args):
     """Check every argument; returns (kernel options, workload class, options) or BadInput."""
     from mkclean.sim.hw.backends import backend_names
-    from mkclean.sim.kernel.kernel import AD_MODES, PLANTS
-    from mkclean.sim.kernel.policies import POLICIES
-    from mkclean.sim.workloads import WORKLOADS
-    if args.workload not in WORKLOADS:
-        raise BadInput(f"unknown workload {args.workload!r}: choose one of "
-                       f"{', '.join(WORKLOADS)}")
-    if args.policy not in POLICIES:
-        raise BadInput(f"unknown policy {args.policy!r}: choose one of {', '.join(POLICIES)}")
-    if args.ad not in AD_MODES:
-        raise BadInput(f"unknown ad mode {args.ad!r}: choose one of {', '.join(AD_MODES)}")
+    from mkclean.sim.kernel.kernel import PLANTS
+    cls, options, accesses = parse_workload(args)
     if args.plant is not None and args.plant not in PLANTS:
         raise BadInput(f"unknown plant {args.plant!r}: choose one of {', '.join(PLANTS)}")
     if args.backend not in backend_names():
         raise BadInput(f"unknown backend {args.backend!r}: choose one of "
                        f"{', '.join(backend_names())}")
     seed = integer(args.seed, "seed")
-    accesses = integer(args.accesses, "accesses", 0)
     phys = integer(args.phys_mb, "--phys-mb", 1)
     base = _phys_base(args, phys << 20)
     tlb = integer(args.tlb_entries, "--tlb-entries", 1)
     if tlb & (tlb - 1):
         raise BadInput(f"--tlb-entries must be a power of two, got {tlb}")
-    cls = WORKLOADS[args.workload]
-    options = _options(args.set, cls)
-    try:
-        cls.checked_options(**options)
-    except ValueError as e:
-        raise BadInput(f"--set: {e}") from None
     if args.coverage and args.backend != "golden":
         raise BadInput("--coverage needs the golden backend (the rtl backend's kernel runs "
                        "inside the simulator)")

@@ -243,3 +243,16 @@ def test_a_mask_turned_off_shows_what_it_hides(capsys):
 def test_verify_against_bad_input(argv, message, capsys):
     assert cli(["verify", "--seed", "1", "--walks", "10", "--quiet", *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--backends", "golden"], "needs two or more different backends"),
+    (["--backends", "golden,golden"], "needs two or more different backends"),
+    (["--backends", "golden,fpga"], "'fpga' is not one of golden, rtl, qemu, board-sim"),
+    (["--seeds", "5-2"], "--seeds range '5-2' is empty"),
+    (["--seeds", "x"], "--seeds 'x' is not an integer"),
+    (["--workload", "nope"], "unknown workload 'nope'"),
+])
+def test_compare_bad_input(argv, message, capsys):
+    assert cli(["compare", "--no-progress", *argv]) == 2
+    assert message in capsys.readouterr().err
