@@ -84,7 +84,7 @@ class QemuSide:
         self.qemu = BridgeProcess(mem.base, mem.size, image=image)
         self.hw = QemuHardware(self.qemu, mem.size)
         self.csr = dict(vars(pair.golden.csr))
-        self.masks = {"stale-translation": 0, "no-svade": 0, "amo-as-load": 0}
+        self.masks = {"stale-translation": 0, "no-svade": 0}
         self.translations = 0
         #: a PTE was stored since the last sfence.vma x0, x0: golden and rtl may still
         #: hold the old translation
@@ -167,12 +167,6 @@ class QemuSide:
         if fresh is not None:
             answers.insert(0, (fresh[0], fresh[2], fresh[1], mask))
         for response, mem, written, name in answers:
-            if kind == Kind.AMO and response.fault and got[0] is not None \
-                    and "amo-as-load" not in self.masks_off \
-                    and self._amo_as_load(vaddr, response, got):
-                if name is not None and response != golden:
-                    self.masks[name] += 1
-                return
             if got == self._answer(response, word, mem):
                 if name is not None and (self._copy_walk(written, mem) or response != golden):
                     self.masks[name] += 1
@@ -180,25 +174,6 @@ class QemuSide:
         raise Mismatch(f"vaddr={vaddr:#x} kind={int(kind)}: qemu {_show(got)} vs golden "
                        f"{golden}" + (f" (mask {mask} checked: a fresh walk says otherwise)"
                                       if mask else ""))
-
-    def _amo_as_load(self, vaddr, expected, got):
-        """QEMU 7.2 on one hart makes an AMO a load, then a store: the load's fault is
-        the one it reports (13 or 5 where the spec says 15 or 7), and a load that passes
-        sets A even where the store then faults (or where the load's paddr is outside
-        memory: A is set before that check). True when that explains QEMU's trap
-        ``got`` where ``expected`` (a faulting Response) is the spec's answer, the A bit
-        copied to the other sides; the mask amo-as-load counts it."""
-        load, written, copy = self._fresh_walk(vaddr, Kind.LOAD)
-        if load.fault and got == (load.cause, vaddr & ~(WORD - 1)) \
-                and got[0] != expected.cause:
-            self.masks["amo-as-load"] += 1
-            self._copy_walk(written, copy)      # A set before an access fault (step 8)
-            return True
-        if not load.fault and got[0] == expected.cause and written:
-            self.masks["amo-as-load"] += 1
-            self._copy_walk(written, copy)
-            return True
-        return False
 
     def _copy_walk(self, written, copy):
         """What a walk QEMU made wrote (A/D bits), on the two other sides too; True if

@@ -39,13 +39,6 @@ MASKS = {m.name: m for m in (
          "afresh. After a PTE store not yet fenced by sfence.vma x0, x0, QEMU's answer "
          "must be a fresh walk's (the golden model's, from an empty TLB and walk cache)",
          "campaign translations after a PTE store without a full sfence.vma since"),
-    Mask("amo-as-load",
-         "QEMU 7.2 on one hart makes an AMO a load, then a store: where the load faults it "
-         "reports the load's fault (13 or 5) where the spec says the AMO's (15 or 7), and "
-         "a load whose walk passes sets A even where the store, or the load itself (its "
-         "address outside memory), then faults. The answer must be a fresh load walk's "
-         "fault, or the AMO's with that walk's A bit",
-         "campaign AMOs that fault"),
 )}
 
 #: Page faults that a missing A or D bit raises under Svade.
