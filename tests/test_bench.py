@@ -47,3 +47,15 @@ def test_bench_cosim_figures(tmp_path):
     assert d["rtl_db_accesses_per_s_waves_window"] > 0
     assert d["rtl_db_accesses_per_s_waves_full"] > 0
     assert "waves on, the whole run" in p.stdout
+
+
+def test_bench_qemu_figures(tmp_path):
+    """QEMU's link and the kernel model on it beside golden (needs QEMU and the cross
+    compiler, which `make test` installs)."""
+    p, d = bench("qemu", tmp_path)
+    q = d["qemu"]
+    assert q["qemu_round_trip_ms"] > 0 and q["qemu_read_bytes_per_s"] > 0
+    assert q["qemu_write_bytes_per_s"] > 0
+    assert q["qemu_accesses_per_s"] > 0 and q["golden_accesses_per_s"] > 0
+    assert q["same_faults"] and q["qemu_lost_writes"] == 0
+    assert "round trip" in p.stdout

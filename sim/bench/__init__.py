@@ -11,13 +11,15 @@ import tempfile
 from pathlib import Path
 
 from ..cosim import jobs
+from ..qemu.machine import QemuError
 
 
 def add_arguments(parser):
     parser.add_argument("--json", metavar="PATH", help="write the figures here as JSON")
     parser.add_argument("--quick", action="store_true",
                         help="smaller runs (for tests): same figures, less precision")
-    parser.add_argument("--only", choices=("mmu", "cosim", "kernel"), help="measure one part")
+    parser.add_argument("--only", choices=("mmu", "cosim", "kernel", "qemu"),
+                        help="measure one part")
 
 
 def mmu_bench(quick=False):
@@ -149,13 +151,17 @@ def main(args):
                 return 2
             figures["kernel"] = kernel_bench(args.quick)
             text.append(format_kernel_bench(figures["kernel"]))
-    except jobs.ToolError as e:
+        if args.only in (None, "qemu"):
+            from .qemu import format_qemu_bench, qemu_bench
+            figures["qemu"] = qemu_bench(args.quick)
+            text.append(format_qemu_bench(figures["qemu"]))
+    except (jobs.ToolError, QemuError) as e:
         print(f"mkclean bench: {e}", file=sys.stderr)
         return 2
     # The MMU's and the co-simulation's figures at the top level (the keys the issues name),
     # the kernel model's under "kernel".
     flat = {**figures.get("mmu", {}), **figures.get("cosim", {}),
-            **({"kernel": figures["kernel"]} if "kernel" in figures else {})}
+            **{part: figures[part] for part in ("kernel", "qemu") if part in figures}}
     print("\n\n".join(text))
     if args.json:
         Path(args.json).write_text(json.dumps(flat, indent=2) + "\n")
