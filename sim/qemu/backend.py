@@ -7,7 +7,7 @@ on its TLB, and :data:`~.masks.MASKS` says so where a run's summary is made.
 """
 
 from ..board.backend import BoardHardware
-from ..board.link import Link, LinkError
+from ..board.link import Link
 from .machine import WINDOW_BASE, WINDOW_SIZE, BridgeProcess, QemuError
 
 #: Seconds to wait for a response before sending a request again: QEMU answers in
@@ -60,4 +60,3 @@ def make_qemu(phys_size: int = WINDOW_SIZE, tlb_entries: int | None = None,
     return hw
 
 
-__all__ = ["QemuHardware", "make_qemu", "QemuError", "LinkError"]
