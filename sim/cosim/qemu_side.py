@@ -7,10 +7,10 @@ QEMU answers with data or a trap, not a physical address. So that the data tells
 address, every word of memory outside the campaign's page tables holds its own physical
 address (:func:`tag_memory`), on all three sides, and QEMU is started with that image
 (QEMU's generic loader: 16 MiB through the UART would take minutes). A load or fetch
-reads the 8-byte word the vaddr falls in; a store or AMO is an AMO swap of that word
-with the value the golden model says is there, so QEMU's memory keeps the golden one's
-contents while its data names the word it reached; both need the same permissions and
-set the same A and D bits as the access asked for.
+reads the 8-byte word the vaddr falls in; an AMO swaps in the value the golden model says
+is there, so memory keeps its contents while the old value names the word reached; a
+store writes a mark, which is looked for where the golden model says it lands and then
+undone. Each needs the permissions, and sets the A and D bits, its kind asks for.
 
 What QEMU may answer otherwise, :mod:`mkclean.sim.qemu.masks` names: ``stale-translation``
 (golden and rtl still use a translation of a PTE stored since the last full fence, QEMU
