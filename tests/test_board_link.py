@@ -412,8 +412,9 @@ def test_a_machine_without_tlb_or_counters():
         hw = make_board(url=m.serve(), timeout=TIMEOUT, tlb_entries=16)
         assert len(hw.tlb_entries()) == 16
         c = hw.counters()
-        assert {"batches", "step_checks", "link_requests"} <= set(c)
-        assert all(k in ("batches", "step_checks") or k.startswith("link_") for k in c)
+        assert {"batches", "step_checks", "steps_unchecked", "link_requests"} <= set(c)
+        assert all(k in ("batches", "step_checks", "steps_unchecked") or k.startswith("link_")
+                   for k in c)
         with pytest.raises(MachineError, match="answered COUNTERS with BAD_CMD"):
             hw.link.request(p.Cmd.COUNTERS)
         hw.close()
@@ -539,8 +540,10 @@ def test_run_command_on_a_machine_at_a_base(tmp_path, capsys):
                 "writeback_pages", "lost_writes", "dirty_known", "dirty_real"):
         assert board[key] == golden[key], key
     assert board["phys_base"] == BASE and board["step_checks"] == 0 and "cycles" not in board
+    assert board["steps_unchecked"] > 0         # each kernel step, with no TLB to check
     assert "db on board (writenotify, svadu), seed 4, memory at 0x80000000" in out
-    assert "machine         no counters, invariant 2 checked 0 times" in out
+    assert (f"machine         no counters, invariant 2 not checked in "
+            f"{board['steps_unchecked']:,} kernel steps") in out
     with ReferenceMachine(phys_size=PHYS, phys_base=BASE) as m:
         url = m.serve()
         assert run_cli("--port", url, "--phys-base", "0") == 2
