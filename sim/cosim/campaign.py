@@ -108,12 +108,7 @@ class Campaign:
         space = rng.randrange(SPACES)
         pt = self.tables[space]
         level = rng.choices((0, 1, 2), (6, 3, 1))[0]
-        vpn = [rng.randrange(512) for _ in range(3)]
-        if rng.random() < 0.5:                    # crowd a few regions: shared tables
-            vpn[2] = rng.choice(self.crowd)
-        for i in range(level):
-            vpn[i] = 0
-        vaddr = sign_extend((vpn[2] << 30) | (vpn[1] << 21) | (vpn[0] << 12))
+        vaddr = self.random_vaddr(level, crowd=0.5)
         if pt.next_free + 2 * 0x1000 > pt.limit:
             return
         addr = pt.pte_addr(vaddr, level)
@@ -135,6 +130,17 @@ class Campaign:
         self.pair.write64(addr, value)
         self.mappings.append(Mapping(space, vaddr, level, addr, label))
 
+    def random_vaddr(self, level, crowd):
+        """A canonical vaddr aligned to ``level``'s page, in one of the crowded regions (so
+        that mappings share tables) with the chance ``crowd`` (1: always, and no draw)."""
+        rng = self.rng
+        vpn = [rng.randrange(512) for _ in range(3)]
+        if crowd >= 1 or rng.random() < crowd:
+            vpn[2] = rng.choice(self.crowd)
+        for i in range(level):
+            vpn[i] = 0
+        return sign_extend((vpn[2] << 30) | (vpn[1] << 21) | (vpn[0] << 12))
+
     def add_beyond(self, space, label, below):
         """A 4K leaf ("ppn_range") or a level-1 pointer ("nonleaf_range") in ``space``
         whose PPN is outside memory, below the base or past the end; otherwise fully
@@ -143,11 +149,7 @@ class Campaign:
         rng = self.rng
         pt = self.tables[space]
         level = 0 if label == "ppn_range" else 1
-        vpn = [rng.randrange(512) for _ in range(3)]
-        vpn[2] = rng.choice(self.crowd)
-        for i in range(level):
-            vpn[i] = 0
-        vaddr = sign_extend((vpn[2] << 30) | (vpn[1] << 21) | (vpn[0] << 12))
+        vaddr = self.random_vaddr(level, crowd=1)
         if pt.next_free + 2 * 0x1000 > pt.limit:
             return
         addr = pt.pte_addr(vaddr, level)
