@@ -7,6 +7,7 @@ memory as much as those past its end, and the walker's bus carries offsets."""
 
 import cocotb
 
+from cosim_benches.directed import expect as expect_response
 from mkclean.sim.cosim.build import params_from_env
 from mkclean.sim.cosim.pair import Pair
 from mkclean.sim.cosim.stimulus import LEAF_RW, PTE_A, PTE_D, PTE_V, PTE_X, PageTables, pte
@@ -61,14 +62,8 @@ async def setup(dut, **csr):
 
 
 async def expect(s, vaddr, kind, *, paddr=None, cause=None):
-    out = await s.pair.translate(vaddr, kind)
-    r = out.response
-    if cause is not None:
-        assert r.fault and r.cause == cause and r.tval == vaddr, \
-            f"{vaddr:#x} kind {int(kind)}: want cause {cause}, got {r}"
-    else:
-        assert not r.fault and r.paddr == paddr, \
-            f"{vaddr:#x} kind {int(kind)}: want paddr {paddr:#x}, got {r}"
+    """directed.py's expectation, and no bus transaction outside memory."""
+    out = await expect_response(s.pair, vaddr, kind, paddr=paddr, cause=cause)
     assert s.inside(out.bus_log), f"{vaddr:#x}: a transaction outside memory {out.bus_log}"
     return out
 
