@@ -11,7 +11,7 @@ BOARD     ?= ulx3s-85f
 ACCESSES  ?= 300000
 WORKLOAD  ?= db
 
-.PHONY: all sim verify test verilog lint bench waves bitstream clean deps
+.PHONY: all sim verify test verilog lint bench waves bitstream clean deps executor
 
 all: test
 
@@ -85,6 +85,14 @@ bench: $(INSTALLED)
 # top.bit, report.txt and report.json. Cached by a hash of the gateware.
 bitstream: $(INSTALLED)
 	$(BIN)/mkclean build --board $(BOARD) --sweep
+
+# realcheck's executor: a program of memory syscalls and accesses run on the host's own
+# Linux kernel, the kernel model's reference (sim/realcheck/host.py builds it through this).
+executor: build/realcheck-executor
+
+build/realcheck-executor: sim/realcheck/executor.c
+	mkdir -p build
+	$(CC) -O2 -Wall -Wextra -Werror -std=gnu11 -o $@ $<
 
 clean:
 	rm -rf build $(RESULTS) .pytest_cache .hypothesis
