@@ -19,7 +19,8 @@
  *                        raw numbers. On success, madvise(ret, LEN, MADV_RANDOM): the model
  *                        has no readahead, and VM_RAND_READ makes do_sync_mmap_readahead
  *                        read exactly the faulting page (it does not turn fault-around
- *                        off). -> "ok 0x<ret hex>" | "err <errno>"
+ *                        off). MAP_POPULATE is done after that, by MADV_POPULATE_(READ|
+ *                        WRITE) (see the mmap op below). -> "ok 0x<ret hex>" | "err <errno>"
  *     munmap ADDR LEN | mprotect ADDR LEN PROT | msync ADDR LEN FLAGS | mlock ADDR LEN |
  *     munlock ADDR LEN   -> "ok 0" | "err <errno>"
  *     load ADDR          one volatile 1-byte load -> "ok <byte decimal> <faults>" |
@@ -523,7 +524,14 @@ static void run(void)
         switch (o->kind) {
         case MMAP: {
             int fd = o->a[4] == UINT64_MAX ? -1 : file_fd[o->a[4]];
-            void *r = mmap(addr, len, (int)o->a[2], (int)o->a[3], fd, (off_t)o->a[5]);
+            int prot = (int)o->a[2], flags = (int)o->a[3];
+            /* MAP_POPULATE faults the range in inside mmap, before MADV_RANDOM can be set,
+             * so its first fault would read around (32 pages) and fault-around would then
+             * map what that read. Map without it, set MADV_RANDOM, then populate as
+             * __mm_populate does: write faults for a private writable mapping (to break
+             * COW), read faults otherwise, errors ignored. MAP_POPULATE is a legacy flag,
+             * so taking it out changes no validation. */
+            void *r = mmap(addr, len, prot, flags & ~MAP_POPULATE, fd, (off_t)o->a[5]);
             if (r == MAP_FAILED) {
                 out("%d err %d\n", i, errno);
                 break;
@@ -531,6 +539,9 @@ static void run(void)
             if (madvise(r, len, MADV_RANDOM))
                 die("op %d (line %d): madvise(MADV_RANDOM) of the new mapping: %s", i, o->line,
                     strerror(errno));
+            if (flags & MAP_POPULATE)
+                (void)madvise(r, len, (prot & PROT_WRITE) && (flags & MAP_TYPE) == MAP_PRIVATE
+                                          ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
             out("%d ok %#lx\n", i, (unsigned long)(uintptr_t)r);
             break;
         }
