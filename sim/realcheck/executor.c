@@ -316,6 +316,11 @@ static void parse(void)
             o->a[3] = number(line, "flags", f[4], UINT32_MAX);
             o->a[4] = strcmp(f[5], "-1") == 0 ? UINT64_MAX : (uint64_t)file_number(line, f[5]);
             o->a[5] = number(line, "offset", f[6], INT64_MAX);
+            /* MADV_POPULATE_* (see the mmap op) has no FOLL_FORCE, so it would not fault
+             * in a write- or exec-only mapping that MAP_POPULATE (__mm_populate) does. */
+            if ((o->a[3] & MAP_POPULATE) && o->a[2] && !(o->a[2] & PROT_READ))
+                bad_input(line, "MAP_POPULATE needs PROT_READ or PROT_NONE here (it is done "
+                          "by MADV_POPULATE_*, which does not force access)");
             break;
         case MUNMAP: case MLOCK: case MUNLOCK:
             o->a[0] = number(line, "address", f[1], UINT64_MAX);
