@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from mkclean.sim.argcheck import BadInput, integer
+from mkclean.sim.argcheck import BadInput, integer, seeds as parse_seeds, writable_file
 
 USAGE_ERROR = 2
 #: Backends a comparison can run: each runs the kernel model in full here (board needs a
@@ -34,23 +34,8 @@ def add_arguments(parser):
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def parse_seeds(text: str) -> list[int]:
-    """``3``, ``1,5,9``, ``1-4`` (and mixes) as a list of seeds, or BadInput."""
-    seeds = []
-    for part in str(text).split(","):
-        first, dash, last = part.strip().partition("-")
-        if dash and first:
-            a, b = integer(first, "--seeds", 0), integer(last, "--seeds", 0)
-            if b < a or b - a > 10_000:
-                raise BadInput(f"--seeds range {part!r} is empty or too long")
-            seeds += range(a, b + 1)
-        else:
-            seeds.append(integer(part, "--seeds"))
-    return seeds
-
-
 def parse(args):
-    from mkclean.sim.run import _writable_file, parse_workload
+    from mkclean.sim.run import parse_workload
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     for b in backends:
         if b not in BACKENDS:
@@ -59,7 +44,7 @@ def parse(args):
         raise BadInput(f"--backends needs two or more different backends, got "
                        f"{args.backends!r}")
     cls, options, accesses = parse_workload(args)
-    _writable_file(args.json, "--json")
+    writable_file(args.json, "--json")
     kernel = dict(policy=args.policy, ad=args.ad, tlb_entries=16,
                   phys_size=integer(args.phys_mb, "--phys-mb", 1) << 20)
     return backends, cls, parse_seeds(args.seeds), accesses, options, kernel

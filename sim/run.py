@@ -6,10 +6,9 @@ Prints a progress bar and a summary; ``--json PATH`` writes the figures. Exit st
 
 import json
 import sys
-import tempfile
 from pathlib import Path
 
-from mkclean.sim.argcheck import BadInput, integer
+from mkclean.sim.argcheck import BadInput, integer, writable_dir, writable_file
 
 USAGE_ERROR = 2
 
@@ -118,41 +117,6 @@ def _options(pairs, cls):
     return out
 
 
-def _writable_file(path, what):
-    """Check before any work that ``path`` can be written, by opening it for appending
-    (its folder is made now; a file that was not there is removed again): permission
-    bits do not tell root, or a read-only file system, or /proc."""
-    if path is None:
-        return
-    p = Path(path)
-    if p.is_dir():
-        raise BadInput(f"{what} {path!r} is a folder, not a file")
-    existed = p.exists()
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        with open(p, "a"):
-            pass
-    except OSError as e:
-        raise BadInput(f"{what} {path!r} cannot be written: {e.strerror}") from None
-    if not existed:
-        p.unlink()
-
-
-def _writable_dir(path, what):
-    """Check before any work that files can be made in the folder ``path`` (made now)."""
-    if path is None:
-        return
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise BadInput(f"{what} {path!r} is a file, not a folder")
-    try:
-        p.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=p):
-            pass
-    except OSError as e:
-        raise BadInput(f"{what} {path!r} cannot be written: {e.strerror}") from None
-
-
 def parse(args):
     """Check every argument; returns (kernel options, workload class, options) or BadInput."""
     from mkclean.sim.hw.backends import backend_names
@@ -172,16 +136,16 @@ def parse(args):
     if args.coverage and args.backend != "golden":
         raise BadInput("--coverage needs the golden backend (the rtl backend's kernel runs "
                        "inside the simulator)")
-    _writable_file(args.json, "--json")
-    _writable_file(args.plot, "--plot")
-    _writable_file(args.coverage, "--coverage")
-    _writable_dir(args.store_dir, "--store-dir")
+    writable_file(args.json, "--json")
+    writable_file(args.plot, "--plot")
+    writable_file(args.coverage, "--coverage")
+    writable_dir(args.store_dir, "--store-dir")
     from mkclean.sim.waves import options as waves_options
     waves = waves_options.from_args(args)
     if waves is not None:
         if args.backend != "rtl":
             raise BadInput("--waves records the RTL's signals: it needs --backend rtl")
-        _writable_dir(waves.dir, "--waves")
+        writable_dir(waves.dir, "--waves")
     if args.backend == "board" and not args.port:
         raise BadInput("--backend board needs --port URL (a serial port such as "
                        "/dev/ttyUSB0, or socket://HOST:PORT)")
