@@ -17,6 +17,8 @@ COMMANDS = {
     "compare": ("mkclean.sim.compare", "one workload on several backends: the same traps "
                 "and files"),
     "qemu": ("mkclean.sim.qemu.command", "the mechanism in firmware on QEMU's MMU (--demo)"),
+    "realcheck": ("mkclean.sim.realcheck.command", "random programs on the host's Linux and "
+                  "on the kernel model: the same results, faults and files"),
 }
 
 
@@ -38,6 +40,7 @@ examples:
   mkclean run --backend qemu --workload db        ... on QEMU's MMU, through firmware
   mkclean compare --backends golden,rtl,qemu      the same traps and files on all three
   mkclean qemu --demo                             the mechanism as firmware on QEMU
+  mkclean realcheck --seeds 1-20                  the kernel model against the host's Linux
 
 'mkclean COMMAND --help' tells more of each. Exit status: 0, 1 when a run failed (a lost
 write, a mismatch), 2 for bad input."""
