@@ -174,9 +174,12 @@ def generate(seed: int, n_ops: int = 40) -> Program:
     gen = _Gen(rng, files)
     ops = [gen.op("mmap") for _ in range(rng.randrange(1, 4))]
     while len(ops) < n_ops:
-        if rng.random() < 0.06:
+        r = rng.random()
+        if r < 0.06:
             block = [gen.op() for _ in range(rng.randrange(0, 6))]
             ops += [("fork",), *block, ("exit",)]
+        elif r < 0.12:
+            ops += gen.motif()
         else:
             ops.append(gen.op())
     return Program(files, tuple(ops))
@@ -217,6 +220,62 @@ class _Gen:
         else:
             page = rng.randrange(ARENA_PAGES)
         return self.page_addr(page) + rng.randrange(PAGE_SIZE)
+
+    def motif(self) -> list:
+        """A few ops in an order that reaches a path random ops seldom line up for: pages
+        cached next to a read fault (fault-around), a private page shared by fork and
+        then mprotected back to writable (PageAnonExclusive), a file grown from an
+        unaligned size under a mapping (pagecache_isize_extended), a range syscall over a
+        mapping with a hole punched in it."""
+        rng = self.rng
+        f = rng.randrange(len(self.files))
+        first = rng.randrange(ARENA_PAGES - 8)
+        pages = rng.randrange(2, 9)
+        addr = self.page_addr(first)
+        length = pages * PAGE_SIZE
+        self.mapped.append((first, pages))
+        kind = rng.choice(["cached", "cow", "grow", "hole"])
+        if kind == "cached":
+            ops = [("pwrite", f, p * PAGE_SIZE + rng.randrange(PAGE_SIZE), 1,
+                    rng.randrange(1, 256)) for p in range(pages) if rng.random() < 0.7]
+            ops.append(("mmap", addr, length, rng.choice([PROT_READ, PROT_READ | PROT_WRITE]),
+                        rng.choice([MAP_SHARED, MAP_PRIVATE]) | MAP_FIXED, f, 0))
+            ops += [("load", self.page_addr(first + rng.randrange(pages)) + 7)
+                    for _ in range(3)]
+            ops.append(("store", addr + rng.randrange(length), rng.randrange(1, 256)))
+            return ops
+        if kind == "cow":
+            va = addr + rng.randrange(length)
+            anon = rng.random() < 0.5
+            return [("mmap", addr, length, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_FIXED | (MAP_ANONYMOUS if anon else 0),
+                     -1 if anon else f, 0),
+                    ("store", va, rng.randrange(1, 256)), ("fork",),
+                    *([("load", va)] if rng.random() < 0.5 else []), ("exit",),
+                    ("mprotect", addr, length, PROT_READ),
+                    ("mprotect", addr, length, PROT_READ | PROT_WRITE),
+                    ("store", va, rng.randrange(1, 256)), ("load", va)]
+        if kind == "grow":
+            size = rng.randrange(1, pages * PAGE_SIZE)
+            eof_page = self.page_addr(first + size // PAGE_SIZE)
+            return [("ftruncate", f, size),
+                    ("mmap", addr, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, f, 0),
+                    ("store", eof_page + rng.randrange(PAGE_SIZE), rng.randrange(1, 256)),
+                    ("ftruncate", f, size + rng.randrange(1, 3 * PAGE_SIZE)),
+                    ("store", eof_page + rng.randrange(PAGE_SIZE), rng.randrange(1, 256)),
+                    ("load", eof_page + rng.randrange(PAGE_SIZE))]
+        hole = rng.randrange(1, pages)
+        ops = [("ftruncate", f, max(self.files[f], length)),
+               ("mmap", addr, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, f, 0)]
+        ops += [("store", self.page_addr(first + p), rng.randrange(1, 256))
+                for p in range(pages)]
+        ops.append(("munmap", self.page_addr(first + hole), PAGE_SIZE))
+        ops.append(rng.choice([("mprotect", addr, length, PROT_READ),
+                               ("msync", addr, length, MS_SYNC),
+                               ("mlock", addr, length), ("munlock", addr, length)]))
+        ops += [("store", self.page_addr(first + p) + 1, rng.randrange(1, 256))
+                for p in range(pages) if p != hole]
+        return ops
 
     def op(self, kind=None):
         rng = self.rng
