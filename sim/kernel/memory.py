@@ -21,8 +21,8 @@ from .pgtable import (for_each_pte, free_pmd_table, free_pte_table, maybe_mkwrit
                       pte_mkwrite, pte_mkyoung, pte_none, pte_offset_map, pte_pfn, pte_present,
                       pte_protnone, pte_write, pte_wrprotect, ptep_get_and_clear,
                       ptep_set_access_flags, ptep_set_wrprotect, set_pte_at)
-from .rmap import (page_add_file_rmap, page_add_new_anon_rmap, page_dup_rmap,
-                   page_remove_rmap, ptep_clear_flush)
+from .rmap import (folio_move_anon_rmap, folio_try_dup_anon_rmap, page_add_file_rmap,
+                   page_add_new_anon_rmap, page_dup_rmap, page_remove_rmap, ptep_clear_flush)
 from .tlbflush import flush_tlb_fix_spurious_fault, update_mmu_cache
 from .writeback import balance_dirty_pages_ratelimited, set_page_dirty
 
@@ -314,13 +314,29 @@ def do_wp_page(vmf: Vmf) -> int:
             return wp_pfn_shared(vmf)
         return wp_page_shared(vmf)
     page = vmf.page
-    if page is not None and page.PageAnon() and page.mapcount == 1:
-        # An exclusive anonymous page: reuse it in place.
+    # Private mapping: reuse the page if it is marked exclusive (without further checks),
+    # or if wp_can_reuse_anon_folio finds no other user; mark it exclusive then.
+    if page is not None and page.PageAnon() and (page.anon_exclusive
+                                                  or wp_can_reuse_anon_folio(page, vma)):
+        page.anon_exclusive = True                       # SetPageAnonExclusive
         wp_page_reuse(vmf)
         count_vm_event(kernel, "wp_reuse", vmf.vma)
         return 0
     pte_unlock(kernel, vmf.ptl)
     return wp_page_copy(vmf)
+
+
+def wp_can_reuse_anon_folio(page, vma) -> bool:
+    """Whether a write fault may reuse a non-exclusive anonymous page: no one else holds
+    it (Linux: folio_ref_count() == 1 under the folio lock; the model's stand-in is
+    mapcount == 1 and the page not locked, i.e. folio_trylock succeeding), after which
+    the page moves to this VMA's anon_vma (folio_move_anon_rmap)."""
+    if page.mapcount != 1:
+        return False
+    if page.locked:                                      # !folio_trylock
+        return False
+    folio_move_anon_rmap(page, vma)
+    return True
 
 
 def wp_page_reuse(vmf: Vmf) -> None:
@@ -523,7 +539,12 @@ def copy_present_pte(kernel, dst_vma, src_vma, dst_ptep: int, src_ptep: int, add
     pte = hw.read_pte(src_ptep)
     page = vm_normal_page(kernel, src_vma, addr, pte)
     if page is not None:
-        page_dup_rmap(page)
+        if page.PageAnon():
+            # The child shares the page: neither mm has it exclusive any more
+            # (folio_try_dup_anon_rmap_pte clears PageAnonExclusive).
+            folio_try_dup_anon_rmap(page)
+        else:
+            page_dup_rmap(page)                          # folio_dup_file_rmap_pte
     wrprotected = False
     # A COW mapping: write-protect both the parent and the child. The parent's PTE with an
     # atomic AND, so that a D the hardware set meanwhile survives (018e9828eb52).

@@ -23,8 +23,12 @@ def can_change_pte_writable(kernel, vma, addr: int, pte: int) -> bool:
     if pte_protnone(pte):
         return False
     if not vma.vm_flags & VM_SHARED:
+        # Writable MAP_PRIVATE mapping: only exclusive anonymous pages, which the write
+        # fault handler would also map writable without further checks. A page fork
+        # shared is not exclusive even once the child is gone: its next store takes a
+        # write fault, where do_wp_page reuses it and marks it exclusive again.
         page = vm_normal_page(kernel, vma, addr, pte)
-        return page is not None and page.PageAnon() and page.mapcount == 1
+        return page is not None and page.PageAnon() and page.anon_exclusive
     # A writable MAP_SHARED mapping: "clean" may mean the file still needs its write fault.
     return pte_dirty(pte)
 

@@ -36,6 +36,12 @@ class Page:
         PG_dirty, PG_writeback, PG_locked, PG_uptodate.
     mapcount : int
         PTEs mapping the page (page_mapcount).
+    anon_exclusive : bool
+        PageAnonExclusive (include/linux/page-flags.h): an anonymous page that only this
+        mm maps, so that a write fault or mprotect may make it writable in place. Set
+        when the page is born by a fault in this mm (folio_add_new_anon_rmap with
+        RMAP_EXCLUSIVE) and when a write fault reuses it (do_wp_page); cleared in the
+        parent when fork shares it (__folio_try_dup_anon_rmap); reset on free.
     pt_mm : MmStruct or None
         For a page-table page: the mm it belongs to.
     ptl_owner : object or None
@@ -43,8 +49,8 @@ class Page:
     """
 
     __slots__ = ("pfn", "kind", "mapping", "index", "anon_vma", "dirty", "writeback",
-                 "locked", "uptodate", "mapcount", "pt_mm", "pt_count", "ptl_owner",
-                 "lock_owner")
+                 "locked", "uptodate", "mapcount", "anon_exclusive", "pt_mm", "pt_count",
+                 "ptl_owner", "lock_owner")
 
     def __init__(self, pfn: int):
         self.pfn = pfn
@@ -60,6 +66,7 @@ class Page:
         self.locked = False
         self.uptodate = False
         self.mapcount = 0
+        self.anon_exclusive = False
         self.pt_mm = None
         self.pt_count = 0
         self.ptl_owner = None

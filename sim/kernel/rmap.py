@@ -33,6 +33,20 @@ def page_add_new_anon_rmap(page, vma, addr: int) -> None:
     page.anon_vma = vma.anon_vma
     page.index = linear_page_index(vma, addr)
     page.mapcount = 1
+    page.anon_exclusive = True                   # RMAP_EXCLUSIVE: born in this mm
+
+
+def folio_move_anon_rmap(page, vma) -> None:
+    """A write fault reuses the page: it now belongs to ``vma``'s anon_vma."""
+    page.anon_vma = vma.anon_vma
+
+
+def folio_try_dup_anon_rmap(page) -> None:
+    """fork: the child maps the parent's anonymous page too, so it is no longer exclusive
+    to either (__folio_try_dup_anon_rmap clears PageAnonExclusive; the model has no
+    pinned pages, so it never fails and copies)."""
+    page.anon_exclusive = False
+    page.mapcount += 1
 
 
 def page_dup_rmap(page) -> None:
