@@ -15,9 +15,12 @@ small C program counting ru_minflt around single accesses:
   no fault.
 """
 
+import errno
+
 import pytest
 
-from mkclean.sim.kernel import MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, Kernel
+from mkclean.sim.kernel import (MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ,
+                                PROT_WRITE, Kernel, KernelError)
 from mkclean.sim.kernel.invariants import check_all
 
 PAGE = 4096
@@ -156,3 +159,136 @@ def test_a_freed_page_is_not_exclusive():
         page = kern.mem.pfn_to_page(p.pte(va).ppn)
         p.munmap(va, PAGE)
         assert page.kind == "free" and not page.anon_exclusive
+
+
+# -- 5. growing a file from an unaligned size --------------------------------------------------------
+
+def _dirty_eof_page(kern, block_size, size=100):
+    f = kern.create_file("g", 0, block_size=block_size)
+    p = kern.spawn()
+    p.write(f, 0, b"a" * size)
+    va = p.mmap(4 * PAGE, RW, MAP_SHARED | MAP_FIXED, file=f, addr=BASE)
+    p.store(va, b"b")                      # write fault: writable, dirty
+    return f, p, va
+
+
+def test_block_size_of_a_page_does_not_write_protect_the_old_eof_page(k):
+    # pagecache_isize_extended: `if (from >= to || bsize >= PAGE_SIZE) return;` ext4 with
+    # 4 KiB blocks: the page straddling the old EOF keeps its writable PTE. Host: the
+    # store after ftruncate up takes 0 faults.
+    f, p, va = _dirty_eof_page(k, 4096)
+    assert f.block_size == 4096 and f.i_blkbits == 12
+    p.ftruncate(f, 3 * PAGE)
+    assert p.pte(va).w
+    before = faults(k)
+    p.store(va + 1, b"c")
+    assert faults(k) == before
+
+
+@pytest.mark.parametrize("block_size", [512, 1024, 2048])
+def test_small_blocks_write_protect_the_old_eof_page(k, block_size):
+    # pagecache_isize_extended, blocks smaller than a page: rounded_from = round_up(100,
+    # bsize) is inside the page and the file grows past it, so the page gets a hole block
+    # behind it: folio_mkclean write-protects it (and folio_mark_dirty keeps it dirty) so
+    # that page_mkwrite runs on the next store.
+    f, p, va = _dirty_eof_page(k, block_size)
+    p.ftruncate(f, 3 * PAGE)
+    assert not p.pte(va).w and not p.pte(va).d and f.pages[0].dirty
+    before = faults(k)
+    p.store(va + 1, b"c")
+    assert faults(k) == before + 1
+    k.sync()
+    assert f.on_disk(0, 3) == b"bca"
+
+
+@pytest.mark.parametrize("block_size, old, new, protect", [
+    (1024, 100, 1024, False),      # to <= rounded_from: the old EOF block holds the new EOF
+    (1024, 100, 1025, True),
+    (2048, 3000, 8192, False),     # rounded_from 4096 is page-aligned: no hole in the page
+    (512, 4000, 4096, False),      # rounded_from 4096 is page-aligned
+    (512, 100, 600, True),
+    (1024, 5000, 9000, True),      # page 1 straddles 5000; rounded_from 5120
+    (4096, 5000, 9000, False),     # bsize >= PAGE_SIZE
+])
+def test_isize_extended_follows_rounded_from(k, block_size, old, new, protect):
+    f, p, va = _dirty_eof_page(k, block_size, size=old)
+    eof_va = va + (old // PAGE) * PAGE
+    p.store(eof_va, b"s")
+    p.ftruncate(f, new)
+    assert p.pte(eof_va).w == (not protect)
+
+
+@pytest.mark.parametrize("bad", [0, 256, 1000, 3 * 1024, 131072, True, "4096", None])
+def test_create_file_refuses_a_bad_block_size(k, bad):
+    with pytest.raises(KernelError) as e:
+        k.create_file("bad", 0, block_size=bad)
+    assert e.value.errno == errno.EINVAL and "block size" in str(e.value)
+
+
+def _post_eof_stores(kern, block_size=4096):
+    """Size 100; bytes stored beyond EOF through the shared mapping at 200, 1000, 4000."""
+    f, p, va = _dirty_eof_page(kern, block_size)
+    for off, b in ((200, b"Z"), (1000, b"X"), (4000, b"Y")):
+        p.store(va + off, b)
+    return f, p, va
+
+
+def test_ftruncate_up_zeroes_the_old_eof_block(k):
+    # ext4_setattr zeroes the old EOF block from the old size to its end
+    # (ext4_block_zero_eof(inode, oldsize, LLONG_MAX)) before the size grows; with 4 KiB
+    # blocks pagecache_isize_extended does nothing. Host: all three bytes read zero, even
+    # growing only to 250 (within the same page), and on disk.
+    f, p, va = _post_eof_stores(k)
+    p.ftruncate(f, 250)
+    assert p.load(va + 200, 1) == b"\0" and p.load(va + 1000, 1) == b"\0"
+    assert p.load(va + 4000, 1) == b"\0"
+    p.ftruncate(f, 3 * PAGE)
+    k.sync()
+    assert f.on_disk(0, PAGE) == b"b" + b"a" * 99 + bytes(PAGE - 100)
+
+
+def test_pwrite_beyond_eof_zeroes_up_to_the_write(k):
+    # ext4_write_checks: a write starting beyond EOF zeroes the EOF block from the old EOF
+    # to the write's start (ext4_block_zero_eof(inode, old_size, pos)). Host, pwrite of 1
+    # byte at 250: byte 200 reads zero, 1000 and 4000 (beyond the new EOF) keep what the
+    # stores left.
+    f, p, va = _post_eof_stores(k)
+    p.write(f, 250, b"q")
+    assert p.load(va + 200, 1) == b"\0"
+    assert p.load(va + 1000, 1) == b"X" and p.load(va + 4000, 1) == b"Y"
+    assert f.size == 251
+    k.sync()
+    assert f.on_disk(0, PAGE) == b"b" + b"a" * 99 + bytes(150) + b"q"
+
+
+def test_pwrite_far_beyond_eof_zeroes_the_rest_of_the_block(k):
+    # Host, pwrite at 2 pages + 10: the old EOF block is zeroed to its end.
+    f, p, va = _post_eof_stores(k)
+    p.write(f, 2 * PAGE + 10, b"q")
+    assert p.load(va + 200, 1) == b"\0" and p.load(va + 4000, 1) == b"\0"
+    k.sync()
+    assert f.on_disk(0, PAGE) == b"b" + b"a" * 99 + bytes(PAGE - 100)
+
+
+def test_a_write_over_eof_zeroes_nothing(k):
+    # ext4_write_checks zeroes only when the write starts beyond EOF: a write from 95 to
+    # 105 covers the old EOF; byte 200 (beyond the new EOF) keeps what the store left.
+    # Host: the mapping still reads 'Z' at 200.
+    f, p, va = _post_eof_stores(k)
+    p.write(f, 95, b"q" * 10)
+    assert p.load(va + 200, 1) == b"Z"
+    k.sync()
+    assert f.on_disk(0, 200) == b"b" + b"a" * 94 + b"q" * 10
+
+
+def test_small_blocks_zero_the_dirty_eof_page_to_the_new_size(k):
+    # Blocks of 1 KiB: ext4 zeroes only the old EOF block ([100, 1024)); then
+    # pagecache_isize_extended (rounded_from 1024, not page-aligned) write-protects the
+    # page and, as it is dirty, zeroes [from, min(to, page end)): [100, 3000) for a write
+    # at 3000. Byte 3500 (beyond the new EOF) keeps what the store left.
+    f, p, va = _dirty_eof_page(k, 1024)
+    p.store(va + 2000, b"Z")
+    p.store(va + 3500, b"Y")
+    p.write(f, 3000, b"q")
+    assert p.load(va + 2000, 1) == b"\0" and p.load(va + 3500, 1) == b"Y"
+    assert not p.pte(va).w

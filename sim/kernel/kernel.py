@@ -37,6 +37,8 @@ ASID_LIMIT = 1 << 16
 COUNTER_NAMES = ("sfences", "mkclean_ptes", "mkclean_calls", "mkclean_cleaned", "rmap_ptes",
                  "pte_scans", "writeback_pages", "writeback_passes", "fsyncs",
                  "pagecache_reads", "page_mkwrite", "balance_dirty_pages", "mprotect_ptes")
+#: Block sizes a file may have: what sb_set_blocksize accepts (512 to BLK_MAX_BLOCK_SIZE).
+MIN_BLOCK_SIZE, MAX_BLOCK_SIZE = 512, 65536
 
 
 class Kernel:
@@ -172,8 +174,15 @@ class Kernel:
 
     def create_file(self, name: str, size: int, *, page_mkwrite: bool = True,
                     can_writeback: bool = True, stable_writes: bool = True,
-                    driver_prot: int | None = None) -> File:
-        """A zero-filled file of ``size`` bytes, backed by ``store_dir/name``."""
+                    driver_prot: int | None = None, block_size: int = 4096) -> File:
+        """A zero-filled file of ``size`` bytes, backed by ``store_dir/name``.
+
+        ``block_size`` is its filesystem's block size (File.block_size, File.i_blkbits):
+        a power of two from 512 to 65536, as sb_set_blocksize takes; 4096 by default (ext4
+        on this host). It decides what growing the file from an unaligned size does:
+        blocks smaller than a page make pagecache_isize_extended write-protect the page
+        straddling the old EOF; blocks of a page or more do not.
+        """
         if not isinstance(name, str) or not name or "/" in name or name in (".", "..") \
                 or "\0" in name:
             raise KernelError(errno.EINVAL, f"bad file name {name!r}")
@@ -183,9 +192,15 @@ class Kernel:
             raise KernelError(errno.EINVAL, f"bad size {size!r}")
         if size > MAX_FILE_SIZE:
             raise KernelError(errno.EFBIG, f"size {size} beyond the largest file")
+        if isinstance(block_size, bool) or not isinstance(block_size, int) \
+                or not MIN_BLOCK_SIZE <= block_size <= MAX_BLOCK_SIZE \
+                or block_size & (block_size - 1):
+            raise KernelError(errno.EINVAL, f"bad block size {block_size!r}: a power of two "
+                                            f"from {MIN_BLOCK_SIZE} to {MAX_BLOCK_SIZE}")
         f = File(self, name, os.path.join(self.store_dir, name), size,
                  page_mkwrite=page_mkwrite, can_writeback=can_writeback,
-                 stable_writes=stable_writes, driver_prot=driver_prot)
+                 stable_writes=stable_writes, driver_prot=driver_prot,
+                 block_size=block_size)
         self.files[name] = f
         return f
 

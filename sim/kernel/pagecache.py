@@ -15,6 +15,9 @@ from .memory import unmap_mapping_range
 from .writeback import (balance_dirty_pages_ratelimited, folio_cancel_dirty, folio_wait_stable,
                         folio_wait_writeback, set_page_dirty)
 
+#: ext4_setattr zeroes the old EOF block up to LLONG_MAX: to its end.
+LLONG_MAX = (1 << 63) - 1
+
 
 class VmOps:
     """``struct vm_operations_struct``: what a file's mappings call on faults."""
@@ -39,6 +42,11 @@ class File:
     name : str
     i_size : int
         The file's size in bytes.
+    block_size : int
+        The filesystem block size (i_blocksize), a power of two from 512 to 65536; 4096
+        (ext4's usual block, one page) by default, PAGE_SIZE for shmem.
+    i_blkbits : int
+        log2(block_size).
     pages : dict[int, Page]
         The page cache.
     dirty_idx : set[int]
@@ -59,11 +67,13 @@ class File:
     def __init__(self, kernel, name: str, path: str | None, size: int, *,
                  page_mkwrite: bool = True, can_writeback: bool = True,
                  stable_writes: bool = True, shmem: bool = False,
-                 driver_prot: int | None = None):
+                 driver_prot: int | None = None, block_size: int = PAGE_SIZE):
         self.kernel = kernel
         self.name = name
         self.path = path
         self.shmem = shmem
+        self.i_blkbits = block_size.bit_length() - 1
+        self.block_size = block_size
         self.fd = None
         if path is not None:
             self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -208,47 +218,88 @@ def filemap_read(kernel, mapping: File, pos: int, count: int) -> bytes:
     return b"".join(out)
 
 
-def zero_post_eof(kernel, mapping: File, old_size: int) -> None:
-    """The file grows from ``old_size``: bytes of the EOF page beyond it must read as zero.
+def ext4_block_zero_eof(kernel, mapping: File, start: int, end: int) -> None:
+    """Zero ``[start, end)`` within the block holding EOF ``start`` (fs/ext4/inode.c).
 
-    (What the filesystem does on extension: stores through a mapping beyond EOF, into the
-    tail of the last page, are not file data and must not appear in it.)
+    What ext4 does before the file grows from ``start``, so that bytes a store through a
+    shared mapping left beyond EOF in that block never become file data: ext4_setattr on
+    an extending truncate (``end`` unbounded: to the block's end), ext4_write_checks on
+    a write that starts beyond EOF (to the write's start). On this host (Linux 6.18,
+    ext4, 4 KiB blocks) a byte stored beyond EOF through a MAP_SHARED mapping reads back
+    as zero after either, and a store to the page after it takes no fault (nothing was
+    write-protected). The zeroing dirties the cached page (mark_buffer_dirty); a page
+    not in the cache has zeros on the model's disk beyond EOF already. (ext4 skips an
+    unmapped block, a hole, altogether; the model keeps no block map and zeroes it.)
     """
-    offset = old_size & (PAGE_SIZE - 1)
-    if not offset:
+    bsize = mapping.block_size
+    offset = start & (bsize - 1)
+    if not offset or start >= end:
         return
-    page = mapping.pages.get(old_size >> PAGE_SHIFT)
-    if page is None:
-        return
-    lock_page(kernel, page)
-    folio_wait_stable(kernel, page)
-    tail = kernel.hw.read(page.paddr + offset, PAGE_SIZE - offset)
-    if any(tail):
-        kernel.hw.write(page.paddr + offset, bytes(PAGE_SIZE - offset))
-    unlock_page(kernel, page)
+    length = min(end - start, bsize - offset)
+    pos, stop = start, start + length
+    while pos < stop:                                    # ext4_block_zero_range
+        index, poff = pos >> PAGE_SHIFT, pos & (PAGE_SIZE - 1)
+        n = min(PAGE_SIZE - poff, stop - pos)
+        page = mapping.pages.get(index)
+        if page is not None:
+            lock_page(kernel, page)
+            if page.mapping is mapping:
+                folio_wait_stable(kernel, page)
+                kernel.hw.write(page.paddr + poff, bytes(n))
+                set_page_dirty(page)
+            unlock_page(kernel, page)
+        pos += n
 
 
-def pagecache_isize_extended(kernel, mapping: File, old_size: int, new_size: int) -> None:
-    """Write-protect the page straddling the old EOF so that the next store to it faults."""
-    zero_post_eof(kernel, mapping, old_size)
-    if not old_size & (PAGE_SIZE - 1):
+def pagecache_isize_extended(kernel, mapping: File, from_: int, to: int) -> None:
+    """Update the page cache after i_size grew from ``from_`` to ``to`` (mm/truncate.c).
+
+    Only for blocks smaller than a page: the page straddling the old EOF may get a new
+    block (a hole until now) behind it, so its PTEs are write-protected and cleaned
+    (folio_mkclean) for page_mkwrite to run on the next store, and if the page is dirty
+    its post-EOF range is zeroed before it is exposed to the file. With blocks of a page
+    or more there is nothing to do: the page has its whole block already.
+    """
+    bsize = mapping.block_size
+    if to > mapping.i_size:
+        raise KernelBug(f"pagecache_isize_extended to {to} beyond i_size {mapping.i_size}")
+    if from_ >= to or bsize >= PAGE_SIZE:
         return
-    if (old_size >> PAGE_SHIFT) == ((new_size - 1) >> PAGE_SHIFT):
-        return                                   # still the same last page
-    page = mapping.pages.get(old_size >> PAGE_SHIFT)
+    # Page straddling from_ will not have any hole block created?
+    rounded_from = (from_ + bsize - 1) & ~(bsize - 1)
+    if to <= rounded_from or not rounded_from & (PAGE_SIZE - 1):
+        return
+    page = mapping.pages.get(from_ >> PAGE_SHIFT)        # filemap_lock_folio
     if page is None:
-        return
+        return                                           # not cached: nothing to do
     lock_page(kernel, page)
+    if page.mapping is not mapping:                      # truncated meanwhile
+        unlock_page(kernel, page)
+        return
+    # See folio_clear_dirty_for_io() for why folio_mark_dirty() is needed.
     if kernel.policy.page_mkclean(kernel, page):
         set_page_dirty(page)
+    # The post-EOF range of the folio must be zeroed before it is exposed to the file.
+    # Writeback normally does this, but since i_size has been increased we handle it
+    # here.
+    if page.dirty:
+        pos = page.index << PAGE_SHIFT
+        offset = from_ - pos
+        end = min(to - pos, PAGE_SIZE)
+        kernel.hw.write(page.paddr + offset, bytes(end - offset))
     unlock_page(kernel, page)
 
 
 def generic_perform_write(kernel, mapping: File, pos: int, data: bytes) -> int:
-    """write(): copy into the page cache page by page, dirtying each page."""
-    end = pos + len(data)
-    if end > mapping.i_size:
-        zero_post_eof(kernel, mapping, mapping.i_size)
+    """write(): copy into the page cache page by page, dirtying each page.
+
+    As ext4_buffered_write_iter: ext4_write_checks first zeroes the EOF block from the
+    old EOF to the write if the write starts beyond it; each chunk's write_end
+    (ext4_da_do_write_end) moves i_size and calls pagecache_isize_extended if the chunk
+    starts beyond the old size.
+    """
+    if pos > mapping.i_size and not mapping.shmem:
+        ext4_block_zero_eof(kernel, mapping, mapping.i_size, pos)
     done = 0
     while done < len(data):
         index, offset = pos >> PAGE_SHIFT, pos & (PAGE_SIZE - 1)
@@ -260,9 +311,12 @@ def generic_perform_write(kernel, mapping: File, pos: int, data: bytes) -> int:
         kernel.hw.write(page.paddr + offset, data[done:done + n])
         # write_end
         set_page_dirty(page)
+        old_size = mapping.i_size
         if pos + n > mapping.i_size:
             mapping.i_size = pos + n
         unlock_page(kernel, page)
+        if old_size < pos:
+            pagecache_isize_extended(kernel, mapping, old_size, pos)
         balance_dirty_pages_ratelimited(kernel, mapping)
         pos += n
         done += n
@@ -304,8 +358,13 @@ def truncate_pagecache(kernel, mapping: File, newsize: int) -> None:
 
 
 def truncate_setsize(kernel, mapping: File, newsize: int) -> None:
-    """ftruncate's work: new i_size, page cache and mappings cut, the disk file resized."""
+    """ftruncate's work (ext4_setattr, truncate_setsize): new i_size, page cache and
+    mappings cut, the disk file resized. Growing, the old EOF block's tail is zeroed
+    first (ext4_block_zero_eof) and then pagecache_isize_extended runs."""
     oldsize = mapping.i_size
+    if newsize > oldsize and not mapping.shmem:
+        # ext4_setattr, before the new size: zero the old EOF block's tail.
+        ext4_block_zero_eof(kernel, mapping, oldsize, LLONG_MAX)
     mapping.i_size = newsize
     if newsize > oldsize:
         pagecache_isize_extended(kernel, mapping, oldsize, newsize)
