@@ -72,6 +72,22 @@ def test_a_named_difference_applies_only_on_its_machines_and_ends_the_comparison
     assert "exec-only-load" in DIFFERENCES
 
 
+def test_exec_readahead_is_named_from_the_first_fault_in_an_exec_file_mapping_on():
+    # Linux 6.18 reads ahead around a fault in a VM_EXEC file mapping despite MADV_RANDOM;
+    # the pages it read stay cached for every later fault-around, so the rest of the
+    # program is not comparable.
+    program = Program((16 * PAGE,), (("mmap", ARENA, 8 * PAGE, 5, 0x11, 0, 0),
+                                     ("load", ARENA), ("load", ARENA + PAGE)))
+    model = run_on_model(program)
+    assert model.notes == {1: "exec-readahead", 2: "exec-readahead"}
+    host = [("ok", ARENA, None), ("ok", 0, 1), ("ok", 0, 0)]
+    assert model.results[2] == ("ok", 0, 1)
+    assert compare(program, _Host(host), model) == Verdict(None, "exec-readahead", 2)
+    plain = Program((16 * PAGE,), (("mmap", ARENA, 8 * PAGE, 1, 0x11, 0, 0),
+                                   ("load", ARENA), ("load", ARENA + PAGE)))
+    assert run_on_model(plain).notes == {}
+
+
 def test_files_are_compared_byte_for_byte():
     program = Program((10,), ())
     model = ModelRun([], {0: b"\0" * 10})

@@ -10,8 +10,8 @@ import errno
 from dataclasses import dataclass, field
 
 from mkclean.sim.kernel import Kernel
-from mkclean.sim.kernel.constants import (MAP_ANONYMOUS, PAGE_SIZE, VM_EXEC, VM_READ,
-                                          VM_WRITE)
+from mkclean.sim.kernel.constants import (MAP_ANONYMOUS, MAP_POPULATE, PAGE_SIZE, PROT_EXEC,
+                                          VM_EXEC, VM_READ, VM_WRITE)
 from mkclean.sim.kernel.errors import KernelError, Signal
 
 from .program import Program
@@ -36,9 +36,12 @@ def run_on_model(program: Program, *, block_size: int = 4096, kernel_options=Non
         traps = k.counters["traps"]
         results, notes = [], {}
         stack = [k.spawn()]
+        readahead = None            # the op from which exec-readahead may have cached pages
         for i, op in enumerate(program.ops):
             name, *a = op
             p = stack[-1]
+            if readahead is None and _may_read_ahead(p, op):
+                readahead = i
             if name == "fork":
                 stack.append(p.fork())
                 results.append(("ok", 0, None))
@@ -69,6 +72,9 @@ def run_on_model(program: Program, *, block_size: int = 4096, kernel_options=Non
                 results.append(("err", e.errno, None))
         for p in reversed(stack):
             p.exit()
+        if readahead is not None:
+            for i in range(readahead, len(program.ops)):
+                notes.setdefault(i, "exec-readahead")
         k.sync()
         contents = {n: f.on_disk(0, f.i_size) for n, f in enumerate(files)}
         return ModelRun(results, contents, notes)
@@ -105,6 +111,25 @@ def _syscall(p, files, name: str, a) -> int:
     else:
         raise ValueError(f"unknown op {name!r}")
     return 0
+
+
+def _may_read_ahead(p, op) -> bool:
+    """Whether ``op`` may fault a page of a VM_EXEC file mapping in: on Linux 6.18 that
+    reads ahead around it whatever MADV_RANDOM says (the named difference
+    exec-readahead), and what it reads stays cached for every later fault-around."""
+    name, *a = op
+    if name in ("load", "store"):
+        lo, hi = a[0], a[0] + 1
+    elif name == "mlock":
+        lo, hi = a[0], a[0] + a[1]
+    elif name == "mmap" and a[3] & MAP_POPULATE:
+        lo, hi = a[0], a[0] + a[1]
+        return bool(a[2] & PROT_EXEC) and not a[3] & MAP_ANONYMOUS
+    else:
+        return False
+    return any(start < hi and lo < end and flags & VM_EXEC and f is not None
+               and not f.startswith("dev/zero")
+               for start, end, flags, f, _ in p.vmas())
 
 
 def _access_note(p, va: int, kind: str) -> str | None:

@@ -210,7 +210,7 @@ class _Gen:
         # PROT_EXEC alone is rare: on x86-64 a load from it is the named difference
         # exec-only-load, which ends the comparison.
         return self.rng.choices([PROT_READ, PROT_READ | PROT_WRITE, PROT_WRITE, 0,
-                                 PROT_READ | PROT_EXEC, PROT_EXEC], [6, 9, 2, 2, 2, 0.25])[0]
+                                 PROT_READ | PROT_EXEC, PROT_EXEC], [6, 9, 2, 2, 1, 0.25])[0]
 
     def access_addr(self) -> int:
         rng = self.rng
