@@ -22,6 +22,7 @@ import pytest
 from mkclean.sim.kernel import (MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ,
                                 PROT_WRITE, Kernel, KernelError)
 from mkclean.sim.kernel.invariants import check_all
+from mkclean.sim.kernel.pagecache import filemap_map_pages
 
 PAGE = 4096
 RW = PROT_READ | PROT_WRITE
@@ -61,6 +62,241 @@ def cached_file(kern, name, pages, size=None):
 def mapped(p, va) -> bool:
     pte = p.pte(va)
     return pte is not None and pte.v
+
+
+# -- 7. read fault-around (do_read_fault -> do_fault_around -> filemap_map_pages) -------------------
+
+def test_read_fault_maps_the_cached_window_around_it(k):
+    # do_read_fault: should_fault_around (->map_pages, fault_around_pages 16 > 1), so
+    # do_fault_around maps the cached pages 0..15 first; the faulting page was one of them,
+    # so ->fault is never called. Host: 1 fault, then 0 for each of pages 1..15.
+    f = cached_file(k, "f", 16)
+    p = k.spawn()
+    va = p.mmap(16 * PAGE, PROT_READ, MAP_SHARED | MAP_FIXED, file=f, addr=BASE)
+    assert p.load(va, 1) == b"0"
+    assert faults(k) == 1 and k.counters["faults"] == {"read": 1}
+    assert k.counters["fault_around_ptes"] == 15
+    for i in range(1, 16):
+        assert p.load(va + i * PAGE, 2).rstrip(b"\0") == b"%d" % i
+    assert faults(k) == 1
+    for i in range(16):
+        # filemap_map_pages -> set_pte_range: vm_page_prot (no W), young, not dirty; the
+        # file rmap as a normal read fault's page (folio_add_file_rmap_ptes).
+        pte = p.pte(va + i * PAGE)
+        assert pte.v and pte.r and not pte.w and pte.a and not pte.d
+        assert f.pages[i].mapcount == 1
+
+
+def test_pages_not_cached_fault_one_by_one(k):
+    # filemap_map_pages maps only what is cached: a file only ftruncate'd has nothing, so
+    # each page takes its own fault (->fault reads it). Host: 16 faults for 16 pages.
+    f = k.create_file("f", 16 * PAGE)
+    p = k.spawn()
+    va = p.mmap(16 * PAGE, PROT_READ, MAP_SHARED, file=f)
+    for i in range(16):
+        p.load(va + i * PAGE, 1)
+        assert faults(k) == i + 1
+    assert k.counters["fault_around_ptes"] == 0
+
+
+def test_the_window_is_aligned_down_to_fault_around_bytes(k):
+    # do_fault_around: from_pte = ALIGN_DOWN(pte_off, 16): a fault on page 20 maps 16..31.
+    # Host, 20-page file: pages 0 and 16 fault, no others.
+    f = cached_file(k, "f", 64)
+    p = k.spawn()
+    va = p.mmap(64 * PAGE, PROT_READ, MAP_SHARED | MAP_FIXED, file=f, addr=BASE)
+    p.load(va + 20 * PAGE, 1)
+    assert [i for i in range(64) if mapped(p, va + i * PAGE)] == list(range(16, 32))
+    assert faults(k) == 1 and k.counters["fault_around_ptes"] == 15
+
+
+@pytest.mark.parametrize("nbytes, pages", [(4096, 1), (0, 1), (100, 1), (8192, 2),
+                                           (3 * 4096, 2), (65536, 16), (65537, 16),
+                                           (2 << 20, 512)])
+def test_fault_around_bytes_is_taken_as_linux_takes_it(nbytes, pages):
+    # fault_around_bytes_set: val = max(val, PAGE_SIZE), rounded down to a power of two;
+    # PAGE_SIZE is no fault-around at all (should_fault_around: fault_around_pages > 1).
+    with kernel(fault_around_bytes=nbytes) as kern:
+        assert kern.fault_around_pages == pages
+        assert kern.fault_around_bytes == pages * PAGE
+
+
+@pytest.mark.parametrize("bad", [(2 << 20) + PAGE, -1, True, 1.5, "65536"])
+def test_fault_around_bytes_beyond_a_pte_table_is_refused(bad):
+    # fault_around_bytes_set: val / PAGE_SIZE > PTRS_PER_PTE is -EINVAL.
+    with pytest.raises(ValueError):
+        kernel(fault_around_bytes=bad)
+
+
+def test_fault_around_off_is_one_fault_per_page():
+    with kernel(fault_around_bytes=4096) as kern:
+        f = cached_file(kern, "f", 16)
+        p = kern.spawn()
+        va = p.mmap(16 * PAGE, PROT_READ, MAP_SHARED, file=f)
+        for i in range(16):
+            p.load(va + i * PAGE, 1)
+        assert faults(kern) == 16 and kern.counters["fault_around_ptes"] == 0
+        check_all(kern)
+
+
+def test_fault_around_bytes_sets_the_window():
+    with kernel(fault_around_bytes=4 * PAGE) as kern:
+        f = cached_file(kern, "f", 16)
+        p = kern.spawn()
+        va = p.mmap(16 * PAGE, PROT_READ, MAP_SHARED | MAP_FIXED, file=f, addr=BASE)
+        p.load(va + 6 * PAGE, 1)
+        assert [i for i in range(16) if mapped(p, va + i * PAGE)] == [4, 5, 6, 7]
+        check_all(kern)
+
+
+def test_the_window_is_clamped_to_the_vma(k):
+    # do_fault_around: from_pte no lower than the VMA's first page, to_pte no higher than
+    # its last. Two VMAs map the file side by side: a fault in the second maps none of
+    # the first's pages, though they are cached and in the same aligned window.
+    f = cached_file(k, "f", 16)
+    p = k.spawn()
+    a = p.mmap(3 * PAGE, PROT_READ, MAP_SHARED | MAP_FIXED, file=f, offset=0, addr=BASE)
+    b = p.mmap(5 * PAGE, PROT_READ, MAP_SHARED | MAP_FIXED, file=f, offset=3 * PAGE,
+               addr=BASE + 3 * PAGE)
+    assert b == BASE + 3 * PAGE
+    p.load(b + PAGE, 1)
+    assert [i for i in range(16) if mapped(p, BASE + i * PAGE)] == [3, 4, 5, 6, 7]
+    assert not any(mapped(p, a + i * PAGE) for i in range(3))
+    assert k.counters["fault_around_ptes"] == 4
+    assert all(f.pages[i].mapcount == (1 if 3 <= i < 8 else 0) for i in range(16))
+
+
+def test_the_window_is_clamped_to_the_pte_table(k):
+    # do_fault_around: to_pte is at most PTRS_PER_PTE - 1: the window stays within the
+    # PTE table (one PMD entry, 2 MiB) of the fault. A VMA across a 2 MiB boundary, 8
+    # pages before it and 24 after: a fault on the last page before it maps only those 8
+    # (the window 496..511 clamped to the VMA's start, 504); one on the first page after
+    # it maps pages 0..15 of the next table only.
+    f = cached_file(k, "f", 32)
+    p = k.spawn()
+    va = p.mmap(32 * PAGE, PROT_READ, MAP_SHARED | MAP_FIXED, file=f, addr=BASE + PMD - 8 * PAGE)
+    p.load(va + 7 * PAGE, 1)
+    assert [i for i in range(32) if mapped(p, va + i * PAGE)] == list(range(8))
+    p.load(va + 8 * PAGE, 1)
+    assert [i for i in range(32) if mapped(p, va + i * PAGE)] == list(range(24))
+    assert faults(k) == 2 and k.counters["fault_around_ptes"] == 7 + 15
+
+
+def test_the_window_stops_at_eof(k):
+    # filemap_map_pages / next_uptodate_folio: no page at or beyond
+    # DIV_ROUND_UP(i_size, PAGE_SIZE). The partial last page is mapped (host: a 5.5-page
+    # file, all cached, faults once for all six pages).
+    f = cached_file(k, "f", 6, size=5 * PAGE + 100)
+    p = k.spawn()
+    va = p.mmap(8 * PAGE, PROT_READ, MAP_SHARED | MAP_FIXED, file=f, addr=BASE)
+    p.load(va, 1)
+    assert [i for i in range(8) if mapped(p, va + i * PAGE)] == list(range(6))
+    assert faults(k) == 1
+
+
+def test_cached_pages_beyond_eof_are_not_mapped(k):
+    # Pages still cached beyond EOF (truncate_setsize has written the new i_size and not
+    # yet run truncate_pagecache): filemap_map_pages reads i_size and stops there.
+    f = cached_file(k, "f", 8)
+    p = k.spawn()
+    va = p.mmap(8 * PAGE, PROT_READ, MAP_SHARED | MAP_FIXED, file=f, addr=BASE)
+    f.i_size = 5 * PAGE + 1                # the moment inside truncate_setsize
+    try:
+        p.load(va, 1)
+        assert [i for i in range(8) if mapped(p, va + i * PAGE)] == list(range(6))
+    finally:
+        f.i_size = 8 * PAGE
+
+
+def test_locked_or_not_uptodate_pages_are_skipped(k):
+    # next_uptodate_folio: a folio it cannot trylock, or not uptodate, is left to its own
+    # fault.
+    f = cached_file(k, "f", 4)
+    p = k.spawn()
+    va = p.mmap(4 * PAGE, PROT_READ, MAP_SHARED | MAP_FIXED, file=f, addr=BASE)
+    f.pages[1].locked = True
+    f.pages[2].uptodate = False
+    try:
+        p.load(va, 1)
+        assert [i for i in range(4) if mapped(p, va + i * PAGE)] == [0, 3]
+    finally:
+        f.pages[1].locked = False
+        f.pages[2].uptodate = True
+
+
+def test_present_ptes_are_left_alone(k):
+    # filemap_map_order0_folio: a PTE that is not none is skipped. A private writable
+    # mapping: page 3 is COWed (an anonymous page, writable); a shared one: page 5 was
+    # stored to (writable, dirty). A read fault on page 0 maps the rest around them.
+    f = cached_file(k, "f", 16)
+    p = k.spawn()
+    priv = p.mmap(16 * PAGE, RW, MAP_PRIVATE | MAP_FIXED, file=f, addr=BASE)
+    p.store(priv + 3 * PAGE, b"private")
+    p.load(priv, 1)
+    pte = p.pte(priv + 3 * PAGE)
+    assert pte.w and p.load(priv + 3 * PAGE, 7) == b"private"
+    assert f.pages[3].mapcount == 0
+    shared = p.mmap(16 * PAGE, RW, MAP_SHARED | MAP_FIXED, file=f, addr=BASE + PMD)
+    p.store(shared + 5 * PAGE, b"shared")
+    before = faults(k)
+    p.load(shared, 1)
+    assert faults(k) == before + 1
+    pte = p.pte(shared + 5 * PAGE)
+    assert pte.w and pte.d
+    # Page 5: the private VMA's read-only PTE (faulted around) and the shared store's.
+    # Page 3: only the shared VMA's, faulted around (the private one maps the copy).
+    assert f.pages[5].mapcount == 2 and f.pages[3].mapcount == 1
+
+
+def test_map_pages_does_nothing_when_the_fault_page_is_not_cached(k):
+    # ->map_pages returns 0 when it did not map the faulting page: __do_fault runs.
+    f = k.create_file("f", 4 * PAGE)
+    p = k.spawn()
+    p.write(f, 2 * PAGE, b"two")
+    va = p.mmap(4 * PAGE, PROT_READ, MAP_SHARED | MAP_FIXED, file=f, addr=BASE)
+    p.load(va, 1)                          # page 0 read by ->fault; page 2 mapped around
+    assert mapped(p, va + 2 * PAGE) and not mapped(p, va + PAGE)
+    assert faults(k) == 1 and k.counters["pagecache_reads"] >= 1
+    assert filemap_map_pages is f.vm_ops.map_pages
+
+
+def test_a_store_to_a_page_faulted_around_takes_its_write_notify_fault(k):
+    # The page was mapped read-only and clean (set_pte_range for a read fault, vm_page_prot
+    # without W in a writenotify VMA): the store faults (do_wp_page -> wp_page_shared ->
+    # page_mkwrite) and dirties the page; nothing written is lost.
+    f = cached_file(k, "f", 16)
+    k.sync()
+    assert not any(pg.dirty for pg in f.pages.values())
+    p = k.spawn()
+    va = p.mmap(16 * PAGE, RW, MAP_SHARED | MAP_FIXED, file=f, addr=BASE)
+    p.load(va, 1)
+    assert k.counters["faults"] == {"read": 1}
+    pte = p.pte(va + 7 * PAGE)
+    assert pte.v and not pte.w and not pte.d
+    p.store(va + 7 * PAGE + 100, b"through the mapping")
+    assert k.counters["faults"] == {"read": 1, "wp_shared": 1}
+    assert f.pages[7].dirty
+    pte = p.pte(va + 7 * PAGE)
+    assert pte.w and pte.d
+    k.sync()
+    assert f.on_disk(7 * PAGE + 100, 19) == b"through the mapping"
+    assert f.on_disk(7 * PAGE, 1) == b"7"
+
+
+def test_shared_anonymous_memory_faults_around_too(k):
+    # shmem_anon_vm_ops has .map_pages = filemap_map_pages: a child that reads the shared
+    # anonymous memory its parent filled (fork copies no PTEs of a shared VMA) faults once
+    # for the window.
+    p = k.spawn()
+    va = p.mmap(16 * PAGE, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, addr=BASE)
+    for i in range(16):
+        p.store(va + i * PAGE, b"%d" % i)
+    c = p.fork()
+    before = faults(k)
+    for i in range(16):
+        assert c.load(va + i * PAGE, 2).rstrip(b"\0") == b"%d" % i
+    assert faults(k) == before + 1
+    c.exit()
 
 
 # -- 6. PageAnonExclusive: mprotect and the write fault after fork ---------------------------------

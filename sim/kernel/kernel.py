@@ -7,7 +7,7 @@ import tempfile
 
 from mkclean.sim.hw.backends import make_hardware
 from mkclean.sim.hw.seam import SATP_MODE_SV39, Priv
-from .constants import MAX_FILE_SIZE, PAGE_SHIFT, PAGE_SIZE
+from .constants import MAX_FILE_SIZE, PAGE_SHIFT, PAGE_SIZE, PTRS_PER_PTE
 from .errors import KernelError
 from .locking import Sched
 from .mm import MmStruct
@@ -36,7 +36,10 @@ ASID_LIMIT = 1 << 16
 
 COUNTER_NAMES = ("sfences", "mkclean_ptes", "mkclean_calls", "mkclean_cleaned", "rmap_ptes",
                  "pte_scans", "writeback_pages", "writeback_passes", "fsyncs",
-                 "pagecache_reads", "page_mkwrite", "balance_dirty_pages", "mprotect_ptes")
+                 "pagecache_reads", "page_mkwrite", "balance_dirty_pages", "mprotect_ptes",
+                 "fault_around_ptes")
+#: Linux's default fault-around window (mm/memory.c: fault_around_pages = 65536 >> PAGE_SHIFT).
+FAULT_AROUND_BYTES = 65536
 #: Block sizes a file may have: what sb_set_blocksize accepts (512 to BLK_MAX_BLOCK_SIZE).
 MIN_BLOCK_SIZE, MAX_BLOCK_SIZE = 512, 65536
 
@@ -75,6 +78,15 @@ class Kernel:
         what two backends must agree on for the same workload and seed.
     plant : str or None
         A bug of :data:`PLANTS` to carry on purpose.
+    fault_around_bytes : int
+        The read fault-around window (/sys/kernel/debug/fault_around_bytes): a read fault
+        in a file or shmem mapping first maps, read-only and clean, the pages of the
+        window around it that are already cached (do_fault_around, filemap_map_pages);
+        they count in the ``fault_around_ptes`` counter. As fault_around_bytes_set: at
+        most a PTE table (2 MiB, else ValueError), rounded down to a power of two, below
+        PAGE_SIZE taken as PAGE_SIZE; PAGE_SIZE (4096) turns fault-around off (one fault
+        per page). 65536 (16 pages) by default, as Linux. :attr:`fault_around_bytes`
+        holds the value in effect, :attr:`fault_around_pages` the window in pages.
     coverage : object or None
         The coverage hook (:attr:`coverage`): an object with ``fault(kernel, vma, what)``,
         called where each fault path ends (``what`` is its key in the ``faults``
@@ -90,8 +102,20 @@ class Kernel:
                  tlb_entries: int = 16, walk_cache_entries: int = 8, phys_base: int = 0,
                  hw=None, dirty_ratio: float = 0.2, soft_dirty: bool = False,
                  sched: Sched | None = None, trace: bool = False, coverage=None,
-                 plant: str | None = None):
+                 plant: str | None = None, fault_around_bytes: int = FAULT_AROUND_BYTES):
         self.policy = make_policy(policy)
+        if isinstance(fault_around_bytes, bool) or not isinstance(fault_around_bytes, int) \
+                or fault_around_bytes < 0:
+            raise ValueError(f"fault_around_bytes must be an int >= 0, got "
+                             f"{fault_around_bytes!r}")
+        if fault_around_bytes // PAGE_SIZE > PTRS_PER_PTE:
+            raise ValueError(f"fault_around_bytes {fault_around_bytes} beyond one PTE table "
+                             f"({PTRS_PER_PTE * PAGE_SIZE})")
+        fault_around_bytes = max(fault_around_bytes, PAGE_SIZE)
+        #: The fault-around window in pages (fault_around_pages): a power of two; 1 is off.
+        self.fault_around_pages = (1 << (fault_around_bytes.bit_length() - 1)) >> PAGE_SHIFT
+        #: The window in bytes, as fault_around_bytes_get reads it back.
+        self.fault_around_bytes = self.fault_around_pages << PAGE_SHIFT
         if plant is not None and plant not in PLANTS:
             raise ValueError(f"unknown plant {plant!r}: choose one of {', '.join(PLANTS)}")
         self.plant = plant

@@ -8,9 +8,9 @@ can interleave paths exactly there.
 from mkclean.sim.hw.seam import KernelEvent
 
 from .constants import (FAULT_FLAG_WRITE, PAGE_MASK, PAGE_SHIFT, PGDIR_SHIFT, PMD_SHIFT,
-                        PMD_SIZE, VM_FAULT_ERROR, VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_OOM,
-                        VM_FAULT_RETRY, VM_FAULT_SIGSEGV, VM_MAYSHARE, VM_MIXEDMAP, VM_PFNMAP,
-                        VM_SHARED, VM_WRITE)
+                        PMD_SIZE, PTRS_PER_PTE, VM_FAULT_ERROR, VM_FAULT_LOCKED,
+                        VM_FAULT_NOPAGE, VM_FAULT_OOM, VM_FAULT_RETRY, VM_FAULT_SIGSEGV,
+                        VM_MAYSHARE, VM_MIXEDMAP, VM_PFNMAP, VM_SHARED, VM_WRITE)
 from .errors import KernelBug
 from .locking import lock_page, pte_lock, pte_unlock, unlock_page
 from .mm import (anon_vma_prepare, is_cow_mapping, linear_page_index, vma_is_anonymous,
@@ -212,8 +212,49 @@ def finish_fault(vmf: Vmf) -> int:
     return 0
 
 
+def should_fault_around(vmf: Vmf) -> bool:
+    """Whether a read fault first maps the cached pages around it (mm/memory.c)."""
+    # No ->map_pages? No way to fault around...
+    if vmf.vma.vm_ops.map_pages is None:
+        return False
+    # A single page implies no faulting 'around' at all.
+    return vmf.kernel.fault_around_pages > 1
+
+
+def do_fault_around(vmf: Vmf) -> int:
+    """->map_pages over the fault-around window: ``fault_around_pages`` PTEs aligned down
+    around the fault, clamped to the VMA and to the PTE table (mm/memory.c).
+
+    VM_FAULT_NOPAGE if that mapped the faulting page (the fault is done), else 0.
+    """
+    vma = vmf.vma
+    nr_pages = vmf.kernel.fault_around_pages
+    pte_off = (vmf.address >> PAGE_SHIFT) & (PTRS_PER_PTE - 1)     # pte_index
+    # The page offset of vmf.address within the VMA.
+    vma_off = vmf.pgoff - vma.vm_pgoff
+    # The PTE offset of the start address, clamped to the VMA.
+    from_pte = max(pte_off & ~(nr_pages - 1), pte_off - min(pte_off, vma_off))
+    # The PTE offset of the end address, clamped to the VMA and PTE.
+    vma_pages = (vma.vm_end - vma.vm_start) >> PAGE_SHIFT
+    to_pte = min(from_pte + nr_pages, PTRS_PER_PTE, pte_off + vma_pages - vma_off) - 1
+    # (The PTE table exists: handle_mm_fault allocated it, as do_fault_around's
+    # prealloc_pte would.)
+    return vma.vm_ops.map_pages(vmf, vmf.pgoff + from_pte - pte_off,
+                                vmf.pgoff + to_pte - pte_off)
+
+
 def do_read_fault(vmf: Vmf) -> int:
+    """A load with no PTE in a file mapping: fault-around first, then ->fault.
+
+    Let's call ->map_pages() first and use ->fault() as fallback if the page at the
+    offset is not ready to be mapped (cold cache or something).
+    """
     kernel = vmf.kernel
+    if should_fault_around(vmf):
+        ret = do_fault_around(vmf)
+        if ret:
+            count_vm_event(kernel, "read", vmf.vma)
+            return ret
     ret = __do_fault(vmf)                                # page locked
     if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
         return ret

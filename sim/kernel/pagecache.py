@@ -10,8 +10,11 @@ import os
 from .constants import (PAGE_ALIGN, PAGE_SHIFT, PAGE_SIZE, VM_FAULT_LOCKED, VM_FAULT_NOPAGE,
                         VM_FAULT_OOM, VM_FAULT_SIGBUS)
 from .errors import KernelBug
-from .locking import lock_page, unlock_page
+from .locking import lock_page, pte_lock, pte_unlock, trylock_page, unlock_page
 from .memory import unmap_mapping_range
+from .pgtable import mk_pte, pte_none, pte_offset_map, set_pte_at
+from .rmap import page_add_file_rmap
+from .tlbflush import update_mmu_cache
 from .writeback import (balance_dirty_pages_ratelimited, folio_cancel_dirty, folio_wait_stable,
                         folio_wait_writeback, set_page_dirty)
 
@@ -22,11 +25,14 @@ LLONG_MAX = (1 << 63) - 1
 class VmOps:
     """``struct vm_operations_struct``: what a file's mappings call on faults."""
 
-    __slots__ = ("name", "fault", "page_mkwrite", "pfn_mkwrite")
+    __slots__ = ("name", "fault", "map_pages", "page_mkwrite", "pfn_mkwrite")
 
-    def __init__(self, name, fault, page_mkwrite=None, pfn_mkwrite=None):
+    def __init__(self, name, fault, page_mkwrite=None, pfn_mkwrite=None, map_pages=None):
         self.name = name
         self.fault = fault
+        #: ``map_pages(vmf, start_pgoff, end_pgoff)``: map what is already cached around a
+        #: read fault (fault-around); None: no fault-around.
+        self.map_pages = map_pages
         self.page_mkwrite = page_mkwrite
         self.pfn_mkwrite = pfn_mkwrite
 
@@ -89,11 +95,14 @@ class File:
         self.can_writeback = can_writeback and not shmem
         self.stable_writes = stable_writes
         self.driver_prot = driver_prot
+        # Both have .map_pages = filemap_map_pages in Linux (generic_file_vm_ops,
+        # shmem_anon_vm_ops): read faults fault around.
         if shmem:
-            self.vm_ops = VmOps("shmem_vm_ops", filemap_fault)
+            self.vm_ops = VmOps("shmem_vm_ops", filemap_fault, map_pages=filemap_map_pages)
         else:
             self.vm_ops = VmOps("generic_file_vm_ops", filemap_fault,
-                                filemap_page_mkwrite if page_mkwrite else None)
+                                filemap_page_mkwrite if page_mkwrite else None,
+                                map_pages=filemap_map_pages)
 
     def __repr__(self) -> str:
         return f"<File {self.name} size={self.i_size} cached={len(self.pages)} dirty={self.nrdirty}>"
@@ -181,6 +190,54 @@ def filemap_fault(vmf) -> int:
             return VM_FAULT_SIGBUS
         vmf.page = page
         return VM_FAULT_LOCKED
+
+
+def filemap_map_pages(vmf, start_pgoff: int, end_pgoff: int) -> int:
+    """->map_pages (mm/filemap.c): map the pages of ``[start_pgoff, end_pgoff]`` that are
+    already cached, uptodate and not locked, below EOF, where no PTE is; VM_FAULT_NOPAGE
+    if the faulting page was one of them.
+
+    Each is mapped as finish_fault maps a read fault's page (set_pte_range): with
+    vm_page_prot, so read-only and clean in a writenotify or private VMA, young; with its
+    file rmap. do_fault_around keeps the window within the VMA and one PTE table.
+    """
+    kernel = vmf.kernel
+    hw = kernel.hw
+    vma = vmf.vma
+    mapping = vma.vm_file
+    ret = 0
+    ptl = None
+    for index in sorted(i for i in mapping.pages if start_pgoff <= i <= end_pgoff):
+        # next_uptodate_folio
+        page = mapping.pages.get(index)
+        if page is None or page.mapping is not mapping or not page.uptodate:
+            continue
+        if not trylock_page(kernel, page):
+            continue
+        max_idx = (mapping.i_size + PAGE_SIZE - 1) >> PAGE_SHIFT
+        if page.mapping is not mapping or not page.uptodate or index >= max_idx:
+            unlock_page(kernel, page)
+            if index >= max_idx:
+                break                                    # beyond EOF: so are the rest
+            continue
+        addr = vma.vm_start + ((index - vma.vm_pgoff) << PAGE_SHIFT)
+        ptep = pte_offset_map(vma.vm_mm, addr)
+        if ptl is None:
+            ptl = pte_lock(kernel, ptep)                 # one PTE table: one lock
+        # filemap_map_order0_folio: a PTE already there is left alone.
+        if pte_none(hw.read_pte(ptep)):
+            if addr == vmf.address:
+                ret = VM_FAULT_NOPAGE
+            else:
+                kernel.counters["fault_around_ptes"] += 1
+            # set_pte_range for a read fault: vm_page_prot, born young, never W or D.
+            page_add_file_rmap(page, vma)
+            set_pte_at(hw, ptep, mk_pte(page.pfn, vma.vm_page_prot))
+            update_mmu_cache(kernel, vma, addr)
+        unlock_page(kernel, page)
+    if ptl is not None:
+        pte_unlock(kernel, ptl)
+    return ret
 
 
 def filemap_page_mkwrite(vmf, page) -> int:
