@@ -8,21 +8,26 @@ from .tlbflush import flush_tlb_page
 from .writeback import set_page_dirty, vfs_fsync_range
 
 
-def msync_range(kernel, vmas, start: int, end: int, flags: int) -> None:
-    """The work of a valid msync over ``[start, end)`` covered by ``vmas``.
+def msync_vma(kernel, vma, start: int, end: int, flags: int) -> None:
+    """msync's work on ``[start, end)`` of one VMA, once sys_msync's walk reached it.
 
     MS_ASYNC does nothing more than the policy's msync hook (nothing, with the patch: the
-    pages are tracked); MS_SYNC writes the range's dirty pages and waits (vfs_fsync_range);
-    MS_INVALIDATE has nothing to invalidate, the page cache being coherent.
+    pages are tracked); MS_SYNC on a shared file mapping writes the file range this part
+    maps and waits (vfs_fsync_range); MS_INVALIDATE has nothing to invalidate, the page
+    cache being coherent.
     """
+    kernel.policy.msync_vma(kernel, vma, start, end, flags)
+    if flags & MS_SYNC and vma.vm_file is not None and vma.vm_flags & VM_SHARED:
+        fstart = ((start - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
+        fend = fstart + ((end - start) >> PAGE_SHIFT)
+        vfs_fsync_range(kernel, vma.vm_file, fstart << PAGE_SHIFT,
+                        (fend << PAGE_SHIFT) - 1, True)
+
+
+def msync_range(kernel, vmas, start: int, end: int, flags: int) -> None:
+    """msync_vma on each of ``vmas``' part of ``[start, end)``, in order."""
     for vma in vmas:
-        lo, hi = max(start, vma.vm_start), min(end, vma.vm_end)
-        kernel.policy.msync_vma(kernel, vma, lo, hi, flags)
-        if flags & MS_SYNC and vma.vm_file is not None and vma.vm_flags & VM_SHARED:
-            fstart = ((lo - vma.vm_start) >> PAGE_SHIFT) + vma.vm_pgoff
-            fend = fstart + ((hi - lo) >> PAGE_SHIFT)
-            vfs_fsync_range(kernel, vma.vm_file, fstart << PAGE_SHIFT,
-                            (fend << PAGE_SHIFT) - 1, True)
+        msync_vma(kernel, vma, max(start, vma.vm_start), min(end, vma.vm_end), flags)
 
 
 def ptep_clear_flush_dirty(kernel, vma, addr: int, ptep: int) -> bool:
