@@ -47,9 +47,17 @@ class OFile:
         self.size = new_size
 
     def write(self, offset: int, data: bytes) -> None:
-        if offset + len(data) > self.size:
-            self.extend_to(offset + len(data))
-        self.data[offset:offset + len(data)] = data
+        """pwrite on ext4 (4 KiB blocks): ext4_write_checks zeroes the old EOF block only
+        from EOF to the write's start, and only for a write starting beyond EOF; a
+        store's bytes beyond the write stay (beyond the new EOF)."""
+        if offset > self.size:
+            stop = min(offset, -(-self.size // PAGE) * PAGE)
+            self.data[self.size:stop] = bytes(max(0, stop - self.size))
+        end = offset + len(data)
+        if end > self.size:
+            self._room(-(-end // PAGE) * PAGE)
+            self.size = end
+        self.data[offset:end] = data
 
     def truncate(self, new_size: int) -> None:
         if new_size >= self.size:
