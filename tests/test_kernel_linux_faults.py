@@ -19,7 +19,7 @@ import errno
 
 import pytest
 
-from mkclean.sim.kernel import (MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_READ,
+from mkclean.sim.kernel import (MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MS_SYNC, PROT_READ,
                                 PROT_WRITE, Kernel, KernelError)
 from mkclean.sim.kernel.invariants import check_all
 from mkclean.sim.kernel.pagecache import filemap_map_pages
@@ -528,3 +528,18 @@ def test_small_blocks_zero_the_dirty_eof_page_to_the_new_size(k):
     p.write(f, 3000, b"q")
     assert p.load(va + 2000, 1) == b"\0" and p.load(va + 3500, 1) == b"Y"
     assert not p.pte(va).w
+
+
+def test_writeback_zeroes_the_eof_page_beyond_eof(k):
+    # ext4_bio_write_folio (and __block_write_full_folio, iomap alike): the folio
+    # straddling i_size is zeroed beyond it on every writeback, because it may be mmapped.
+    # Host (realcheck, file of 100 bytes): store 7 at 200 through MAP_SHARED, msync(MS_SYNC),
+    # the load at 200 reads 0; a later store there reads back until the next writeback.
+    f, p, va = _dirty_eof_page(k, 4096)
+    p.store(va + 200, b"\7")
+    p.msync(va, PAGE, MS_SYNC)
+    assert p.load(va + 200, 1) == b"\0" and p.load(va, 1) == b"b"
+    p.store(va + 201, b"\10")
+    assert p.load(va + 201, 1) == b"\10"
+    k.sync()
+    assert p.load(va + 201, 1) == b"\0" and f.on_disk(0, PAGE) == b"b" + b"a" * 99

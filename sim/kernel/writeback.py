@@ -142,6 +142,11 @@ def writepage(kernel, page, wbc) -> None:
     set_page_writeback(page)
     start = page.index << PAGE_SHIFT
     valid = min(PAGE_SIZE, mapping.i_size - start)
+    if 0 < valid < PAGE_SIZE:
+        # The page straddles i_size: its tail must be zeroed on every writepage, because
+        # it may be mmapped and stores beyond EOF must not reach the file
+        # (ext4_bio_write_folio, __block_write_full_folio, iomap's EOF handling).
+        kernel.hw.write(page.paddr + valid, bytes(PAGE_SIZE - valid))
     data = kernel.hw.read(page.paddr, valid) if valid > 0 else b""
     unlock_page(kernel, page)
     if data and kernel.plant != "missing-writeback":

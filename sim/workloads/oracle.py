@@ -230,9 +230,14 @@ class Oracle:
         return 0
 
     def load(self, pid: int, va: int, n: int):
-        """(expected bytes, or None) and the signal (0 if none) of a load."""
+        """(expected bytes, or None) and the signal (0 if none) of a load.
+
+        The bytes are None without a signal where the load reaches beyond EOF in a file's
+        last page: stores left there are zeroed whenever writeback writes the page
+        (ext4_bio_write_folio), which the oracle does not follow."""
         pages = self.procs[pid]
         out = bytearray()
+        unknown = False
         done = 0
         while done < n:
             a = va + done
@@ -243,13 +248,16 @@ class Oracle:
             if sig:
                 return None, sig
             buf, start = self._view(pg)
+            if pg.copy is None and pg.obj is not None \
+                    and pg.index * PAGE + (a - base) + m > pg.obj.size:
+                unknown = True
             if buf is None:
                 out += bytes(m)
             else:
                 off = start + (a - base)
                 out += buf[off:off + m]
             done += m
-        return bytes(out), 0
+        return (None if unknown else bytes(out)), 0
 
     # -- file syscalls -----------------------------------------------------------------------
 

@@ -139,7 +139,7 @@ class RandomMix(Workload):
             except Signal as e:
                 got, gotsig = None, e.signo
                 self.signals += 1
-            if gotsig != sig or (not sig and got != want):
+            if gotsig != sig or (want is not None and got != want):
                 self.mismatch(f"load {p.pid}@{va:#x}: {got!r}/{gotsig}, oracle {want!r}/{sig}")
 
     def syscall(self, rng):
