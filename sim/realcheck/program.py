@@ -258,9 +258,12 @@ class _Gen:
         if kind == "grow":
             size = rng.randrange(1, pages * PAGE_SIZE)
             eof_page = self.page_addr(first + size // PAGE_SIZE)
+            beyond = eof_page + rng.randrange(PAGE_SIZE)
             return [("ftruncate", f, size),
                     ("mmap", addr, length, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, f, 0),
-                    ("store", eof_page + rng.randrange(PAGE_SIZE), rng.randrange(1, 256)),
+                    ("store", beyond, rng.randrange(1, 256)),
+                    *([("msync", addr, length, MS_SYNC), ("load", beyond)]
+                      if rng.random() < 0.5 else []),
                     ("ftruncate", f, size + rng.randrange(1, 3 * PAGE_SIZE)),
                     ("store", eof_page + rng.randrange(PAGE_SIZE), rng.randrange(1, 256)),
                     ("load", eof_page + rng.randrange(PAGE_SIZE))]
