@@ -20,6 +20,10 @@ TASK_UNMAPPED_BASE = 0x1000_0000
 MAX_FILE_SIZE = 1 << 40
 
 
+#: An unsigned long's values: the syscalls' arguments are taken modulo 2**64, as C has them.
+ULONG_MAX = (1 << 64) - 1
+
+
 def PAGE_ALIGN(x: int) -> int:
     return (x + PAGE_SIZE - 1) & PAGE_MASK
 
@@ -29,7 +33,10 @@ PROT_NONE = 0x0
 PROT_READ = 0x1
 PROT_WRITE = 0x2
 PROT_EXEC = 0x4
+PROT_SEM = 0x8
 PROT_MASK = PROT_READ | PROT_WRITE | PROT_EXEC
+PROT_GROWSDOWN = 0x01000000
+PROT_GROWSUP = 0x02000000
 
 MAP_SHARED = 0x01
 MAP_PRIVATE = 0x02
@@ -37,12 +44,32 @@ MAP_SHARED_VALIDATE = 0x03
 MAP_TYPE = 0x0F
 MAP_FIXED = 0x10
 MAP_ANONYMOUS = 0x20
+MAP_GROWSDOWN = 0x0100
+MAP_DENYWRITE = 0x0800
+MAP_EXECUTABLE = 0x1000
 MAP_LOCKED = 0x2000
+MAP_NORESERVE = 0x4000
 MAP_POPULATE = 0x8000
+MAP_NONBLOCK = 0x10000
+MAP_STACK = 0x20000
+MAP_HUGETLB = 0x40000
+MAP_SYNC = 0x80000
 MAP_FIXED_NOREPLACE = 0x100000
-#: Flags MAP_SHARED_VALIDATE accepts (LEGACY_MAP_MASK and the ones modelled).
-MAP_KNOWN = (MAP_SHARED | MAP_PRIVATE | MAP_TYPE | MAP_FIXED | MAP_ANONYMOUS | MAP_LOCKED
-             | MAP_POPULATE | MAP_FIXED_NOREPLACE)
+MAP_UNINITIALIZED = 0x4000000
+MAP_HUGE_SHIFT = 26
+MAP_HUGE_2MB = 21 << MAP_HUGE_SHIFT
+MAP_HUGE_1GB = 30 << MAP_HUGE_SHIFT
+#: riscv has no MAP_32BIT (x86's is 0x40); include/linux/mman.h makes it 0.
+MAP_32BIT = 0
+#: include/linux/mman.h's LEGACY_MAP_MASK: the flags every file's mmap takes. do_mmap drops
+#: the others silently under MAP_SHARED and refuses them (EOPNOTSUPP) under
+#: MAP_SHARED_VALIDATE; MAP_SYNC and MAP_FIXED_NOREPLACE are not in it. The model acts on
+#: MAP_LOCKED, MAP_POPULATE and MAP_NONBLOCK (and refuses MAP_GROWSDOWN and MAP_HUGETLB
+#: where do_mmap and ksys_mmap_pgoff refuse them); the others change nothing here.
+LEGACY_MAP_MASK = (MAP_SHARED | MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS | MAP_DENYWRITE
+                   | MAP_EXECUTABLE | MAP_UNINITIALIZED | MAP_GROWSDOWN | MAP_LOCKED
+                   | MAP_NORESERVE | MAP_POPULATE | MAP_NONBLOCK | MAP_STACK | MAP_HUGETLB
+                   | MAP_32BIT | MAP_HUGE_2MB | MAP_HUGE_1GB)
 
 MS_ASYNC = 1
 MS_INVALIDATE = 2

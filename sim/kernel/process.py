@@ -1,8 +1,15 @@
 """A user process: its address space, its syscalls, and its loads and stores.
 
-Every syscall checks all its arguments before it changes anything, so a KernelError leaves
-every state as it was. Loads and stores go through the hardware's MMU; a trap enters the
-kernel's page-fault handler and the access is retried, or the process gets a Signal.
+Each syscall checks its arguments first, in the order Linux's checks them (so that where two
+errors apply, it gives Linux's), and an argument error changes nothing. The syscalls that
+walk a range of VMAs stop where Linux's walk stops, keeping what they did before: mprotect
+(do_mprotect_pkey) and mlock/munlock (apply_vma_lock_flags) change the VMAs before a hole
+(ENOMEM) or, for mprotect, before a VMA that may not take the protection (EACCES); msync
+(sys_msync) syncs the parts before a VM_LOCKED VMA under MS_INVALIDATE (EBUSY) and, except
+for exactly MS_ASYNC, every mapped part around a hole before it answers ENOMEM. munmap
+(do_vmi_munmap) unmaps what is there: a hole is no error. Loads and stores go through the
+hardware's MMU; a trap enters the kernel's page-fault handler and the access is retried, or
+the process gets a Signal.
 """
 
 import errno
@@ -12,18 +19,19 @@ import signal
 from mkclean.sim.hw.seam import KernelEvent, Kind, Trap
 
 from . import mmap as mmap_mod
-from .constants import (FAULT_FLAG_WRITE, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE,
-                        MAP_KNOWN, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE,
-                        MAP_TYPE, MAX_FILE_SIZE, MMAP_MIN_ADDR, MS_ASYNC, MS_INVALIDATE, MS_SYNC,
-                        PAGE_ALIGN, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, PROT_MASK, TASK_SIZE,
+from .constants import (FAULT_FLAG_WRITE, LEGACY_MAP_MASK, MAP_ANONYMOUS, MAP_FIXED,
+                        MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGETLB, MAP_NONBLOCK,
+                        MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_TYPE,
+                        MAX_FILE_SIZE, MMAP_MIN_ADDR, MS_ASYNC, MS_INVALIDATE, MS_SYNC,
+                        PAGE_ALIGN, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, PROT_GROWSDOWN,
+                        PROT_GROWSUP, PROT_MASK, PROT_SEM, TASK_SIZE, ULONG_MAX,
                         VM_ACCESS_FLAGS, VM_LOCKED, VM_SHARED, VM_WRITE)
 from .errors import KernelBug, KernelError, Signal
 from .fork import dup_mm
 from .memory import handle_mm_fault
-from .mm import (get_unmapped_area, range_fully_mapped, vma_lookup, vma_modify_flags,
-                 vmas_in_range)
+from .mm import find_vma, get_unmapped_area, vma_lookup, vma_modify_flags, vmas_in_range
 from .mprotect import mprotect_fixup
-from .msync import msync_range
+from .msync import msync_vma
 from .pagecache import File, filemap_read, generic_perform_write, truncate_setsize
 from .pgtable import PteView, pte_offset_map, pte_write
 from .trap import do_page_fault
@@ -39,6 +47,11 @@ def _int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise KernelError(errno.EINVAL, f"{name} must be an integer, got {value!r}")
     return int(value)
+
+
+def _ulong(value, name: str) -> int:
+    """An integer argument as the syscall's unsigned long (size_t, off_t) has it: mod 2**64."""
+    return _int(value, name) & ULONG_MAX
 
 
 class Process:
@@ -227,53 +240,82 @@ class Process:
 
     def mmap(self, length: int, prot: int, flags: int, file=None, offset: int = 0,
              addr: int | None = None) -> int:
+        """mmap(2), its checks in Linux's order: the syscall entry's offset check, then
+        ksys_mmap_pgoff's file lookup, then do_mmap's (length, the address from
+        __get_unmapped_area, MAP_FIXED_NOREPLACE, the file's size, the map type and
+        flags). The unknown bits of ``prot`` are ignored, as calc_vm_prot_bits does."""
         mm = self._alive()
         kernel = self.kernel
-        length = _int(length, "length")
+        length = _ulong(length, "length")
         prot = _int(prot, "prot")
         flags = _int(flags, "flags")
-        offset = _int(offset, "offset")
+        offset = _ulong(offset, "offset")
         if addr is not None:
-            addr = _int(addr, "addr")
+            addr = _ulong(addr, "addr")
         kernel.event(KernelEvent.SYS_MMAP, addr or 0)
-        mtype = flags & MAP_TYPE
-        if mtype not in (MAP_SHARED, MAP_PRIVATE, MAP_SHARED_VALIDATE):
-            raise KernelError(errno.EINVAL, "flags need exactly one of MAP_SHARED, MAP_PRIVATE")
-        if mtype == MAP_SHARED_VALIDATE and flags & ~MAP_KNOWN:
-            raise KernelError(errno.EOPNOTSUPP, f"unknown mmap flags {flags & ~MAP_KNOWN:#x}")
-        shared = mtype != MAP_PRIVATE
-        if prot & ~PROT_MASK:
-            raise KernelError(errno.EINVAL, f"unknown prot bits {prot & ~PROT_MASK:#x}")
-        if length == 0:
-            raise KernelError(errno.EINVAL, "length is 0")
-        if length < 0 or PAGE_ALIGN(length) > TASK_SIZE:
-            raise KernelError(errno.ENOMEM, f"length {length} does not fit the address space")
-        length = PAGE_ALIGN(length)
-        if offset < 0 or offset % PAGE_SIZE:
-            raise KernelError(errno.EINVAL, f"offset {offset} is not a page multiple")
-        if offset + length > MAX_FILE_SIZE:
-            raise KernelError(errno.EOVERFLOW, "offset + length beyond the largest file")
+        # riscv's sys_mmap (x86's too): the offset must be page aligned.
+        if offset % PAGE_SIZE:
+            raise KernelError(errno.EINVAL, f"offset {offset:#x} is not a page multiple")
+        pgoff = offset >> PAGE_SHIFT
         anonymous = bool(flags & MAP_ANONYMOUS)
+        # ksys_mmap_pgoff: the file, before do_mmap.
         if not anonymous:
             file = self._file(file) if file is not None else None
             if file is None:
                 raise KernelError(errno.EBADF, "no file for a mapping without MAP_ANONYMOUS")
-        fixed = bool(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE))
+            if flags & MAP_HUGETLB:
+                raise KernelError(errno.EINVAL, "MAP_HUGETLB of a file not on hugetlbfs")
+        # do_mmap.
+        if length == 0:
+            raise KernelError(errno.EINVAL, "length is 0")
+        if flags & MAP_FIXED_NOREPLACE:
+            flags |= MAP_FIXED
+        fixed = bool(flags & MAP_FIXED)
+        length = PAGE_ALIGN(length) & ULONG_MAX
+        if length == 0:
+            raise KernelError(errno.ENOMEM, "length wraps around")
+        # __get_unmapped_area.
+        if length > TASK_SIZE:
+            raise KernelError(errno.ENOMEM, f"length {length:#x} does not fit the address space")
         if fixed:
-            if addr is None or addr % PAGE_SIZE:
-                raise KernelError(errno.EINVAL, f"MAP_FIXED address {addr!r} not page-aligned")
-            if addr < MMAP_MIN_ADDR:
-                raise KernelError(errno.EPERM, f"MAP_FIXED below mmap_min_addr: {addr:#x}")
-            if addr + length > TASK_SIZE:
+            start = addr or 0
+            if start > TASK_SIZE - length:
                 raise KernelError(errno.ENOMEM, "MAP_FIXED range beyond user space")
-            if flags & MAP_FIXED_NOREPLACE and vmas_in_range(mm, addr, addr + length):
-                raise KernelError(errno.EEXIST, "MAP_FIXED_NOREPLACE range is mapped")
-            start = addr
+            if start % PAGE_SIZE:
+                raise KernelError(errno.EINVAL, f"MAP_FIXED address {start:#x} not page-aligned")
+            if start < MMAP_MIN_ADDR:      # security_mmap_addr, for a task without CAP_SYS_RAWIO
+                raise KernelError(errno.EPERM, f"MAP_FIXED below mmap_min_addr: {start:#x}")
         else:
             start = get_unmapped_area(mm, addr, length)
             if start is None:
                 raise KernelError(errno.ENOMEM, "no free range large enough")
-        vm_flags = mmap_mod.calc_vm_flags(prot, flags)
+        if flags & MAP_FIXED_NOREPLACE and vmas_in_range(mm, start, start + length):
+            raise KernelError(errno.EEXIST, "MAP_FIXED_NOREPLACE range is mapped")
+        mtype = flags & MAP_TYPE
+        if not anonymous:
+            if offset + length > MAX_FILE_SIZE:       # file_mmap_ok
+                raise KernelError(errno.EOVERFLOW, "offset + length beyond the largest file")
+            if mtype == MAP_SHARED:
+                flags &= LEGACY_MAP_MASK    # unknown flags are dropped silently
+            if mtype in (MAP_SHARED, MAP_SHARED_VALIDATE):
+                if flags & ~LEGACY_MAP_MASK:
+                    raise KernelError(errno.EOPNOTSUPP,
+                                      f"unknown mmap flags {flags & ~LEGACY_MAP_MASK:#x}")
+            elif mtype != MAP_PRIVATE:
+                raise KernelError(errno.EINVAL, f"map type {mtype:#x} is none of MAP_SHARED, "
+                                  "MAP_SHARED_VALIDATE, MAP_PRIVATE")
+            if flags & MAP_GROWSDOWN:
+                raise KernelError(errno.EINVAL, "MAP_GROWSDOWN of a file")
+        else:
+            # No MAP_SHARED_VALIDATE here: do_mmap's anonymous switch has no case for it.
+            if mtype == MAP_SHARED:
+                if flags & MAP_GROWSDOWN:
+                    raise KernelError(errno.EINVAL, "MAP_GROWSDOWN of shared memory")
+            elif mtype != MAP_PRIVATE:
+                raise KernelError(errno.EINVAL, f"anonymous map type {mtype:#x} is neither "
+                                  "MAP_SHARED nor MAP_PRIVATE")
+        shared = mtype != MAP_PRIVATE
+        vm_flags = mmap_mod.calc_vm_flags(prot & PROT_MASK, flags)
         # -- all checked: from here on, no error but out of memory.
         if fixed:
             mmap_mod.do_munmap(kernel, mm, start, start + length)
@@ -284,12 +326,10 @@ class Process:
             else:
                 file = None
                 pgoff = start >> PAGE_SHIFT
-        else:
-            pgoff = offset >> PAGE_SHIFT
         mmap_mod.mmap_region(kernel, mm, file, start, length, vm_flags, pgoff)
         if kernel.coverage is not None:
             kernel.coverage.syscall(kernel, "mmap", [vma_lookup(mm, start)], flags)
-        if flags & MAP_POPULATE or vm_flags & VM_LOCKED:
+        if vm_flags & VM_LOCKED or (flags & (MAP_POPULATE | MAP_NONBLOCK)) == MAP_POPULATE:
             self._mm_populate(start, start + length)
         return start
 
@@ -313,75 +353,127 @@ class Process:
             handle_mm_fault(self.kernel, vma, addr, FAULT_FLAG_WRITE if write else 0)
 
     def munmap(self, addr: int, length: int) -> None:
+        """munmap(2): do_vmi_munmap unmaps what there is in the range; a hole is no error."""
         mm = self._alive()
-        addr = _int(addr, "addr")
+        addr = _ulong(addr, "addr")
         self.kernel.event(KernelEvent.SYS_MUNMAP, addr)
-        length = _int(length, "length")
-        if addr % PAGE_SIZE or addr < 0:
-            raise KernelError(errno.EINVAL, f"address {addr:#x} not page-aligned")
-        if length <= 0:
-            raise KernelError(errno.EINVAL, f"length {length} is not positive")
-        length = PAGE_ALIGN(length)
-        if addr + length > TASK_SIZE:
-            raise KernelError(errno.EINVAL, "range beyond user space")
-        self._cover("munmap", mm, addr, addr + length)
-        mmap_mod.do_munmap(self.kernel, mm, addr, addr + length)
+        length = _ulong(length, "length")
+        if addr % PAGE_SIZE or addr > TASK_SIZE or length > TASK_SIZE - addr:
+            raise KernelError(errno.EINVAL, f"[{addr:#x}, +{length:#x}) is not a page-aligned "
+                              "range of user space")
+        end = addr + PAGE_ALIGN(length)
+        if end == addr:
+            raise KernelError(errno.EINVAL, "length is 0")
+        self._cover("munmap", mm, addr, end)
+        mmap_mod.do_munmap(self.kernel, mm, addr, end)
+
+    def _walk(self, start: int, end: int, fixup) -> None:
+        """The loop of do_mprotect_pkey and apply_vma_lock_flags: ``fixup(vma, lo, hi)`` on
+        each VMA's part of ``[start, end)`` in address order, until a hole, which is ENOMEM
+        (what was done before it stays done). An error that ``fixup`` raises stops it the
+        same way. ``start`` must be in a VMA."""
+        mm = self.mm
+        addr = start
+        while addr < end:
+            vma = find_vma(mm, addr)
+            if vma is None or vma.vm_start > addr:
+                raise KernelError(errno.ENOMEM, f"[{start:#x}, {end:#x}) has a hole at "
+                                  f"{addr:#x}")
+            hi = min(end, vma.vm_end)
+            fixup(vma, addr, hi)
+            addr = hi
 
     def mprotect(self, addr: int, length: int, prot: int) -> None:
+        """mprotect(2) as do_mprotect_pkey: the arguments, then the VMA at ``addr`` (ENOMEM
+        if ``addr`` is in a hole: nothing changes), then VMA by VMA; a hole (ENOMEM) or a
+        VMA that may not have ``prot`` (EACCES: a VM_MAY% bit missing) stops the walk, the
+        VMAs before it keeping their new protection."""
         mm = self._alive()
-        addr = _int(addr, "addr")
+        addr = _ulong(addr, "addr")
         self.kernel.event(KernelEvent.SYS_MPROTECT, addr)
-        length = _int(length, "length")
+        length = _ulong(length, "length")
         prot = _int(prot, "prot")
-        if addr % PAGE_SIZE or addr < 0:
+        grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP)
+        prot &= ~(PROT_GROWSDOWN | PROT_GROWSUP)
+        if grows == PROT_GROWSDOWN | PROT_GROWSUP:
+            raise KernelError(errno.EINVAL, "PROT_GROWSDOWN and PROT_GROWSUP together")
+        if addr % PAGE_SIZE:
             raise KernelError(errno.EINVAL, f"address {addr:#x} not page-aligned")
-        if prot & ~PROT_MASK:
-            raise KernelError(errno.EINVAL, f"unknown prot bits {prot & ~PROT_MASK:#x}")
-        if length < 0:
-            raise KernelError(errno.ENOMEM, f"length {length} wraps around")
-        length = PAGE_ALIGN(length)
         if length == 0:
             return
-        end = addr + length
-        if end > TASK_SIZE or not range_fully_mapped(mm, addr, end):
-            raise KernelError(errno.ENOMEM, f"[{addr:#x}, {end:#x}) is not all mapped")
+        end = addr + PAGE_ALIGN(length)
+        if end > ULONG_MAX:
+            raise KernelError(errno.ENOMEM, f"[{addr:#x}, +{length:#x}) wraps around")
+        if prot & ~(PROT_MASK | PROT_SEM):             # arch_validate_prot
+            raise KernelError(errno.EINVAL, f"unknown prot bits {prot & ~PROT_MASK:#x}")
+        first = find_vma(mm, addr)
+        if first is None or first.vm_start >= end:
+            raise KernelError(errno.ENOMEM, f"[{addr:#x}, {end:#x}) has no mapping")
+        if grows & PROT_GROWSDOWN:
+            # The model has no VM_GROWSDOWN VMA.
+            raise KernelError(errno.EINVAL, f"{first!r} does not grow down")
+        if first.vm_start > addr:
+            raise KernelError(errno.ENOMEM, f"{addr:#x} is not mapped")
+        if grows & PROT_GROWSUP:
+            raise KernelError(errno.EINVAL, f"{first!r} does not grow up")
+        self._cover("mprotect", mm, addr, end, prot)
         vm_prot = mmap_mod.calc_vm_prot_bits(prot)
-        for vma in vmas_in_range(mm, addr, end):
+        kernel = self.kernel
+
+        def fixup(vma, lo, hi):
             newflags = vm_prot | (vma.vm_flags & ~VM_ACCESS_FLAGS)
             # newflags >> 4 shifts VM_MAY% in place of VM_%
             if (newflags & ~(newflags >> 4)) & VM_ACCESS_FLAGS:
                 raise KernelError(errno.EACCES, f"{vma!r} may not get prot {prot:#x}")
-        self._cover("mprotect", mm, addr, end, prot)
-        for vma in vmas_in_range(mm, addr, end):
-            newflags = vm_prot | (vma.vm_flags & ~VM_ACCESS_FLAGS)
-            mprotect_fixup(self.kernel, mm, vma, max(addr, vma.vm_start),
-                           min(end, vma.vm_end), newflags)
+            mprotect_fixup(kernel, mm, vma, lo, hi, newflags)
+
+        self._walk(addr, end, fixup)
 
     def msync(self, addr: int, length: int, flags: int) -> None:
+        """msync(2) as sys_msync (mm/msync.c) walks: VMA by VMA from ``addr``. A hole
+        answers ENOMEM at once for exactly MS_ASYNC, and otherwise at the end, after the
+        mapped parts on both sides of it were synced; no VMA left before ``end`` is ENOMEM
+        there; MS_INVALIDATE on a VM_LOCKED VMA is EBUSY when the walk reaches it, the parts
+        before it synced."""
         mm = self._alive()
-        addr = _int(addr, "addr")
+        addr = _ulong(addr, "addr")
         self.kernel.event(KernelEvent.SYS_MSYNC, addr)
-        length = _int(length, "length")
+        length = _ulong(length, "length")
         flags = _int(flags, "flags")
         if flags & ~(MS_ASYNC | MS_INVALIDATE | MS_SYNC):
             raise KernelError(errno.EINVAL, f"unknown msync flags {flags:#x}")
-        if addr % PAGE_SIZE or addr < 0:
+        if addr % PAGE_SIZE:
             raise KernelError(errno.EINVAL, f"address {addr:#x} not page-aligned")
         if flags & MS_ASYNC and flags & MS_SYNC:
             raise KernelError(errno.EINVAL, "MS_ASYNC and MS_SYNC together")
-        if length < 0:
-            raise KernelError(errno.ENOMEM, f"length {length} wraps around")
-        length = PAGE_ALIGN(length)
-        end = addr + length
+        end = addr + (PAGE_ALIGN(length) & ULONG_MAX)
+        if end > ULONG_MAX:
+            raise KernelError(errno.ENOMEM, f"[{addr:#x}, +{length:#x}) wraps around")
         if end == addr:
             return
-        vmas = vmas_in_range(mm, addr, end) if end <= TASK_SIZE else []
-        if flags & MS_INVALIDATE and any(v.vm_flags & VM_LOCKED for v in vmas):
-            raise KernelError(errno.EBUSY, "MS_INVALIDATE on a locked mapping")
-        if end > TASK_SIZE or not range_fully_mapped(mm, addr, end):
-            raise KernelError(errno.ENOMEM, f"[{addr:#x}, {end:#x}) is not all mapped")
         self._cover("msync", mm, addr, end, flags)
-        msync_range(self.kernel, vmas, addr, end, flags)
+        start = addr
+        unmapped = False
+        vma = find_vma(mm, start)
+        while True:
+            if vma is None:
+                raise KernelError(errno.ENOMEM, f"nothing mapped in [{start:#x}, {end:#x})")
+            if start < vma.vm_start:
+                if flags == MS_ASYNC:
+                    raise KernelError(errno.ENOMEM, f"{start:#x} is not mapped")
+                start = vma.vm_start
+                if start >= end:
+                    raise KernelError(errno.ENOMEM, f"nothing mapped in [{addr:#x}, {end:#x})")
+                unmapped = True
+            if flags & MS_INVALIDATE and vma.vm_flags & VM_LOCKED:
+                raise KernelError(errno.EBUSY, f"MS_INVALIDATE on the locked {vma!r}")
+            msync_vma(self.kernel, vma, start, min(end, vma.vm_end), flags)
+            start = vma.vm_end
+            if start >= end:
+                break
+            vma = find_vma(mm, start)
+        if unmapped:
+            raise KernelError(errno.ENOMEM, f"[{addr:#x}, {end:#x}) is not all mapped")
 
     def mlock(self, addr: int, length: int) -> None:
         self._apply_vma_lock_flags(addr, length, True)
@@ -390,24 +482,31 @@ class Process:
         self._apply_vma_lock_flags(addr, length, False)
 
     def _apply_vma_lock_flags(self, addr: int, length: int, on: bool) -> None:
-        """mlock/munlock: set or clear VM_LOCKED on the range's VMAs; mlock faults it in."""
+        """mlock/munlock as do_mlock and apply_vma_lock_flags: set or clear VM_LOCKED VMA by
+        VMA from the page of ``addr``; ENOMEM if it is in a hole (nothing changes) or at the
+        first hole after it (the VMAs before keep the change). mlock faults the range in
+        (__mm_populate) only when all of it was locked."""
         mm = self._alive()
-        addr = _int(addr, "addr")
+        addr = _ulong(addr, "addr")
         self.kernel.event(KernelEvent.SYS_MLOCK if on else KernelEvent.SYS_MUNLOCK, addr)
-        length = _int(length, "length")
-        if addr < 0 or length < 0:
-            raise KernelError(errno.EINVAL, "negative address or length")
-        end = PAGE_ALIGN(addr + length)
+        length = _ulong(length, "length")
+        length = PAGE_ALIGN(length + (addr & ~PAGE_MASK)) & ULONG_MAX
         start = addr & PAGE_MASK
+        end = start + length
+        if end > ULONG_MAX:
+            raise KernelError(errno.EINVAL, f"[{start:#x}, +{length:#x}) wraps around")
         if end == start:
             return
-        if end > TASK_SIZE or not range_fully_mapped(mm, start, end):
-            raise KernelError(errno.ENOMEM, f"[{start:#x}, {end:#x}) is not all mapped")
+        if vma_lookup(mm, start) is None:
+            raise KernelError(errno.ENOMEM, f"{start:#x} is not mapped")
         self._cover("mlock" if on else "munlock", mm, start, end)
-        for vma in vmas_in_range(mm, start, end):
+
+        def fixup(vma, lo, hi):
             newflags = vma.vm_flags | VM_LOCKED if on else vma.vm_flags & ~VM_LOCKED
             if newflags != vma.vm_flags:
-                vma_modify_flags(mm, vma, start, end, newflags)
+                vma_modify_flags(mm, vma, lo, hi, newflags)
+
+        self._walk(start, end, fixup)
         if on:
             self._mm_populate(start, end)
 
