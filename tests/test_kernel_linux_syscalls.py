@@ -453,3 +453,26 @@ def test_munmap_over_a_hole(k):
     assert errno_of(p.munmap, BASE, -1) == "EINVAL"
     with pytest.raises(Signal):
         p.load(BASE, 1)
+
+
+def test_mlock_that_cannot_fault_in_is_enomem_and_stays_locked(k):
+    # do_mlock: after apply_vma_lock_flags, __mm_populate(start, len, 0) stops at the
+    # first page get_user_pages cannot fault in, and __mlock_posix_error_return turns its
+    # EFAULT into ENOMEM; the VMAs stay locked and the pages before are populated.
+    # Host (realcheck): mlock of a PROT_NONE file mapping -> ENOMEM (no FOLL_FORCE on an
+    # inaccessible VMA); mlock of a mapping running past EOF -> ENOMEM.
+    f = k.create_file("f", PAGE + 100)
+    p = k.spawn()
+    assert p.mmap(2 * PAGE, 0, MAP_PRIVATE | MAP_FIXED, file=f, addr=BASE) == BASE
+    assert errno_of(p.mlock, BASE, 2 * PAGE) == "ENOMEM"
+    assert flags_at(p, BASE) & VM_LOCKED
+    assert p.mmap(4 * PAGE, RW, MAP_SHARED | MAP_FIXED, file=f, addr=BASE + 8 * PAGE) \
+        == BASE + 8 * PAGE
+    assert errno_of(p.mlock, BASE + 8 * PAGE, 4 * PAGE) == "ENOMEM"
+    assert flags_at(p, BASE + 8 * PAGE) & VM_LOCKED
+    assert p.pte(BASE + 8 * PAGE) is not None and p.pte(BASE + 9 * PAGE) is not None
+    assert p.pte(BASE + 10 * PAGE) is None
+    # MAP_POPULATE ignores the same errors (__mm_populate with ignore_errors).
+    assert p.mmap(4 * PAGE, RW, MAP_SHARED | MAP_FIXED | MAP_POPULATE, file=f,
+                  addr=BASE + 16 * PAGE) == BASE + 16 * PAGE
+    assert p.pte(BASE + 17 * PAGE) is not None and p.pte(BASE + 18 * PAGE) is None

@@ -25,7 +25,8 @@ from .constants import (FAULT_FLAG_WRITE, LEGACY_MAP_MASK, MAP_ANONYMOUS, MAP_FI
                         MAX_FILE_SIZE, MMAP_MIN_ADDR, MS_ASYNC, MS_INVALIDATE, MS_SYNC,
                         PAGE_ALIGN, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, PROT_GROWSDOWN,
                         PROT_GROWSUP, PROT_MASK, PROT_SEM, TASK_SIZE, ULONG_MAX,
-                        VM_ACCESS_FLAGS, VM_LOCKED, VM_SHARED, VM_WRITE)
+                        VM_ACCESS_FLAGS, VM_FAULT_ERROR, VM_FAULT_OOM, VM_LOCKED, VM_SHARED,
+                        VM_WRITE)
 from .errors import KernelBug, KernelError, Signal
 from .fork import dup_mm
 from .memory import handle_mm_fault
@@ -333,24 +334,43 @@ class Process:
             self._mm_populate(start, start + length)
         return start
 
-    def _mm_populate(self, start: int, end: int) -> None:
+    def _mm_populate(self, start: int, end: int, ignore_errors: bool = True) -> int:
         """__mm_populate: fault the range in, as populate_vma_page_range's get_user_pages:
         a private writable mapping with a write fault (FOLL_WRITE, to break COW: also
         where a read-only PTE is already present, a file page or a page shared since
-        fork), anything else with a read fault where no PTE is present."""
+        fork), anything else with a read fault where no PTE is present.
+
+        A page get_user_pages cannot fault in (a PROT_NONE VMA: no FOLL_FORCE; a fault
+        that fails, SIGBUS beyond EOF) is an error: with ``ignore_errors`` (MAP_POPULATE,
+        MAP_LOCKED) the rest of that VMA is skipped; without (mlock) population stops
+        there, and the errno is returned (EFAULT, or ENOMEM out of memory), 0 if none."""
         mm = self.mm
         hw = self.kernel.hw
-        for addr in range(start, end, PAGE_SIZE):
+        addr = start
+        while addr < end:
             vma = vma_lookup(mm, addr)
-            if vma is None or not vma.vm_flags & VM_ACCESS_FLAGS:
+            if vma is None:
+                addr += PAGE_SIZE
                 continue
-            write = (vma.vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE
-            ptep = pte_offset_map(mm, addr)
-            if ptep is not None:
-                pte = hw.read_pte(ptep)
-                if pte and (not write or pte_write(pte)):
-                    continue
-            handle_mm_fault(self.kernel, vma, addr, FAULT_FLAG_WRITE if write else 0)
+            err = 0
+            if not vma.vm_flags & VM_ACCESS_FLAGS:
+                err = errno.EFAULT
+            else:
+                write = (vma.vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE
+                ptep = pte_offset_map(mm, addr)
+                pte = hw.read_pte(ptep) if ptep is not None else 0
+                if not pte or write and not pte_write(pte):
+                    fault = handle_mm_fault(self.kernel, vma, addr,
+                                            FAULT_FLAG_WRITE if write else 0)
+                    if fault & VM_FAULT_ERROR:
+                        err = errno.ENOMEM if fault & VM_FAULT_OOM else errno.EFAULT
+            if not err:
+                addr += PAGE_SIZE
+            elif ignore_errors:
+                addr = vma.vm_end
+            else:
+                return err
+        return 0
 
     def munmap(self, addr: int, length: int) -> None:
         """munmap(2): do_vmi_munmap unmaps what there is in the range; a hole is no error."""
@@ -508,7 +528,12 @@ class Process:
 
         self._walk(start, end, fixup)
         if on:
-            self._mm_populate(start, end)
+            err = self._mm_populate(start, end, ignore_errors=False)
+            if err:
+                # __mlock_posix_error_return: EFAULT is ENOMEM to mlock's caller, and
+                # ENOMEM is EAGAIN. The range stays locked.
+                raise KernelError(errno.ENOMEM if err == errno.EFAULT else errno.EAGAIN,
+                                  f"mlock could not fault [{start:#x}, {end:#x}) in")
 
     # -- file I/O --------------------------------------------------------------------------------
 
