@@ -75,7 +75,7 @@ class OFile:
 class OPage:
     """One page of an address space."""
 
-    __slots__ = ("kind", "prot", "obj", "index", "copy", "locked")
+    __slots__ = ("kind", "prot", "obj", "index", "copy", "unknown", "locked")
 
     def __init__(self, kind: str, prot: int, obj, index: int, locked: bool = False):
         self.kind = kind          # "shared" (file or shmem), "private" (file), "anon"
@@ -83,12 +83,27 @@ class OPage:
         self.obj = obj            # OFile, or None for anon
         self.index = index
         self.copy = None          # bytearray once a private/anon page has its own copy
+        #: Of the copy, the bytes not known (1): those copied from beyond EOF, which
+        #: writeback may have zeroed in the file page before (None: all known).
+        self.unknown = None
         self.locked = locked
 
     def clone(self) -> "OPage":
         c = OPage(self.kind, self.prot, self.obj, self.index)
         c.copy = None if self.copy is None else bytearray(self.copy)
+        c.unknown = None if self.unknown is None else bytearray(self.unknown)
         return c
+
+    def make_copy(self) -> None:
+        """The private copy a COW fault makes, from the file page (or zeros)."""
+        if self.obj is None:
+            self.copy = bytearray(PAGE)
+            return
+        start = self.index * PAGE
+        self.copy = bytearray(self.obj.data[start:start + PAGE])
+        eof = self.obj.size - start
+        if 0 <= eof < PAGE:
+            self.unknown = bytearray(eof) + b"\1" * (PAGE - eof)
 
 
 class Oracle:
@@ -139,50 +154,77 @@ class Oracle:
         pages = self.procs[pid]
         return all(va + i * PAGE in pages for i in range(-(-length // PAGE)))
 
-    def mprotect_errno(self, pid: int, va: int, length: int) -> int:
-        if length == 0:
-            return 0
-        return 0 if va + length <= TASK_SIZE and self.mapped(pid, va, length) else errno.ENOMEM
-
-    def mprotect(self, pid: int, va: int, length: int, prot: int) -> None:
+    def _walk(self, pid: int, va: int, length: int):
+        """The mapped pages of a range syscall's walk, in order, up to the first hole;
+        and the errno the walk ends with (ENOMEM at a hole: do_mprotect_pkey,
+        apply_vma_lock_flags), the pages before it keeping their change."""
         pages = self.procs[pid]
+        walked = []
+        if va + length > TASK_SIZE:
+            return walked, errno.ENOMEM
         for i in range(-(-length // PAGE)):
-            pages[va + i * PAGE].prot = prot
+            pg = pages.get(va + i * PAGE)
+            if pg is None:
+                return walked, errno.ENOMEM
+            walked.append(pg)
+        return walked, 0
+
+    def mprotect(self, pid: int, va: int, length: int, prot: int) -> int:
+        """mprotect's change and errno: the pages up to a hole change, then ENOMEM."""
+        walked, err = self._walk(pid, va, length)
+        for pg in walked:
+            pg.prot = prot
+        return err
 
     def mlock(self, pid: int, va: int, length: int, on: bool) -> int:
-        """mlock/munlock of whole pages; the errno (ENOMEM if not all mapped)."""
-        if length == 0:
-            return 0
-        if not self.mapped(pid, va, length):
-            return errno.ENOMEM
-        pages = self.procs[pid]
-        for i in range(-(-length // PAGE)):
-            pages[va + i * PAGE].locked = on
-        if on:
-            self.populate(pid, va, length)
+        """mlock/munlock of whole pages and its errno: the pages up to a hole change, then
+        ENOMEM (and no population); mlock then faults the range in, and a page it cannot
+        (PROT_NONE, beyond EOF) stops it with ENOMEM (do_mlock's
+        __mlock_posix_error_return), the range staying locked."""
+        walked, err = self._walk(pid, va, length)
+        for pg in walked:
+            pg.locked = on
+        if err or not on:
+            return err
+        for pg in walked:
+            beyond_eof = pg.obj is not None and pg.copy is None and pg.index >= pg.obj.pages
+            if not pg.prot & (PROT_READ | PROT_WRITE | PROT_EXEC) or beyond_eof:
+                return errno.ENOMEM
+            self._populate_one(pg)
         return 0
 
     def populate(self, pid: int, va: int, length: int) -> None:
         """What faulting a range in shows: each private writable page gets its copy now
-        (populate_vma_page_range's write faults break COW), unless beyond the file's end."""
+        (populate_vma_page_range's write faults break COW), unless beyond the file's end;
+        errors are ignored (MAP_POPULATE, MAP_LOCKED)."""
         pages = self.procs[pid]
         for i in range(-(-length // PAGE)):
             pg = pages.get(va + i * PAGE)
-            if pg is None or pg.kind == "shared" or not pg.prot & PROT_WRITE \
-                    or pg.copy is not None or self._check(pg, True):
-                continue
-            buf, start = self._view(pg)
-            pg.copy = bytearray(PAGE) if buf is None else bytearray(buf[start:start + PAGE])
+            if pg is not None:
+                self._populate_one(pg)
+
+    def _populate_one(self, pg: OPage) -> None:
+        if pg.kind == "shared" or not pg.prot & PROT_WRITE or pg.copy is not None \
+                or self._check(pg, True):
+            return
+        pg.make_copy()
 
     def msync_errno(self, pid: int, va: int, length: int, flags: int) -> int:
+        """msync's errno, as mm/msync.c's walk: a hole is ENOMEM at the end (at once for
+        exactly MS_ASYNC); MS_INVALIDATE on a locked page, met first, is EBUSY."""
         if length == 0:
             return 0
         pages = self.procs[pid]
-        n = -(-length // PAGE)
-        if flags & 2 and any(pages.get(va + i * PAGE) is not None
-                             and pages[va + i * PAGE].locked for i in range(n)):
-            return errno.EBUSY
-        return 0 if self.mapped(pid, va, length) else errno.ENOMEM
+        unmapped = 0
+        for i in range(-(-length // PAGE)):
+            pg = pages.get(va + i * PAGE)
+            if pg is None:
+                if flags == 1:                              # MS_ASYNC alone
+                    return errno.ENOMEM
+                unmapped = errno.ENOMEM
+            elif flags & 2 and pg.locked:
+                return errno.EBUSY
+        return unmapped
 
     # -- loads and stores ----------------------------------------------------------------------
 
@@ -223,9 +265,10 @@ class Oracle:
                 pg.obj.data[off:off + n] = chunk
             else:
                 if pg.copy is None:
-                    buf, start = self._view(pg)
-                    pg.copy = bytearray(PAGE) if buf is None else bytearray(buf[start:start + PAGE])
+                    pg.make_copy()
                 pg.copy[a - base:a - base + n] = chunk
+                if pg.unknown is not None:
+                    pg.unknown[a - base:a - base + n] = bytes(n)
             done += n
         return 0
 
@@ -250,6 +293,8 @@ class Oracle:
             buf, start = self._view(pg)
             if pg.copy is None and pg.obj is not None \
                     and pg.index * PAGE + (a - base) + m > pg.obj.size:
+                unknown = True
+            elif pg.unknown is not None and any(pg.unknown[a - base:a - base + m]):
                 unknown = True
             if buf is None:
                 out += bytes(m)
@@ -276,4 +321,4 @@ class Oracle:
         for pages in self.procs.values():
             for pg in pages.values():
                 if pg.obj is f and pg.kind == "private" and pg.index >= keep:
-                    pg.copy = None          # truncation drops COWed copies beyond EOF too
+                    pg.copy = pg.unknown = None     # truncation drops COWed copies beyond EOF too
