@@ -22,11 +22,8 @@ EXECUTOR = REPO / "build" / "realcheck-executor"
 TMP_ROOT = REPO / "build" / "realcheck-tmp"
 
 #: statfs's f_type of the file systems a run is likely to meet, for printing.
-FS_NAMES = {0xEF53: "ext4", 0x01021994: "tmpfs", 0x58465342: "xfs", 0x9123683E: "btrfs"}
-
-#: The ops of the program format and how many fields each takes (executor.c).
-OPS = {"mmap": 6, "munmap": 2, "mprotect": 3, "msync": 3, "mlock": 2, "munlock": 2,
-       "load": 1, "store": 2, "pwrite": 4, "ftruncate": 2, "fork": 0, "exit": 0}
+FS_NAMES = {0xEF53: "ext4", 0x01021994: "tmpfs", 0x58465342: "xfs", 0x9123683E: "btrfs",
+            0x794C7630: "overlayfs"}
 
 
 class HostError(Exception):
