@@ -7,7 +7,8 @@ import signal as _signal
 class KernelError(OSError):
     """A syscall failed: ``errno`` is one of Python's :mod:`errno` values.
 
-    A syscall that raises it has changed no state.
+    An argument error changes nothing; a syscall that walks a range keeps what it did
+    before the walk stopped, as Linux's does (see process.py).
     """
 
     def __init__(self, err: int, what: str = ""):

@@ -6,7 +6,8 @@ walk a range of VMAs stop where Linux's walk stops, keeping what they did before
 (do_mprotect_pkey) and mlock/munlock (apply_vma_lock_flags) change the VMAs before a hole
 (ENOMEM) or, for mprotect, before a VMA that may not take the protection (EACCES); msync
 (sys_msync) syncs the parts before a VM_LOCKED VMA under MS_INVALIDATE (EBUSY) and, except
-for exactly MS_ASYNC, every mapped part around a hole before it answers ENOMEM. munmap
+for exactly MS_ASYNC, every mapped part around a hole before it answers ENOMEM; mlock
+keeps the range locked when it cannot fault it in (ENOMEM, do_mlock). munmap
 (do_vmi_munmap) unmaps what is there: a hole is no error. Loads and stores go through the
 hardware's MMU; a trap enters the kernel's page-fault handler and the access is retried, or
 the process gets a Signal.
