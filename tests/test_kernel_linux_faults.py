@@ -16,11 +16,12 @@ small C program counting ru_minflt around single accesses:
 """
 
 import errno
+from signal import SIGBUS
 
 import pytest
 
-from mkclean.sim.kernel import (MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MS_SYNC, PROT_READ,
-                                PROT_WRITE, Kernel, KernelError)
+from mkclean.sim.kernel import (MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, MS_SYNC,
+                                PROT_READ, PROT_WRITE, Kernel, KernelError, Signal)
 from mkclean.sim.kernel.invariants import check_all
 from mkclean.sim.kernel.pagecache import filemap_map_pages
 
@@ -543,3 +544,91 @@ def test_writeback_zeroes_the_eof_page_beyond_eof(k):
     assert p.load(va + 201, 1) == b"\10"
     k.sync()
     assert p.load(va + 201, 1) == b"\0" and f.on_disk(0, PAGE) == b"b" + b"a" * 99
+
+
+# -- fault-around and the PTE table: filemap_map_pmd, and filemap_fault's retry -------------
+#
+# Measured with realcheck on Linux 6.18.44 (each a program on the host and the model):
+# with no PTE table yet, a fault whose window's first cached page is the file's last one
+# maps nothing (filemap_map_pages calls filemap_map_pmd, which installs the table
+# do_fault_around preallocated, only when file_end >= folio_next_index); with a table
+# there, or a cached page before the last, the window is mapped; a cold page is read with
+# the mmap lock dropped and the fault retried (VM_FAULT_RETRY), whose fault-around maps
+# the page and its cached neighbours; a fault that fails (SIGBUS) leaves no table.
+
+def traps(kern) -> int:
+    return sum(kern.counters["traps"].values())
+
+
+def _eof_page_cached(kern, pages_before=()):
+    """A file of 4197 bytes (pages 0 and 1) with page 1 cached, and pages_before too."""
+    f = kern.create_file("e", 0)
+    p = kern.spawn()
+    for i in pages_before:
+        p.write(f, i * PAGE + 100, b"b")
+    p.write(f, PAGE + 100, b"e")
+    va = p.mmap(8 * PAGE, PROT_READ, MAP_SHARED | MAP_FIXED, file=f, addr=BASE)
+    return f, p, va
+
+
+def _sigbus(p, va):
+    with pytest.raises(Signal) as e:
+        p.load(va, 1)
+    assert e.value.signo == SIGBUS
+
+
+def test_a_fault_with_no_table_maps_nothing_when_the_eof_page_comes_first(k):
+    # Host: load page 2 (beyond EOF): SIGBUS, 0 faults; then page 1: 1 fault.
+    f, p, va = _eof_page_cached(k)
+    _sigbus(p, va + 2 * PAGE)
+    assert p.pte(va + PAGE) is None
+    assert p.mm.pte_tables.get(va >> 21) is None          # the failed fault left no table
+    before = traps(k)
+    assert p.load(va + PAGE + 100, 1) == b"e" and traps(k) == before + 1
+
+
+def test_a_cached_page_before_the_eof_page_lets_fault_around_map_both(k):
+    # Host (page 0 cached too): SIGBUS at page 3, then pages 0 and 1 with 0 faults.
+    f, p, va = _eof_page_cached(k, pages_before=(0,))
+    _sigbus(p, va + 3 * PAGE)
+    before = traps(k)
+    assert p.load(va + 100, 1) == b"b" and p.load(va + PAGE + 100, 1) == b"e"
+    assert traps(k) == before
+
+
+def test_with_a_table_already_there_the_eof_page_is_mapped(k):
+    # Host: an anonymous page stored at BASE + 16 pages first (the same PTE table), then
+    # SIGBUS at page 2 maps page 1: its load takes 0 faults.
+    f = k.create_file("e", 0)
+    p = k.spawn()
+    p.write(f, PAGE + 100, b"e")
+    p.mmap(PAGE, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, addr=BASE + 16 * PAGE)
+    p.store(BASE + 16 * PAGE, b"a")
+    va = p.mmap(8 * PAGE, PROT_READ, MAP_SHARED | MAP_FIXED, file=f, addr=BASE)
+    _sigbus(p, va + 2 * PAGE)
+    before = traps(k)
+    assert p.load(va + PAGE + 100, 1) == b"e" and traps(k) == before
+
+
+def test_a_cold_fault_is_retried_and_its_fault_around_maps_the_neighbours(k):
+    # Host: page 1 cached, page 0 cold: the load of page 0 takes 1 fault (read, retry),
+    # the retried fault-around maps page 0 and page 1, whose load then takes 0.
+    f, p, va = _eof_page_cached(k)
+    before = traps(k)
+    assert p.load(va, 1) == b"\0" and traps(k) == before + 1
+    assert p.load(va + PAGE + 100, 1) == b"e" and traps(k) == before + 1
+
+
+def test_a_store_that_gets_sigbus_leaves_no_table_either(k):
+    # realcheck seed 106, shrunk: a store beyond EOF (SIGBUS), a pwrite into page 1, a
+    # load beyond EOF (SIGBUS): the table is still not there, so page 1 is not mapped and
+    # its load takes 1 fault on the host.
+    f = k.create_file("s", 1099)
+    p = k.spawn()
+    va = p.mmap(8 * PAGE, RW, MAP_SHARED | MAP_FIXED, file=f, addr=BASE)
+    with pytest.raises(Signal):
+        p.store(va + 7 * PAGE, b"x")
+    p.write(f, 7979, b"\xd4" * 196)
+    _sigbus(p, va + 2 * PAGE)
+    before = traps(k)
+    assert p.load(va + PAGE + 0xb3, 1) == b"\0" and traps(k) == before + 1

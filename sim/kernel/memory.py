@@ -31,7 +31,7 @@ class Vmf:
     """``struct vm_fault``: one fault in progress."""
 
     __slots__ = ("kernel", "vma", "address", "real_address", "flags", "pgoff", "ptep",
-                 "orig_pte", "ptl", "page", "cow_page")
+                 "orig_pte", "ptl", "page", "cow_page", "pmd_none")
 
     def __init__(self, kernel, vma, address: int, flags: int):
         self.kernel = kernel
@@ -45,6 +45,11 @@ class Vmf:
         self.ptl = None
         self.page = None
         self.cow_page = None
+        #: Whether Linux would still have no PTE table here (pmd_none): none before the
+        #: fault, and none installed yet by fault-around or finish_fault. The model
+        #: allocates the table at once (pte_alloc); fault-around's table install depends
+        #: on it (filemap_map_pages).
+        self.pmd_none = False
 
     @property
     def write(self) -> bool:
@@ -77,11 +82,28 @@ def vm_normal_page(kernel, vma, addr: int, pte: int):
 
 def handle_mm_fault(kernel, vma, address: int, flags: int) -> int:
     vmf = Vmf(kernel, vma, address, flags)
+    vmf.pmd_none = pte_offset_map(vma.vm_mm, vmf.address) is None
     try:
         vmf.ptep = pte_alloc(vma.vm_mm, vmf.address)         # __handle_mm_fault: pmd, pte table
     except MemoryError:
         return VM_FAULT_OOM
-    return handle_pte_fault(vmf)
+    ret = handle_pte_fault(vmf)
+    if ret & VM_FAULT_ERROR and vmf.pmd_none and not vma_is_anonymous(vma):
+        pte_free_unused(kernel, vma.vm_mm, vmf.address)
+    return ret
+
+
+def pte_free_unused(kernel, mm, addr: int) -> None:
+    """Take back the PTE table handle_mm_fault allocated for a file fault that failed
+    before installing anything: Linux allocates it only to install it (do_fault_around's
+    prealloc_pte through filemap_map_pmd, finish_fault), so a SIGBUS leaves none, and the
+    next fault there finds pmd_none. No walk can have used the new entry (the faulting
+    access is not retried), so it goes without an sfence."""
+    key = addr >> PMD_SHIFT
+    table = mm.pte_tables[key]
+    if any(kernel.hw.read_pte(table + 8 * i) for i in range(PTRS_PER_PTE)):
+        raise KernelBug(f"the PTE table of a failed fault at {addr:#x} is not empty")
+    kernel.mem.free_pgtable(free_pte_table(mm, key))
 
 
 def handle_pte_fault(vmf: Vmf) -> int:
@@ -203,6 +225,7 @@ def finish_fault(vmf: Vmf) -> int:
         page = vmf.cow_page
     else:
         page = vmf.page
+    vmf.pmd_none = False                                # the fault's own table is in
     vmf.ptl = pte_lock(kernel, vmf.ptep)
     if not pte_none(kernel.hw.read_pte(vmf.ptep)):      # someone else mapped it first
         pte_unlock(kernel, vmf.ptl)
@@ -256,6 +279,9 @@ def do_read_fault(vmf: Vmf) -> int:
             count_vm_event(kernel, "read", vmf.vma)
             return ret
     ret = __do_fault(vmf)                                # page locked
+    if ret & VM_FAULT_NOPAGE and not ret & VM_FAULT_ERROR:
+        count_vm_event(kernel, "read", vmf.vma)          # the retried fault-around mapped it
+        return ret
     if ret & (VM_FAULT_ERROR | VM_FAULT_NOPAGE | VM_FAULT_RETRY):
         return ret
     ret |= finish_fault(vmf)
