@@ -476,3 +476,22 @@ def test_mlock_that_cannot_fault_in_is_enomem_and_stays_locked(k):
     assert p.mmap(4 * PAGE, RW, MAP_SHARED | MAP_FIXED | MAP_POPULATE, file=f,
                   addr=BASE + 16 * PAGE) == BASE + 16 * PAGE
     assert p.pte(BASE + 17 * PAGE) is not None and p.pte(BASE + 18 * PAGE) is None
+
+
+def test_mprotect_making_a_locked_private_vma_writable_faults_it_in(k):
+    # mprotect_fixup: "Private VM_LOCKED VMA becoming writable: trigger COW to avoid major
+    # fault on access" (populate_vma_page_range). realcheck seed 877, shrunk: an mlock
+    # that failed (ENOMEM) still locked the read-only anonymous VMA; mprotect RW then
+    # faulted it in writable, and the host's store took 0 faults.
+    p = k.spawn()
+    p.mmap(2 * PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, addr=BASE)
+    p.mlock(BASE, 2 * PAGE)
+    p.mprotect(BASE, 2 * PAGE, RW)
+    assert p.pte(BASE).w and p.pte(BASE + PAGE).w
+    before = sum(k.counters["traps"].values())
+    p.store(BASE + 5, b"s")
+    assert sum(k.counters["traps"].values()) == before
+    # Not locked: no population, the store faults.
+    p.mmap(PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, addr=BASE + 8 * PAGE)
+    p.mprotect(BASE + 8 * PAGE, PAGE, RW)
+    assert p.pte(BASE + 8 * PAGE) is None

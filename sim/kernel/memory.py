@@ -5,12 +5,15 @@ where it takes and drops the PTE lock and the page lock (see locking.py): a late
 can interleave paths exactly there.
 """
 
+import errno
+
 from mkclean.sim.hw.seam import KernelEvent
 
-from .constants import (FAULT_FLAG_WRITE, PAGE_MASK, PAGE_SHIFT, PGDIR_SHIFT, PMD_SHIFT,
-                        PMD_SIZE, PTRS_PER_PTE, VM_FAULT_ERROR, VM_FAULT_LOCKED,
-                        VM_FAULT_NOPAGE, VM_FAULT_OOM, VM_FAULT_RETRY, VM_FAULT_SIGSEGV,
-                        VM_MAYSHARE, VM_MIXEDMAP, VM_PFNMAP, VM_SHARED, VM_WRITE)
+from .constants import (FAULT_FLAG_WRITE, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, PGDIR_SHIFT,
+                        PMD_SHIFT, PMD_SIZE, PTRS_PER_PTE, VM_ACCESS_FLAGS, VM_FAULT_ERROR,
+                        VM_FAULT_LOCKED, VM_FAULT_NOPAGE, VM_FAULT_OOM, VM_FAULT_RETRY,
+                        VM_FAULT_SIGSEGV, VM_MAYSHARE, VM_MIXEDMAP, VM_PFNMAP, VM_SHARED,
+                        VM_WRITE)
 from .errors import KernelBug
 from .locking import lock_page, pte_lock, pte_unlock, unlock_page
 from .mm import (anon_vma_prepare, is_cow_mapping, linear_page_index, vma_is_anonymous,
@@ -104,6 +107,28 @@ def pte_free_unused(kernel, mm, addr: int) -> None:
     if any(kernel.hw.read_pte(table + 8 * i) for i in range(PTRS_PER_PTE)):
         raise KernelBug(f"the PTE table of a failed fault at {addr:#x} is not empty")
     kernel.mem.free_pgtable(free_pte_table(mm, key))
+
+
+def populate_vma_page_range(kernel, vma, start: int, end: int) -> int:
+    """Fault ``[start, end)`` of one VMA in as get_user_pages does (mm/gup.c): a private
+    writable mapping with write faults (FOLL_WRITE, to break COW: also where a read-only
+    PTE is already present, a file page or a page shared since fork), anything else with
+    read faults where no PTE is present. An inaccessible VMA gets no FOLL_FORCE and fails;
+    so does a page whose fault fails (SIGBUS beyond EOF). Returns 0, or the errno of the
+    first page that could not be faulted in (EFAULT; ENOMEM out of memory)."""
+    if not vma.vm_flags & VM_ACCESS_FLAGS:
+        return errno.EFAULT
+    write = (vma.vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE
+    hw = kernel.hw
+    for addr in range(start, end, PAGE_SIZE):
+        ptep = pte_offset_map(vma.vm_mm, addr)
+        pte = hw.read_pte(ptep) if ptep is not None else 0
+        if pte and (not write or pte_write(pte)):
+            continue
+        fault = handle_mm_fault(kernel, vma, addr, FAULT_FLAG_WRITE if write else 0)
+        if fault & VM_FAULT_ERROR:
+            return errno.ENOMEM if fault & VM_FAULT_OOM else errno.EFAULT
+    return 0
 
 
 def handle_pte_fault(vmf: Vmf) -> int:

@@ -5,9 +5,9 @@ already dirty (a clean one still needs its write fault); in a private VMA, only 
 exclusive anonymous pages.
 """
 
-from .constants import VM_SHARED, VM_WRITE
+from .constants import VM_LOCKED, VM_SHARED, VM_WRITE
 from .locking import pte_lock, pte_unlock
-from .memory import vm_normal_page
+from .memory import populate_vma_page_range, vm_normal_page
 from .mm import vma_modify_flags, vma_set_page_prot, vma_wants_manual_pte_write_upgrade
 from .pgtable import (for_each_pte, pmd_addr_end, pte_dirty, pte_mkwrite, pte_modify, pte_none,
                       pte_offset_map, pte_present, pte_protnone, pte_write,
@@ -74,9 +74,13 @@ def change_protection(kernel, vma, start: int, end: int, cp_flags: int) -> int:
 
 
 def mprotect_fixup(kernel, mm, vma, start: int, end: int, newflags: int) -> None:
-    if newflags == vma.vm_flags:
+    oldflags = vma.vm_flags
+    if newflags == oldflags:
         return
     vma = vma_modify_flags(mm, vma, start, end, newflags)
     vma_set_page_prot(vma)
     cp_flags = MM_CP_TRY_CHANGE_WRITABLE if vma_wants_manual_pte_write_upgrade(vma) else 0
     change_protection(kernel, vma, start, end, cp_flags)
+    # Private VM_LOCKED VMA becoming writable: trigger COW to avoid major fault on access.
+    if (oldflags & (VM_WRITE | VM_SHARED | VM_LOCKED)) == VM_LOCKED and newflags & VM_WRITE:
+        populate_vma_page_range(kernel, vma, start, end)

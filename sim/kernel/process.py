@@ -20,22 +20,21 @@ import signal
 from mkclean.sim.hw.seam import KernelEvent, Kind, Trap
 
 from . import mmap as mmap_mod
-from .constants import (FAULT_FLAG_WRITE, LEGACY_MAP_MASK, MAP_ANONYMOUS, MAP_FIXED,
+from .constants import (LEGACY_MAP_MASK, MAP_ANONYMOUS, MAP_FIXED,
                         MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_HUGETLB, MAP_NONBLOCK,
                         MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_TYPE,
                         MAX_FILE_SIZE, MMAP_MIN_ADDR, MS_ASYNC, MS_INVALIDATE, MS_SYNC,
                         PAGE_ALIGN, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE, PROT_GROWSDOWN,
                         PROT_GROWSUP, PROT_MASK, PROT_SEM, TASK_SIZE, ULONG_MAX,
-                        VM_ACCESS_FLAGS, VM_FAULT_ERROR, VM_FAULT_OOM, VM_LOCKED, VM_SHARED,
-                        VM_WRITE)
+                        VM_ACCESS_FLAGS, VM_LOCKED)
 from .errors import KernelBug, KernelError, Signal
 from .fork import dup_mm
-from .memory import handle_mm_fault
+from .memory import populate_vma_page_range
 from .mm import find_vma, get_unmapped_area, vma_lookup, vma_modify_flags, vmas_in_range
 from .mprotect import mprotect_fixup
 from .msync import msync_vma
 from .pagecache import File, filemap_read, generic_perform_write, truncate_setsize
-from .pgtable import PteView, pte_offset_map, pte_write
+from .pgtable import PteView, pte_offset_map
 from .trap import do_page_fault
 
 #: The seam's access kinds as plain ints, what the TLB-hit path hands the hardware.
@@ -336,40 +335,16 @@ class Process:
         return start
 
     def _mm_populate(self, start: int, end: int, ignore_errors: bool = True) -> int:
-        """__mm_populate: fault the range in, as populate_vma_page_range's get_user_pages:
-        a private writable mapping with a write fault (FOLL_WRITE, to break COW: also
-        where a read-only PTE is already present, a file page or a page shared since
-        fork), anything else with a read fault where no PTE is present.
+        """__mm_populate: populate_vma_page_range on each VMA of the range in turn.
 
-        A page get_user_pages cannot fault in (a PROT_NONE VMA: no FOLL_FORCE; a fault
-        that fails, SIGBUS beyond EOF) is an error: with ``ignore_errors`` (MAP_POPULATE,
-        MAP_LOCKED) the rest of that VMA is skipped; without (mlock) population stops
-        there, and the errno is returned (EFAULT, or ENOMEM out of memory), 0 if none."""
-        mm = self.mm
-        hw = self.kernel.hw
-        addr = start
-        while addr < end:
-            vma = vma_lookup(mm, addr)
-            if vma is None:
-                addr += PAGE_SIZE
-                continue
-            err = 0
-            if not vma.vm_flags & VM_ACCESS_FLAGS:
-                err = errno.EFAULT
-            else:
-                write = (vma.vm_flags & (VM_WRITE | VM_SHARED)) == VM_WRITE
-                ptep = pte_offset_map(mm, addr)
-                pte = hw.read_pte(ptep) if ptep is not None else 0
-                if not pte or write and not pte_write(pte):
-                    fault = handle_mm_fault(self.kernel, vma, addr,
-                                            FAULT_FLAG_WRITE if write else 0)
-                    if fault & VM_FAULT_ERROR:
-                        err = errno.ENOMEM if fault & VM_FAULT_OOM else errno.EFAULT
-            if not err:
-                addr += PAGE_SIZE
-            elif ignore_errors:
-                addr = vma.vm_end
-            else:
+        A page that cannot be faulted in is an error (see populate_vma_page_range): with
+        ``ignore_errors`` (MAP_POPULATE, MAP_LOCKED) the rest of that VMA is skipped;
+        without (mlock) population stops there, and the errno is returned (EFAULT, or
+        ENOMEM out of memory), 0 if none."""
+        for vma in vmas_in_range(self.mm, start, end):
+            err = populate_vma_page_range(self.kernel, vma, max(start, vma.vm_start),
+                                          min(end, vma.vm_end))
+            if err and not ignore_errors:
                 return err
         return 0
 
