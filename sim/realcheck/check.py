@@ -10,9 +10,11 @@ A named difference ends the comparison of that program at the op (what follows m
 on it), and is counted.
 """
 
+import errno
+import signal
 from dataclasses import dataclass
 
-from .program import Program
+from .program import Program, describe
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,6 @@ def compare(program: Program, host, model) -> Verdict:
 def describe_result(r) -> str:
     """A result as a person reads it: ``ok 0x2000001000``, ``err ENOMEM``, ``sig SIGBUS``,
     with an access's faults."""
-    import errno
-    import signal
     status, value, faults = r
     if status == "err":
         text = f"err {errno.errorcode.get(value, value)}"
@@ -112,7 +112,6 @@ def describe_result(r) -> str:
 
 
 def describe_difference(program: Program, verdict: Verdict) -> str:
-    from .program import describe
     d = verdict.difference
     if d["where"] == "op":
         return (f"op {d['index']} ({describe(d['op'])}): host {describe_result(d['host'])}, "

@@ -67,12 +67,11 @@ def parse(args):
 
 
 class Checker:
-    """Runs a program on both sides and compares; knows the host's block size."""
+    """Runs a program on both sides (the model with the host's block size) and compares."""
 
     def __init__(self, options):
         self.options = options
-        self.block_size = None
-        self.host_info = None
+        self.host_info = None           # the first run's HostRun: kernel, machine, fs
 
     def run(self, program):
         from .check import compare
@@ -82,8 +81,7 @@ class Checker:
             host = run_on_host(program.text())
         except ValueError as e:             # the executor refused the program (exit 2)
             raise BadInput(f"the executor refused the program: {e}") from None
-        if self.block_size is None:
-            self.block_size = host.block_size
+        if self.host_info is None:
             self.host_info = host
         model = run_on_model(program, block_size=host.block_size,
                              kernel_options=self.options)

@@ -10,8 +10,8 @@ import errno
 from dataclasses import dataclass, field
 
 from mkclean.sim.kernel import Kernel
-from mkclean.sim.kernel.constants import (MAP_ANONYMOUS, MAP_POPULATE, PAGE_SIZE, PROT_EXEC,
-                                          VM_EXEC, VM_READ, VM_WRITE)
+from mkclean.sim.kernel.constants import (MAP_ANONYMOUS, MAP_POPULATE, PROT_EXEC, VM_EXEC,
+                                          VM_READ, VM_WRITE)
 from mkclean.sim.kernel.errors import KernelError, Signal
 
 from .program import Program
@@ -31,7 +31,7 @@ def run_on_model(program: Program, *, block_size: int = 4096, kernel_options=Non
     """Run ``program`` on a fresh kernel model (golden MMU, Svadu, writenotify)."""
     options = {"phys_size": 16 << 20, **(kernel_options or {})}
     with Kernel(**options) as k:
-        files = [_create_file(k, f"f{n}", size, block_size)
+        files = [k.create_file(f"f{n}", size, block_size=block_size)
                  for n, size in enumerate(program.files)]
         traps = k.counters["traps"]
         results, notes = [], {}
@@ -78,12 +78,6 @@ def run_on_model(program: Program, *, block_size: int = 4096, kernel_options=Non
         k.sync()
         contents = {n: f.on_disk(0, f.i_size) for n, f in enumerate(files)}
         return ModelRun(results, contents, notes)
-
-
-def _create_file(k, name: str, size: int, block_size: int):
-    if block_size == 4096:
-        return k.create_file(name, size)
-    return k.create_file(name, size, block_size=block_size)
 
 
 def _syscall(p, files, name: str, a) -> int:
@@ -140,7 +134,3 @@ def _access_note(p, va: int, kind: str) -> str | None:
                 return "exec-only-load"
             return None
     return None
-
-
-#: The page size both sides must have: the model's.
-MODEL_PAGE_SIZE = PAGE_SIZE
