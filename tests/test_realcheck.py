@@ -47,6 +47,7 @@ def test_shrink_keeps_what_the_failure_needs_and_forks_with_their_exits():
     program = Program((PAGE,), tuple(ops))
 
     def fails(p):     # needs the store (inside the fork) and the load of page 20
+        assert balanced(p.ops), p.ops        # never asked of what the executor refuses
         return ("store", ARENA, 5) in p.ops and ("load", ARENA + 20 * PAGE) in p.ops
 
     small, runs = shrink(program, fails)
